@@ -1,0 +1,1 @@
+"""Knowledge graph of multi-grained action concepts: lexicon, knowledge base, parser, graph."""
