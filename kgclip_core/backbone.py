@@ -1,0 +1,242 @@
+"""The CLIP backbone: open_clip loading, frame and patch tokens, text tokens, in one joint space.
+
+Any open_clip ViT model loads by name with a pretrained tag (downloaded the standard way, to
+the Hugging Face cache), a local weights file, or - only when asked for explicitly - random
+weights. Beside the usual pooled embeddings, the backbone exposes what the KG-CLIP heads need:
+patch tokens and per-word text tokens projected into the joint image-text space.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kgclip_core.errors import ConfigError, WeightsError
+from kgclip_core.text_cache import TextEmbeddingCache, cache_key, default_cache_dir
+
+log = logging.getLogger(__name__)
+
+# Tiny architectures for tests and the synthetic testbed, registered with open_clip by name.
+open_clip.add_model_config(Path(__file__).parent / "model_configs")
+
+GPU_DEFAULT = ("ViT-B-16", "openai")
+# ViT-B-32 is ~4x cheaper than B-16 per frame: the default on CPU (benchmarks/bench_backbone.py).
+CPU_DEFAULT = ("ViT-B-32", "openai")
+_HUB_HOST = ("huggingface.co", 443)
+
+
+@dataclass
+class BackboneConfig:
+    """Which CLIP to load and where to run it.
+
+    ``pretrained`` is an open_clip tag (``openai``, ``laion2b_s34b_b79k``...), a path to a
+    weights file, or ``None`` for random weights, which also needs ``allow_random=True``.
+    """
+
+    model_name: str = CPU_DEFAULT[0]
+    pretrained: str | None = CPU_DEFAULT[1]
+    allow_random: bool = False
+    device: str = "auto"
+    text_batch_size: int = 256
+    cache_dir: str | None = None  # text-embedding cache; None: default_cache_dir()/"text"
+    use_text_cache: bool = True
+
+    @classmethod
+    def default_for(cls, device: str = "auto", **overrides) -> BackboneConfig:
+        """The default model for a device: ViT-B-16 on GPU, ViT-B-32 on CPU."""
+        name, tag = GPU_DEFAULT if resolve_device(device).type == "cuda" else CPU_DEFAULT
+        return cls(model_name=name, pretrained=tag, device=device, **overrides)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` means CUDA when available, else CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    try:
+        socket.create_connection(_HUB_HOST, timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _cached_weights(model_name: str, tag: str) -> str | None:
+    """Path of a tag's weights already in the Hugging Face cache, if any."""
+    from huggingface_hub import try_to_load_from_cache
+
+    # open_clip writes hub locations as "org/repo/filename" (filename may be empty).
+    repo_id, filename = os.path.split(open_clip.get_pretrained_cfg(model_name, tag).get("hf_hub", ""))
+    if not repo_id:
+        return None
+    for name in filter(None, [filename, "open_clip_model.safetensors", "open_clip_pytorch_model.bin"]):
+        found = try_to_load_from_cache(repo_id, name)
+        if isinstance(found, str):
+            return found
+    return None
+
+
+def _weights_help(model_name: str, pretrained: str, cause: str) -> str:
+    return (
+        f"Could not load pretrained weights {pretrained!r} for {model_name} ({cause}).\n"
+        "To fix it, either:\n"
+        "  - connect to the internet once: weights download to the Hugging Face cache (~/.cache/huggingface);\n"
+        "  - pass a local weights file: --pretrained /path/to/open_clip_model.safetensors;\n"
+        "  - or opt in to random weights to explore the UI only: --random-weights "
+        "(predictions are then meaningless)."
+    )
+
+
+def _resolve_pretrained(cfg: BackboneConfig) -> str | None:
+    """What to hand open_clip as ``pretrained``: a tag, a local file, or None (random)."""
+    if cfg.pretrained is None:
+        if not cfg.allow_random:
+            raise WeightsError(
+                f"No weights given for {cfg.model_name}. Pass a pretrained tag or file, or opt in "
+                "to random weights explicitly (--random-weights) for a UI demo."
+            )
+        return None
+    if os.path.sep in cfg.pretrained or Path(cfg.pretrained).suffix:
+        if not Path(cfg.pretrained).is_file():
+            raise WeightsError(_weights_help(cfg.model_name, cfg.pretrained, "file not found"))
+        return cfg.pretrained
+    if not open_clip.get_pretrained_cfg(cfg.model_name, cfg.pretrained):
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(cfg.model_name)) or "none"
+        raise WeightsError(f"{cfg.pretrained!r} is not a pretrained tag of {cfg.model_name}; known tags: {tags}.")
+    cached = _cached_weights(cfg.model_name, cfg.pretrained)
+    if cached:
+        return cached
+    # Fail fast offline instead of letting the hub client retry for most of a minute.
+    if not _hub_reachable():
+        raise WeightsError(_weights_help(cfg.model_name, cfg.pretrained, "the Hugging Face hub is unreachable"))
+    return cfg.pretrained
+
+
+def load_backbone(cfg: BackboneConfig) -> ClipBackbone:
+    """Build the CLIP backbone described by ``cfg`` (see :class:`BackboneConfig`)."""
+    if cfg.model_name not in open_clip.list_models():
+        raise ConfigError(f"Unknown open_clip model {cfg.model_name!r}; see open_clip.list_models().")
+    pretrained = _resolve_pretrained(cfg)
+    device = resolve_device(cfg.device)
+    try:
+        model = open_clip.create_model(cfg.model_name, pretrained=pretrained, device=device)
+    except (RuntimeError, OSError, ValueError, KeyError) as err:
+        raise WeightsError(_weights_help(cfg.model_name, str(cfg.pretrained), str(err).splitlines()[0])) from err
+    if pretrained is None:
+        log.warning("Running %s on RANDOM weights: predictions are meaningless.", cfg.model_name)
+    cache_dir = (cfg.cache_dir or default_cache_dir() / "text") if cfg.use_text_cache else None
+    return ClipBackbone(model, cfg, random_weights=pretrained is None, cache=TextEmbeddingCache(cache_dir))
+
+
+class ClipBackbone(nn.Module):
+    """An open_clip CLIP ViT with dense outputs in the joint image-text space."""
+
+    def __init__(self, model: open_clip.CLIP, cfg: BackboneConfig, random_weights: bool,
+                 cache: TextEmbeddingCache | None = None) -> None:
+        super().__init__()
+        visual = model.visual
+        if not isinstance(visual, open_clip.transformer.VisionTransformer) or visual.attn_pool is not None:
+            raise ConfigError(f"{cfg.model_name} is not a CLIP ViT with a class token; dense tokens need one.")
+        self.model = model
+        self.cfg = cfg
+        self.random_weights = random_weights
+        self.cache = cache or TextEmbeddingCache(None)
+        self.tokenizer = open_clip.get_tokenizer(cfg.model_name)
+        pp = visual.preprocess_cfg
+        self.image_size = int(visual.image_size[0] if isinstance(visual.image_size, tuple) else visual.image_size)
+        self.grid_size = tuple(int(g) for g in visual.grid_size)
+        self.embed_dim = int(visual.output_dim)
+        self.register_buffer("mean", torch.tensor(pp["mean"]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(pp["std"]).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.logit_scale.device
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        """CLIP's learned temperature, exponentiated (100 for OpenAI CLIP)."""
+        return self.model.logit_scale.exp()
+
+    def _autocast(self):
+        # bf16 autocast on GPU halves memory and time; CPU stays in fp32 for exactness.
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 RGB frames [N,H,W,3] -> normalised images [N,3,S,S] (short-side resize + centre crop)."""
+        x = torch.as_tensor(np.ascontiguousarray(frames)).to(self.device)
+        x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        h, w = x.shape[-2:]
+        scale = self.image_size / min(h, w)
+        size = (max(self.image_size, round(h * scale)), max(self.image_size, round(w * scale)))
+        x = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp_(0, 1)
+        top, left = (size[0] - self.image_size) // 2, (size[1] - self.image_size) // 2
+        x = x[..., top:top + self.image_size, left:left + self.image_size]
+        return (x - self.mean) / self.std
+
+    def encode_frames(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images [N,3,S,S] -> (CLS embedding [N,D], patch tokens [N,P,D]), both in the joint space."""
+        visual = self.model.visual
+        with self._autocast():
+            x = visual.transformer(visual._embeds(images))
+            # LayerNorm is per token, so normalising every token equals open_clip's pooled path.
+            x = visual.ln_post(x)
+            x = x @ visual.proj
+        x = x.float()
+        return x[:, 0], x[:, 1:]
+
+    def _text_forward(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        tokens = self.tokenizer(list(texts)).to(self.device)
+        m = self.model
+        with self._autocast():
+            x = m.token_embedding(tokens) + m.positional_embedding
+            x = m.transformer(x, attn_mask=m.attn_mask)
+            x = m.ln_final(x) @ m.text_projection
+        x = x.float()
+        eot_pos = tokens.argmax(dim=-1)  # the EOT token has the largest id in CLIP's vocabulary
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        mask = (positions[None] > 0) & (positions[None] < eot_pos[:, None])
+        return {"eot": x[torch.arange(len(texts)), eot_pos], "tokens": x, "mask": mask}
+
+    def _fingerprint(self) -> str:
+        m = self.model
+        h = hashlib.sha256(self.cfg.model_name.encode())
+        for t in (m.text_projection, m.ln_final.weight, m.token_embedding.weight[:64]):
+            h.update(t.detach().float().cpu().numpy().tobytes())
+        return h.hexdigest()
+
+    def _encode_text_batches(self, texts: Sequence[str], kind: str) -> dict[str, torch.Tensor]:
+        def compute() -> dict[str, torch.Tensor]:
+            step = self.cfg.text_batch_size
+            parts = [self._text_forward(texts[i:i + step]) for i in range(0, len(texts), step)]
+            keys = ["eot"] if kind == "eot" else ["eot", "tokens", "mask"]
+            return {k: torch.cat([p[k] for p in parts]) for k in keys}
+
+        with torch.no_grad():
+            out = self.cache.get_or_compute(cache_key(self._fingerprint(), kind, texts), compute)
+        return {k: v.to(self.device) for k, v in out.items()}
+
+    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
+        """Texts -> EOT embeddings [N,D] in the joint space (cached on disk, no gradients)."""
+        return self._encode_text_batches(texts, "eot")["eot"]
+
+    def encode_text_tokens(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Texts -> (EOT [N,D], every token [N,L,D], mask [N,L] of real word tokens); cached."""
+        out = self._encode_text_batches(texts, "tokens")
+        return out["eot"], out["tokens"], out["mask"].bool()
