@@ -17,10 +17,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from kgclip_core.errors import LabelError
+from kgclip_core.kg.lexicon import KNOWLEDGE_DIR, load_lexicon_data
 
-DATA_DIR = Path(__file__).parent / "data"
-KNOWLEDGE_DIR = DATA_DIR / "knowledge"
 LABELS_DIR = Path(__file__).parent.parent / "labels"
+
+# How much to trust an entry: written and checked by a person, or built by the parser from
+# the label alone. The weights let a consumer (model, UI) rank or down-weight parsed entries.
+CONFIDENCE_WEIGHTS = {"curated": 1.0, "parsed": 0.5}
 
 
 @dataclass(frozen=True)
@@ -51,12 +54,6 @@ class ActionKnowledge:
     motions: tuple[str, ...] = ()
     confidence: str = "curated"
     extra: dict = field(default_factory=dict, compare=False)
-
-
-@lru_cache(maxsize=1)
-def load_lexicon_data() -> dict:
-    """The raw lexicon (body parts, part states, motions, scenes, objects)."""
-    return json.loads((DATA_DIR / "lexicon.json").read_text(encoding="utf-8"))
 
 
 def validate_knowledge(data: dict, class_names: list[str] | None = None) -> list[str]:
@@ -99,6 +96,11 @@ def validate_knowledge(data: dict, class_names: list[str] | None = None) -> list
         problems += [f"{where}: unknown scene {s!r}" for s in entry.get("scenes", []) if s not in scenes]
         problems += [f"{where}: unknown motion {s!r}" for s in entry.get("motions", []) if s not in motions]
     return problems
+
+
+def curated_label_sets() -> list[str]:
+    """Names of the label sets that have a curated knowledge file."""
+    return sorted(p.stem for p in KNOWLEDGE_DIR.glob("*.json"))
 
 
 def _parse_entry(name: str, entry: dict) -> ActionKnowledge:
