@@ -1,0 +1,109 @@
+"""Checkpoints: a directory with ``config.json``, ``model.safetensors`` and ``kg.json``.
+
+``config.json`` holds the :class:`ModelConfig` (which rebuilds the model exactly) and the
+label set; ``model.safetensors`` every weight, backbone included; ``kg.json`` the knowledge
+graph the model was trained with (node-link JSON). Loading parses JSON and safetensors only:
+nothing is ever unpickled, so a checkpoint from anywhere cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from kgclip_core.errors import ConfigError, WeightsError
+from kgclip_core.model.config import ModelConfig
+from kgclip_core.model.kgclip import KGClipModel, build_model
+
+log = logging.getLogger(__name__)
+
+FORMAT = "kgclip-checkpoint"
+VERSION = 1
+CONFIG_FILE, WEIGHTS_FILE, KG_FILE = "config.json", "model.safetensors", "kg.json"
+
+
+@dataclass
+class Checkpoint:
+    """What :func:`load` returns."""
+
+    model: KGClipModel
+    config: ModelConfig
+    kg: dict
+    labels: list[str] = field(default_factory=list)
+
+
+def save(model: KGClipModel, directory: str | Path, kg: dict | None = None, labels: list[str] | None = None) -> Path:
+    """Write ``model`` (its config and every weight), the KG and the label set to ``directory``."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"format": FORMAT, "version": VERSION, "model": model.cfg.to_dict(), "labels": list(labels or [])}
+    (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / WEIGHTS_FILE), metadata={"format": FORMAT})
+    (out / KG_FILE).write_text(json.dumps(kg or {"nodes": [], "edges": []}), encoding="utf-8")
+    log.info("Saved checkpoint to %s", out)
+    return out
+
+
+def read_config(directory: str | Path) -> tuple[ModelConfig, list[str]]:
+    """The model config and label set of a checkpoint directory, without loading weights."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"{directory} is not a KG-CLIP checkpoint: {CONFIG_FILE} is missing.")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path} is not valid JSON ({err}); re-save the checkpoint.") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ConfigError(f"{path} is not a KG-CLIP checkpoint config (format must be {FORMAT!r}).")
+    if meta.get("version") != VERSION:
+        raise ConfigError(f"{path} has checkpoint version {meta.get('version')!r}; this code reads {VERSION}.")
+    return ModelConfig.from_dict(meta.get("model", {})), list(meta.get("labels", []))
+
+
+def load(directory: str | Path, device: str = "cpu", expected: ModelConfig | None = None) -> Checkpoint:
+    """Rebuild the saved model exactly; ``expected`` (optional) must equal the saved config."""
+    root = Path(directory)
+    cfg, labels = read_config(root)
+    if expected is not None and expected != cfg:
+        diff = sorted(k for k, v in cfg.to_dict().items() if expected.to_dict()[k] != v)
+        raise ConfigError(f"Checkpoint {root} was saved with a different config (fields: {', '.join(diff)}).")
+    weights = root / WEIGHTS_FILE
+    if not weights.is_file():
+        raise WeightsError(f"{root} has no {WEIGHTS_FILE}; the checkpoint is incomplete.")
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise WeightsError(
+            f"{weights} is not a safetensors file ({err}); only safetensors weights are loaded."
+        ) from err
+    # The weights file holds the backbone too, so the backbone starts from random weights.
+    model = build_model(cfg, random_backbone=True, device=device)
+    expected_state = model.state_dict()
+    missing = sorted(set(expected_state) - set(state))
+    unexpected = sorted(set(state) - set(expected_state))
+    mismatched = sorted(k for k in set(state) & set(expected_state) if state[k].shape != expected_state[k].shape)
+    if missing or unexpected or mismatched:
+        raise ConfigError(
+            f"{weights} does not match its {CONFIG_FILE}: "
+            f"{len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mis-shaped tensors "
+            f"(first: {(missing + unexpected + mismatched)[0]}). Re-save the checkpoint."
+        )
+    model.load_state_dict(state)
+    return Checkpoint(model=model.to(device).eval(), config=cfg, kg=read_kg(root), labels=labels)
+
+
+def read_kg(directory: str | Path) -> dict:
+    """The checkpoint's knowledge graph (node-link JSON); an empty graph when there is none."""
+    path = Path(directory) / KG_FILE
+    if not path.is_file():
+        return {"nodes": [], "edges": []}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path} is not valid JSON ({err}); re-save the checkpoint.") from err

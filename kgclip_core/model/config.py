@@ -1,0 +1,134 @@
+"""`ModelConfig`: everything needed to rebuild a KG-CLIP model exactly.
+
+The config is saved as JSON beside the weights (``config.json`` of a checkpoint), so every
+field is a plain JSON value. Each score term and each new module has a switch, so the same
+code gives the ablations: plain mean-pooled CLIP, +WTI, +MRA/SU/decoder, +KG triplets, and
+the training-free mode used by the app with a pretrained CLIP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from kgclip_core.errors import ConfigError
+
+
+@dataclass
+class ModelConfig:
+    """Shape and switches of a KG-CLIP model.
+
+    ``pretrained`` is an open_clip tag (``"openai"``), a path to a local weights file, or
+    ``None`` for random weights (tests, benchmarks, and checkpoints, whose file holds the
+    backbone weights anyway).
+    """
+
+    backbone: str = "ViT-B-16"
+    pretrained: str | None = "openai"
+    num_frames: int = 8
+    # Multi-region attention (ASU): R region queries over each frame's patch tokens.
+    use_mra: bool = True
+    num_regions: int = 4
+    region_prior_sigma: float = 0.5
+    # Semantic-unit selection: top-k units per video, parameter-free attention.
+    use_su: bool = True
+    su_top_k: int = 8
+    su_temperature: float = 0.01
+    # Cross-modal video decoder: cross-attention to selected SUs + temporal convolution.
+    use_decoder: bool = True
+    decoder_layers: int = 2
+    decoder_heads: int = 8
+    decoder_mlp_ratio: float = 4.0
+    temporal_kernel: int = 3
+    # Score terms: logits = logit_scale * (a*cos + b*WTI + c*triplet) / (sum of active weights).
+    use_video_text: bool = True
+    use_wti: bool = True
+    use_triplet: bool = True
+    weight_video_text: float = 1.0
+    weight_wti: float = 1.0
+    weight_triplet: float = 1.0
+    # Triplet encoder (KG-CLIP): small transformer over [head, r1, r2, tail].
+    triplet_layers: int = 3
+    triplet_heads: int = 8
+    # Training-free scoring (prompt similarity + best-matching SU similarities).
+    training_free: bool = False
+    map_temperature: float = 0.05
+    # Losses.
+    label_smoothing: float = 0.1
+    triplet_loss_weight: float = 1.0
+    su_loss_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` when the fields do not describe a buildable model."""
+        positive = {
+            "num_frames": self.num_frames,
+            "num_regions": self.num_regions,
+            "su_top_k": self.su_top_k,
+            "decoder_layers": self.decoder_layers,
+            "decoder_heads": self.decoder_heads,
+            "triplet_layers": self.triplet_layers,
+            "triplet_heads": self.triplet_heads,
+            "temporal_kernel": self.temporal_kernel,
+        }
+        for name, value in positive.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"ModelConfig.{name} must be a positive integer, got {value!r}.")
+        if self.temporal_kernel % 2 == 0:
+            raise ConfigError("ModelConfig.temporal_kernel must be odd so frames stay aligned.")
+        for name in ("su_temperature", "map_temperature", "region_prior_sigma"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"ModelConfig.{name} must be > 0.")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError("ModelConfig.label_smoothing must be in [0, 1).")
+        if not (self.use_video_text or self.use_wti or self.use_triplet or self.training_free):
+            raise ConfigError(
+                "ModelConfig: every score term is off; turn on use_video_text, use_wti or "
+                "use_triplet."
+            )
+        for name in ("video_text", "wti", "triplet"):
+            if getattr(self, f"use_{name}") and getattr(self, f"weight_{name}") <= 0:
+                raise ConfigError(f"ModelConfig.weight_{name} must be > 0 while use_{name} is on.")
+        if self.training_free and self.needs_training:
+            raise ConfigError(
+                "ModelConfig.training_free scores with a pretrained CLIP only; turn off use_mra, "
+                "use_decoder, use_wti and use_triplet (use ModelConfig.training_free_preset)."
+            )
+
+    @property
+    def needs_training(self) -> bool:
+        """True when a module with new, learned parameters is on."""
+        return self.use_mra or self.use_decoder or self.use_wti or self.use_triplet
+
+    @classmethod
+    def plain_clip(cls, **overrides) -> "ModelConfig":
+        """Mean-pooled CLIP: only the video-text cosine, no new modules."""
+        off = dict(use_mra=False, use_su=False, use_decoder=False, use_wti=False, use_triplet=False)
+        return cls(**{**off, **overrides})
+
+    @classmethod
+    def training_free_preset(cls, **overrides) -> "ModelConfig":
+        """Pretrained CLIP without fine-tuned weights: prompt + SU similarities (the app's default)."""
+        return cls.plain_clip(**{"use_su": True, "training_free": True, **overrides})
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict of every field."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        """Rebuild from :meth:`to_dict` output; unknown keys raise :class:`ConfigError`."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"A model config must be a JSON object, got {type(data).__name__}.")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"Unknown model config key(s) {', '.join(map(repr, unknown))}; "
+                f"known keys are: {', '.join(sorted(known))}."
+            )
+        try:
+            return cls(**data)
+        except TypeError as err:
+            raise ConfigError(f"Malformed model config: {err}") from err

@@ -1,0 +1,71 @@
+"""Triplet encoder with deviation compensation (KG-CLIP).
+
+A triple (head, relation, tail) becomes the sequence ``[head, r1, r2, tail]`` where r1, r2
+are the two halves of a learned relation embedding of width 2D; learned position
+embeddings are added and a small transformer (3 layers in KG-CLIP) mixes the four tokens,
+with a residual to the input. The head representation is ``x0 * x1 - delta`` (delta: the
+learned deviation-compensation vector), the tail representation ``x2 * x3``, and the
+triple's plausibility is their cosine. Every relation has an inverse, so each triple is
+also scored backwards as (tail, inverse relation, head).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+RELATIONS = ("video-action", "video-movement", "action-movement")
+
+
+def relation_id(name: str, inverse: bool = False) -> int:
+    """Index of a relation (or of its inverse) in the relation embedding table."""
+    if name not in RELATIONS:
+        raise ValueError(f"unknown relation {name!r}; known: {', '.join(RELATIONS)}")
+    return RELATIONS.index(name) + (len(RELATIONS) if inverse else 0)
+
+
+class TripletEncoder(nn.Module):
+    """Scores triples (head, relation, tail) of D-dimensional embeddings."""
+
+    def __init__(self, dim: int, layers: int, heads: int):
+        super().__init__()
+        self.relations = nn.Embedding(2 * len(RELATIONS), 2 * dim)
+        self.positions = nn.Parameter(torch.zeros(4, dim))
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, 4 * dim, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.delta = nn.Parameter(torch.zeros(dim))
+        nn.init.normal_(self.relations.weight, std=0.02)
+        nn.init.normal_(self.positions, std=0.02)
+        nn.init.normal_(self.delta, std=0.02)
+
+    def encode(
+        self, head: torch.Tensor, relation: torch.Tensor, tail: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """head, tail [N, D], relation [N] ids -> (head repr, tail repr), each [N, D]."""
+        r1, r2 = self.relations(relation).chunk(2, dim=-1)
+        x = torch.stack([head, r1, r2, tail], dim=1)
+        x = x + self.transformer(x + self.positions)
+        return x[:, 0] * x[:, 1] - self.delta, x[:, 2] * x[:, 3]
+
+    def forward(self, head: torch.Tensor, relation: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
+        """Cosine plausibility of each triple: [N]."""
+        h, t = self.encode(head, relation, tail)
+        return F.cosine_similarity(h, t, dim=-1)
+
+    def pair_scores(
+        self, heads: torch.Tensor, relation: str, tails: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Score every head against every tail: (forward [N, M], inverse [N, M]).
+
+        heads [N, D], tails [M, D]; ``relation`` names the forward relation head -> tail, the
+        inverse scores (tail, inverse relation, head).
+        """
+        n, m = heads.shape[0], tails.shape[0]
+        h = heads[:, None].expand(n, m, -1).reshape(n * m, -1)
+        t = tails[None].expand(n, m, -1).reshape(n * m, -1)
+        fwd = torch.full((n * m,), relation_id(relation), device=heads.device)
+        inv = torch.full((n * m,), relation_id(relation, inverse=True), device=heads.device)
+        return self(h, fwd, t).reshape(n, m), self(t, inv, h).reshape(n, m)
