@@ -1,0 +1,99 @@
+"""The ``kgclip`` console command.
+
+``predict`` lives here; the knowledge-graph, synthetic-data and training commands register
+their own sub-parsers (``add_parser``) so each stays next to the code it drives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from kgclip_core.backbone import BackboneConfig
+from kgclip_core.errors import KGClipError
+
+
+def add_backbone_args(parser: argparse.ArgumentParser) -> None:
+    """The options that choose a CLIP backbone, shared by every command that loads one."""
+    parser.add_argument("--model", default=None, help="open_clip model name (default: ViT-B-16 on GPU, ViT-B-32 on CPU)")
+    parser.add_argument("--pretrained", default=None, help="open_clip pretrained tag or a local weights file")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="use random weights when none can be loaded (UI demo only: predictions are meaningless)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+
+
+def backbone_config(args: argparse.Namespace) -> BackboneConfig:
+    """A BackboneConfig from the options of :func:`add_backbone_args`."""
+    cfg = BackboneConfig.default_for(args.device, allow_random=args.random_weights)
+    if args.model:
+        cfg.model_name = args.model
+    if args.pretrained:
+        cfg.pretrained = args.pretrained
+    elif args.random_weights and args.model:
+        cfg.pretrained = None  # a named model without weights: the user asked for random ones
+    return cfg
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from kgclip_core.predictor import Predictor, PredictorConfig
+
+    cfg = PredictorConfig(backbone=backbone_config(args), num_frames=args.frames)
+    try:
+        predictor = Predictor.from_config(cfg)
+    except KGClipError as err:
+        if not args.random_weights:
+            raise
+        logging.getLogger(__name__).warning("%s\nFalling back to random weights as asked.", err)
+        cfg.backbone.pretrained = None
+        predictor = Predictor.from_config(cfg)
+    labels = args.labels or args.label_list or "kinetics400"
+    pred = predictor.predict(args.clip, labels=labels, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(pred.to_dict(), indent=2))
+        return 0
+    for warning in pred.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    print(f"{args.clip}  [{pred.model}, {len(pred.frame_indices)} frames, label set {pred.label_set}]")
+    for rank, (label, score) in enumerate(zip(pred.labels, pred.scores), start=1):
+        print(f"{rank:>2}. {label:<40} {score:6.1%}")
+    return 0
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="classify a video clip")
+    p.add_argument("clip", help="path to a video file")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--labels", default=None,
+                       help="built-in label set (kinetics400, ucf101, hmdb51, kinetics_tps24) or a .txt file")
+    group.add_argument("--label-list", nargs="+", default=None, help="labels given one by one")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--frames", type=int, default=8, help="frames sampled from the clip")
+    p.add_argument("--json", action="store_true", help="print the prediction as JSON")
+    add_backbone_args(p)
+    p.set_defaults(func=_predict)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``kgclip`` argument parser."""
+    parser = argparse.ArgumentParser(prog="kgclip", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_predict(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``kgclip`` command; user errors print a message and exit 2."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except KGClipError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
