@@ -121,7 +121,13 @@ def read_clip(
         return _decode_clip(reader, num_frames, mode, num_views, rng)
 
 
-def _decode_clip(reader, num_frames, mode, num_views, rng) -> Clip:
+def _decode_clip(
+    reader: _DecordReader | _PyAVReader,
+    num_frames: int,
+    mode: str,
+    num_views: int,
+    rng: np.random.Generator | None,
+) -> Clip:
     indices = sample_indices(reader.info.num_frames, num_frames, mode, num_views, rng)
     wanted = np.unique(indices)
     frames, got, times = reader.read(wanted)
