@@ -168,19 +168,21 @@ def _walk(tokens: list, lexicon: Lexicon, found: _Collector) -> None:
             continue
         verb_like = tok.pos_ in {"VERB", "AUX"} or first
         first = False
-        if verb_like and (verb := _known_verb(tok.text, tok.lemma_, lexicon)):
-            found.add("verbs", verb)
-            i += 1
-            continue
-        match = None
-        for n in range(min(_NGRAM, len(tokens) - i), 0, -1):
-            words = [t.lower_ for t in tokens[i : i + n]]
-            if match := _match_phrase(words, lexicon):
-                kind, value = match
-                found.add(kind, value)
-                i += n
+        # Multi-word concepts first ("punching bag"), then the verb, then single words.
+        longest = min(_NGRAM, len(tokens) - i)
+        matched = False
+        for n in range(longest, 0, -1):
+            if n == 1 and verb_like and (verb := _known_verb(tok.text, tok.lemma_, lexicon)):
+                found.add("verbs", verb)
+                matched = True
                 break
-        if match:
+            if match := _match_phrase([t.lower_ for t in tokens[i : i + n]], lexicon):
+                found.add(*match)
+                i += n - 1
+                matched = True
+                break
+        if matched:
+            i += 1
             continue
         if verb := _known_verb(tok.text, tok.lemma_, lexicon):
             found.add("verbs", verb)  # a noun that names a motion: "exercise", "dancing"

@@ -98,7 +98,6 @@ def graph_html(kg: KnowledgeGraph, selected: str | None = None, height: str = "5
             color=SELECTED_COLOUR if is_selected else NODE_COLOURS[data["type"]],
             size=_NODE_SIZE.get(data["type"], 10) * (1.6 if is_selected else 1.0),
             borderWidth=4 if is_selected else 1,
-            group=data["type"],
         )
     for source, target, relation in kg.graph.edges(data="relation"):
         net.add_edge(source, target, label=relation.replace("_", " "), title=relation, arrows="to")
