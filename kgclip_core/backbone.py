@@ -214,6 +214,12 @@ class ClipBackbone(nn.Module):
         mask = (positions[None] > 0) & (positions[None] < eot_pos[:, None])
         return {"eot": x[torch.arange(len(texts)), eot_pos], "tokens": x, "mask": mask}
 
+    def word_pieces(self, text: str) -> list[str]:
+        """The word tokens of ``text`` as strings, in the positions ``encode_text_tokens`` masks in."""
+        ids = self.tokenizer([text])[0]
+        eot = int(ids.argmax())
+        return [self.tokenizer.decode([i]).strip() for i in ids[1:eot].tolist()]
+
     def _fingerprint(self) -> str:
         m = self.model
         h = hashlib.sha256(self.cfg.model_name.encode())

@@ -1,6 +1,9 @@
 """The facade the app, the CLI and the tests use: a clip and a label set in, a Prediction out.
 
-``Prediction`` is a plain dataclass holding everything the UI shows; no Gradio types here.
+A Predictor runs a :class:`KGClipModel`: a fine-tuned checkpoint (``from_checkpoint``) or, by
+default, a pretrained CLIP in training-free mode (prompt similarity plus the class's
+best-matching semantic units from the knowledge graph). ``Prediction`` is a plain dataclass
+holding everything the UI shows, as numpy arrays and lists; no Gradio types here.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from kgclip_core.backbone import BackboneConfig, ClipBackbone, load_backbone
+from kgclip_core.backbone import BackboneConfig, load_backbone
+from kgclip_core.class_inputs import class_inputs
 from kgclip_core.errors import LabelError
+from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.labels import LabelSet, load_label_set
-from kgclip_core.prompts import class_prompts
+from kgclip_core.model import checkpoint
+from kgclip_core.model.config import ModelConfig
+from kgclip_core.model.kgclip import ClassFeatures, KGClipModel, ScoreOutput
 from kgclip_core.video import VideoInfo, read_clip
 
 log = logging.getLogger(__name__)
@@ -27,16 +33,55 @@ RANDOM_WEIGHTS_WARNING = (
     "This model runs on RANDOM weights (no pretrained weights could be loaded): predictions are "
     "meaningless. Connect to the internet once, pass a local weights file, or load a trained checkpoint."
 )
+_CLASS_CACHE_SIZE = 8
 
 
 @dataclass
 class PredictorConfig:
-    """How the Predictor samples clips and which backbone it runs."""
+    """How the Predictor samples clips, which backbone it loads and which heads it runs.
+
+    ``model`` None means training-free scoring on the pretrained backbone.
+    """
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    model: ModelConfig | None = None
     num_frames: int = 8
     short_side: int = 256
     top_k: int = 5
+
+
+@dataclass
+class SelectedUnit:
+    """A semantic unit the model selected for the clip, with its score in every frame."""
+
+    text: str
+    type: str
+    score: float
+    weight: float
+    frame_scores: list[float]
+    in_top_class: bool
+
+
+@dataclass
+class WordAlignment:
+    """Which words of a class label matched which frames (weighted token-wise interaction)."""
+
+    label: str
+    words: list[str]
+    similarity: np.ndarray  # [words, T] cosine of each word with each frame token
+    word_weights: list[float]
+    frame_weights: list[float]
+
+
+@dataclass
+class EdgeScore:
+    """The triplet encoder's plausibility of one knowledge-graph edge, and how well the clip fits its tail."""
+
+    head: str
+    relation: str
+    tail: str
+    score: float
+    video_score: float
 
 
 @dataclass
@@ -46,74 +91,131 @@ class Prediction:
     labels: list[str]
     scores: list[float]
     class_indices: list[int]
+    class_names: list[str]
     label_set: str
     frame_indices: list[int]
     timestamps: list[float]
-    frames: np.ndarray = field(repr=False)
+    frames: np.ndarray = field(repr=False)  # [T, H, W, 3] uint8
     video: VideoInfo
     model: str
     random_weights: bool
+    term_scores: dict[str, list[float]] = field(default_factory=dict)  # each score term, top-k classes
+    grid: tuple[int, int] = (0, 0)
+    region_maps: np.ndarray | None = field(default=None, repr=False)  # [T, R, H', W'], each sums to 1
+    units: list[SelectedUnit] = field(default_factory=list)
+    unit_maps: np.ndarray | None = field(default=None, repr=False)  # [T, K, H', W'], each sums to 1
+    alignment: WordAlignment | None = None
+    edges: list[EdgeScore] = field(default_factory=list)
+    kg: dict = field(default_factory=dict, repr=False)  # node-link subgraph of the top class and its units
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (frames left out)."""
+        """A JSON-ready dict (frames and dense maps left out)."""
         out = asdict(self)
-        out.pop("frames")
+        for key in ("frames", "region_maps", "unit_maps", "kg"):
+            out.pop(key)
+        if self.alignment is not None:
+            out["alignment"]["similarity"] = self.alignment.similarity.round(4).tolist()
         return out
 
 
 class Predictor:
-    """Zero-shot (or fine-tuned) action recognition of a clip over a label set."""
+    """Action recognition of a clip over a label set, with the model's own explanations."""
 
-    def __init__(self, backbone: ClipBackbone, cfg: PredictorConfig | None = None) -> None:
-        self.backbone = backbone.eval()
-        self.cfg = cfg or PredictorConfig(backbone=backbone.cfg)
-        self._class_cache: OrderedDict[tuple[str, tuple[str, ...]], torch.Tensor] = OrderedDict()
+    def __init__(self, model: KGClipModel, cfg: PredictorConfig, kg: KnowledgeGraph | None = None,
+                 labels: Sequence[str] | None = None) -> None:
+        self.model = model.eval()
+        self.cfg = cfg
+        self.default_labels = list(labels) if labels else None
+        self._checkpoint_kg = kg
+        self._classes: OrderedDict[tuple[str, tuple[str, ...]], tuple[KnowledgeGraph, ClassFeatures]] = OrderedDict()
 
     @classmethod
     def from_config(cls, cfg: PredictorConfig) -> Predictor:
-        """Load the backbone described by ``cfg`` (raises WeightsError with what to do)."""
-        return cls(load_backbone(cfg.backbone), cfg)
+        """Load the pretrained backbone (raises WeightsError with what to do) and add the heads."""
+        backbone = load_backbone(cfg.backbone)
+        model_cfg = cfg.model or ModelConfig.training_free_preset(
+            backbone=cfg.backbone.model_name, pretrained=cfg.backbone.pretrained, num_frames=cfg.num_frames)
+        return cls(KGClipModel(model_cfg, backbone), cfg)
+
+    @classmethod
+    def from_checkpoint(cls, directory: str | Path, device: str = "auto", **overrides) -> Predictor:
+        """A fine-tuned model from a checkpoint directory (config.json, model.safetensors, kg.json)."""
+        from kgclip_core.backbone import resolve_device
+
+        ckpt = checkpoint.load(directory, device=str(resolve_device(device)))
+        backbone_cfg = ckpt.model.backbone.cfg
+        cfg = PredictorConfig(backbone=backbone_cfg, model=ckpt.config, num_frames=ckpt.config.num_frames, **overrides)
+        kg = KnowledgeGraph.from_json(ckpt.kg) if ckpt.kg.get("nodes") else None
+        predictor = cls(ckpt.model, cfg, kg=kg, labels=ckpt.labels)
+        # The weights came from the checkpoint, not from random initialisation.
+        predictor.model.backbone.random_weights = False
+        return predictor
+
+    @property
+    def backbone(self):
+        """The CLIP backbone of the model."""
+        return self.model.backbone
 
     @property
     def model_name(self) -> str:
+        """A short description of the model for people."""
         b = self.backbone.cfg
-        return f"{b.model_name} ({'random weights' if self.backbone.random_weights else b.pretrained})"
+        weights = "random weights" if self.backbone.random_weights else (b.pretrained or "checkpoint")
+        mode = "training-free" if self.model.cfg.training_free else "fine-tuned KG-CLIP"
+        return f"{b.model_name} ({weights}, {mode})"
 
-    def class_embeddings(self, label_set: LabelSet) -> torch.Tensor:
-        """Normalised prompt-ensembled class embeddings [C,D], kept in memory per label set."""
+    def _graph_for(self, label_set: LabelSet) -> KnowledgeGraph:
+        kg = self._checkpoint_kg
+        if kg is not None and all(kg.has_action(c) for c in label_set.classes):
+            return kg
+        return KnowledgeGraph.for_label_set(label_set)
+
+    def classes(self, label_set: LabelSet) -> tuple[KnowledgeGraph, ClassFeatures]:
+        """The label set's graph and embedded classes, computed once and kept for reuse."""
         key = (label_set.name, label_set.classes)
-        if key not in self._class_cache:
-            prompts = class_prompts(label_set.display_names)
-            flat = [p for group in prompts for p in group]
-            emb = F.normalize(self.backbone.encode_text(flat), dim=-1)
-            emb = emb.view(len(prompts), len(prompts[0]), -1).mean(dim=1)
-            self._class_cache[key] = F.normalize(emb, dim=-1)
-            while len(self._class_cache) > 8:
-                self._class_cache.popitem(last=False)
-        return self._class_cache[key]
+        if key not in self._classes:
+            kg = self._graph_for(label_set)
+            self._classes[key] = (kg, self.model.encode_classes(class_inputs(label_set, kg)))
+            while len(self._classes) > _CLASS_CACHE_SIZE:
+                self._classes.popitem(last=False)
+        self._classes.move_to_end(key)
+        return self._classes[key]
+
+    def resolve_labels(self, labels: str | Sequence[str] | LabelSet | None) -> LabelSet:
+        """A LabelSet from what the caller gave, or the checkpoint's own labels."""
+        if isinstance(labels, LabelSet):
+            return labels
+        if labels is None:
+            return load_label_set(self.default_labels or "kinetics400")
+        return load_label_set(labels)
 
     @torch.no_grad()
-    def predict(self, video_path: str | Path, labels: str | Sequence[str] | LabelSet = "kinetics400",
+    def predict(self, video_path: str | Path, labels: str | Sequence[str] | LabelSet | None = None,
                 top_k: int | None = None) -> Prediction:
-        """Classify one clip. ``labels``: a built-in set name, a label file, a list, or a LabelSet."""
-        label_set = labels if isinstance(labels, LabelSet) else load_label_set(labels)
+        """Classify one clip and explain it.
+
+        ``labels``: a built-in set name, a label file, a list of labels or a LabelSet; None
+        uses the checkpoint's label set (Kinetics-400 for a plain pretrained CLIP).
+        """
+        label_set = self.resolve_labels(labels)
         top_k = top_k or self.cfg.top_k
         if top_k < 1:
             raise LabelError("top_k must be at least 1.")
+        kg, classes = self.classes(label_set)
         clip = read_clip(video_path, self.cfg.num_frames, short_side=self.cfg.short_side)
         frames = clip.frames[0]
-        images = self.backbone.preprocess(frames)
-        frame_emb, _ = self.backbone.encode_frames(images)
-        video_emb = F.normalize(F.normalize(frame_emb, dim=-1).mean(dim=0), dim=-1)
-        logits = self.backbone.logit_scale * self.class_embeddings(label_set) @ video_emb
-        probs = logits.softmax(dim=-1)
-        k = min(top_k, len(label_set))
-        top = probs.topk(k)
-        return Prediction(
-            labels=[label_set.display_names[i] for i in top.indices.tolist()],
+        images = self.backbone.preprocess(frames)[None]
+        video = self.model.encode_video(images)
+        out = self.model.score(video, classes, explain=True)
+        probs = out.logits[0].softmax(dim=-1)
+        top = probs.topk(min(top_k, len(label_set)))
+        indices = top.indices.tolist()
+        pred = Prediction(
+            labels=[label_set.display_names[i] for i in indices],
             scores=top.values.tolist(),
-            class_indices=top.indices.tolist(),
+            class_indices=indices,
+            class_names=[label_set.classes[i] for i in indices],
             label_set=label_set.name,
             frame_indices=clip.indices[0].tolist(),
             timestamps=clip.timestamps[0].tolist(),
@@ -121,5 +223,39 @@ class Predictor:
             video=clip.info,
             model=self.model_name,
             random_weights=self.backbone.random_weights,
+            term_scores={name: term[0, indices].tolist() for name, term in out.terms.items()},
+            grid=tuple(video.grid),
             warnings=[RANDOM_WEIGHTS_WARNING] if self.backbone.random_weights else [],
         )
+        self._explain(pred, out, classes, kg, label_set)
+        return pred
+
+    def _explain(self, pred: Prediction, out: ScoreOutput, classes: ClassFeatures, kg: KnowledgeGraph,
+                 label_set: LabelSet) -> None:
+        """Copy the model's intermediate results for the top class into the Prediction."""
+        top = pred.class_indices[0]
+        if out.region_maps is not None:
+            pred.region_maps = out.region_maps[0].float().cpu().numpy()
+        if out.unit_maps is not None:
+            pred.unit_maps = out.unit_maps[0].float().cpu().numpy()
+        if out.su is not None:
+            top_units = classes.class_unit_mask[top]
+            for rank, u in enumerate(out.su.indices[0].tolist()):
+                pred.units.append(SelectedUnit(
+                    text=classes.unit_texts[u], type=classes.unit_types[u],
+                    score=float(out.su.video_scores[0, u]), weight=float(out.su.weights[0, rank]),
+                    frame_scores=out.su.frame_scores[0, :, u].tolist(), in_top_class=bool(top_units[u])))
+        if out.wti is not None:
+            mask = classes.word_mask[top]
+            pred.alignment = WordAlignment(
+                label=pred.labels[0],
+                words=self.backbone.word_pieces(pred.labels[0])[: int(mask.sum())],
+                similarity=out.wti.similarity[0, top][mask].float().cpu().numpy(),
+                word_weights=out.wti.word_weights[top][mask].tolist(),
+                frame_weights=out.wti.frame_weights[0].tolist())
+        if out.edge_scores is not None:
+            for e, (head, relation, tail) in enumerate(classes.triples):
+                if head == pred.labels[0]:
+                    pred.edges.append(EdgeScore(head, relation, tail, float(out.edge_scores[e]),
+                                                float(out.video_edge_scores[0, e])))
+        pred.kg = kg.subgraph([label_set.classes[top]]).to_json()

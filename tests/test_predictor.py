@@ -9,12 +9,27 @@ from safetensors.torch import save_file
 
 from kgclip_core.backbone import BackboneConfig
 from kgclip_core.errors import KGClipError, LabelError, VideoError
+from kgclip_core.model import checkpoint
+from kgclip_core.model.config import ModelConfig
+from kgclip_core.model.kgclip import KGClipModel
 from kgclip_core.predictor import Predictor, PredictorConfig
+
+TINY_HEADS = dict(backbone="kgclip-tiny", pretrained=None, decoder_heads=2, triplet_heads=2, num_regions=4)
 
 
 @pytest.fixture(scope="module")
 def predictor(tiny_backbone):
-    return Predictor(tiny_backbone, PredictorConfig(backbone=tiny_backbone.cfg, num_frames=8))
+    """Training-free scoring on the tiny CLIP, as the app runs a pretrained one."""
+    cfg = ModelConfig.training_free_preset(backbone="kgclip-tiny", pretrained=None)
+    return Predictor(KGClipModel(cfg, tiny_backbone), PredictorConfig(backbone=tiny_backbone.cfg, num_frames=8))
+
+
+@pytest.fixture(scope="module")
+def full_predictor(tiny_backbone):
+    """Every KG-CLIP head on: MRA, SU selection, decoder, WTI and the triplet encoder."""
+    torch.manual_seed(0)
+    model = KGClipModel(ModelConfig(**TINY_HEADS), tiny_backbone)
+    return Predictor(model, PredictorConfig(backbone=tiny_backbone.cfg, num_frames=8))
 
 
 def test_predict_real_clip(predictor, real_clip):
@@ -49,7 +64,7 @@ def test_saved_and_reloaded_weights_give_identical_scores(predictor, real_clip, 
     path = tmp_path / "tiny.safetensors"
     save_file({k: v.contiguous() for k, v in predictor.backbone.model.state_dict().items()}, str(path))
     reloaded = Predictor.from_config(PredictorConfig(backbone=BackboneConfig("kgclip-tiny", str(path), device="cpu")))
-    assert not reloaded.backbone.random_weights
+    assert not reloaded.backbone.random_weights and not reloaded.predict(real_clip, labels="hmdb51").warnings
     a = predictor.predict(real_clip, labels="hmdb51", top_k=5)
     b = reloaded.predict(real_clip, labels="hmdb51", top_k=5)
     assert a.labels == b.labels
@@ -73,6 +88,45 @@ def test_bad_videos(predictor, tmp_path):
         with pytest.raises(VideoError):
             predictor.predict(path, labels="ucf101")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mp4", "notes.mp4"]
+
+
+def test_training_free_explains_with_semantic_units(predictor, real_clip):
+    pred = predictor.predict(real_clip, labels="ucf101", top_k=3)
+    assert set(pred.term_scores) == {"video_text", "su"}
+    k = len(pred.units)
+    assert k == predictor.model.cfg.su_top_k
+    assert pred.unit_maps.shape == (8, k, *pred.grid)
+    np.testing.assert_allclose(pred.unit_maps.sum(axis=(-1, -2)), 1.0, rtol=1e-4)
+    assert all(len(u.frame_scores) == 8 for u in pred.units)
+    assert [u.score for u in pred.units] == sorted((u.score for u in pred.units), reverse=True)
+    assert pred.region_maps is None and pred.alignment is None  # no trained heads in this mode
+    top_action = [n for n in pred.kg["nodes"] if n["type"] == "action"]
+    assert [n["name"] for n in top_action] == [pred.class_names[0]]
+
+
+def test_full_model_explanations(full_predictor, real_clip):
+    pred = full_predictor.predict(real_clip, labels="ucf101", top_k=5)
+    assert set(pred.term_scores) == {"video_text", "wti", "triplet"}
+    assert pred.region_maps.shape == (8, 4, *pred.grid)
+    np.testing.assert_allclose(pred.region_maps.sum(axis=(-1, -2)), 1.0, rtol=1e-4)
+    words = pred.alignment.words
+    assert " ".join(words).replace(" ", "") == pred.labels[0].lower().replace(" ", "")
+    assert pred.alignment.similarity.shape == (len(words), 8)
+    assert pred.edges and all(e.head == pred.labels[0] and e.relation == "action-movement" for e in pred.edges)
+    json.dumps(pred.to_dict())
+
+
+def test_checkpoint_round_trip_through_predictor(full_predictor, real_clip, tmp_path):
+    from kgclip_core.kg.graph import KnowledgeGraph
+
+    kg = KnowledgeGraph.for_label_set("hmdb51")
+    checkpoint.save(full_predictor.model, tmp_path / "ckpt", kg=kg.to_json(), labels=list(kg.actions))
+    loaded = Predictor.from_checkpoint(tmp_path / "ckpt", device="cpu")
+    a = full_predictor.predict(real_clip, labels="hmdb51", top_k=5)
+    b = loaded.predict(real_clip, top_k=5)  # the checkpoint's own label set
+    assert a.labels == b.labels and a.class_names == b.class_names
+    torch.testing.assert_close(torch.tensor(a.scores), torch.tensor(b.scores))
+    assert not b.random_weights
 
 
 def test_all_errors_are_one_type():

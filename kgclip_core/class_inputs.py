@@ -1,0 +1,53 @@
+"""The one bridge from the knowledge graph to the model: a label set's texts as ClassInputs.
+
+The model knows nothing of networkx; the graph knows nothing of tensors. This adapter turns
+a label set and its KnowledgeGraph into the prompts, semantic units, class-unit links and
+triples that :meth:`KGClipModel.encode_classes` embeds.
+"""
+
+from __future__ import annotations
+
+from kgclip_core.kg.graph import KnowledgeGraph
+from kgclip_core.labels import LabelSet
+from kgclip_core.model.kgclip import ClassInputs
+from kgclip_core.prompts import class_prompts
+
+# The graph's relation names -> the triplet encoder's; the encoder adds inverses itself.
+MODEL_RELATIONS = {
+    "action_movement": "action-movement",
+    "video_action": "video-action",
+    "video_movement": "video-movement",
+}
+
+
+def class_inputs(label_set: LabelSet, kg: KnowledgeGraph) -> ClassInputs:
+    """Prompts, semantic units and action-movement triples of every class of ``label_set``.
+
+    Classes are named by their display names, so word-level interaction (WTI) sees words
+    ("Apply Eye Makeup"), and the graph's action labels, which are display names too, match
+    the class embeddings in the triples.
+    """
+    unit_texts: list[str] = []
+    unit_types: list[str] = []
+    index: dict[tuple[str, str], int] = {}
+    class_units: list[list[int]] = []
+    for name in label_set.classes:
+        ids = []
+        for unit_type, texts in kg.units_of(name).items():
+            for text in texts:
+                key = (unit_type, text)
+                if key not in index:
+                    index[key] = len(unit_texts)
+                    unit_texts.append(text)
+                    unit_types.append(unit_type)
+                ids.append(index[key])
+        class_units.append(ids)
+    triples = [(h, MODEL_RELATIONS[r], t) for h, r, t in kg.triples() if r in MODEL_RELATIONS]
+    return ClassInputs(
+        names=list(label_set.display_names),
+        prompts=class_prompts(label_set.display_names),
+        unit_texts=unit_texts,
+        unit_types=unit_types,
+        class_units=class_units,
+        triples=triples,
+    )
