@@ -48,6 +48,22 @@ def test_hard_labels(label, verb, objects, parts):
     assert set(parts) <= set(concepts.body_parts)
 
 
+@pytest.mark.parametrize(
+    ("label", "lemma"),
+    [("bartending", "bartend"), ("bobsledding", "bobsled"), ("paragliding", "paraglide"), ("skydiving", "skydive"),
+     ("deadlifting", "deadlift"), ("headbanging", "headbang")],
+)
+def test_verbs_outside_the_lexicon_get_a_sensible_lemma(label, lemma):
+    # spaCy's guess for words outside its tables is "bartende", "deadlifte", ...
+    assert parse_label(label).verbs == (lemma,)
+
+
+def test_unknown_verb_on_a_hand_held_object_gives_a_holding_hand():
+    k = knowledge_from_label("reading book")
+    assert [m.phrase for m in k.movements] == ["hand hold book"]
+    assert knowledge_from_label("making bed").movements == ()
+
+
 def test_parentheses_become_modifiers():
     assert split_label("hurling (sport)") == ("hurling", ("sport",))
     concepts = parse_label("hurling (sport)")

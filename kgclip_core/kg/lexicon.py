@@ -100,6 +100,7 @@ class Lexicon:
         self._verb_objects: dict[str, str] = parser_data["verb_objects"]
         self._verb_movements = {v: tuple(pm) for v, pm in parser_data["verb_movements"].items()}
         self._part_preference: tuple[str, ...] = tuple(parser_data["part_preference"])
+        self.handheld_categories = frozenset(parser_data["handheld_categories"])
         self._object_keys = {normalise(o): o for o in self.objects}
         self._scene_keys = {normalise(s): s for s in self.scenes}
         self._states = {s for states in self.part_states.values() for s in states}

@@ -121,9 +121,31 @@ def _known_verb(word: str, spacy_lemma: str, lexicon: Lexicon) -> str | None:
     return direct or next((f for f in forms if lexicon.verb(f)), None)
 
 
-def _verb_lemma(word: str, spacy_lemma: str, lexicon: Lexicon) -> str:
-    """The verb's lemma: a lexicon-known form when there is one, else spaCy's."""
-    return _known_verb(word, spacy_lemma, lexicon) or spacy_lemma.lower()
+@lru_cache(maxsize=1)
+def _spacy_verbs() -> frozenset[str]:
+    """The verb lemmas spaCy's rule lemmatiser knows (empty if the pipeline has no such table)."""
+    lookups = load_spacy().get_pipe("lemmatizer").lookups
+    return frozenset(lookups.get_table("lemma_index").get("verb", ())) if lookups.has_table("lemma_index") else frozenset()
+
+
+def _unknown_verb_lemma(word: str, spacy_lemma: str) -> str:
+    """Lemma of a verb the lexicon lacks: spaCy's if it knows the word, else a suffix rule.
+
+    For words outside its tables spaCy guesses "bartending" -> "bartende"; stripping the
+    suffix gives "bartend", "bobsledding" -> "bobsled", and consonant-vowel-consonant stems
+    take an "e" ("paragliding" -> "paraglide").
+    """
+    lemma = spacy_lemma.lower()
+    w = word.lower()
+    if lemma in _spacy_verbs() or not w.endswith("ing") or len(w) < 6:
+        return lemma
+    stem = w[:-3]
+    if stem[-1] == stem[-2] and stem[-1] not in "aeiouls":
+        return stem[:-1]
+    cvc = stem[-1] not in "aeiouwxy" and stem[-2] in "aeiou" and stem[-3] not in "aeiou"
+    if cvc or stem[-1] == "v":
+        return stem + "e"
+    return stem
 
 
 def _template(text: str) -> str:
@@ -187,7 +209,7 @@ def _walk(tokens: list, lexicon: Lexicon, found: _Collector) -> None:
         if verb := _known_verb(tok.text, tok.lemma_, lexicon):
             found.add("verbs", verb)  # a noun that names a motion: "exercise", "dancing"
         elif tok.pos_ == "VERB":
-            found.add("verbs", tok.lemma_.lower())
+            found.add("verbs", _unknown_verb_lemma(tok.text, tok.lemma_))
         elif tok.pos_ in {"NOUN", "PROPN"} and tok.is_alpha and tok.lemma_.lower() not in _PARTICLES:
             found.add("objects", tok.lemma_.lower())
         elif tok.is_alpha:
@@ -264,6 +286,9 @@ def _movements(concepts: Concepts, lexicon: Lexicon) -> tuple[list[Movement], li
         if not placed and (default := lexicon.default_movement(forms)):
             part, state = default
             movements.append(Movement(part, state, None, obj if part in _HANDLING_PARTS else None))
+        elif not placed and obj and lexicon.object_category(obj) in lexicon.handheld_categories:
+            # An unknown verb on a hand-held object ("reading book"): at least the hand holds it.
+            movements.append(Movement("hand", "hold", None, obj))
     unmoved = [(p, s) for p, s in concepts.body_parts if p not in moved]
     return list(dict.fromkeys(movements)), unmoved
 
