@@ -7,6 +7,7 @@ their own sub-parsers (``add_parser``) so each stays next to the code it drives.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -39,16 +40,19 @@ def backbone_config(args: argparse.Namespace) -> BackboneConfig:
 def _predict(args: argparse.Namespace) -> int:
     from kgclip_core.predictor import Predictor, PredictorConfig
 
-    cfg = PredictorConfig(backbone=backbone_config(args), num_frames=args.frames)
-    try:
-        predictor = Predictor.from_config(cfg)
-    except KGClipError as err:
-        if not args.random_weights:
-            raise
-        logging.getLogger(__name__).warning("%s\nFalling back to random weights as asked.", err)
-        cfg.backbone.pretrained = None
-        predictor = Predictor.from_config(cfg)
-    labels = args.labels or args.label_list or "kinetics400"
+    if args.checkpoint:
+        predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    else:
+        cfg = PredictorConfig(backbone=backbone_config(args), num_frames=args.frames)
+        try:
+            predictor = Predictor.from_config(cfg)
+        except KGClipError as err:
+            if not args.random_weights:
+                raise
+            logging.getLogger(__name__).warning("%s\nFalling back to random weights as asked.", err)
+            cfg.backbone.pretrained = None
+            predictor = Predictor.from_config(cfg)
+    labels = args.labels or args.label_list
     pred = predictor.predict(args.clip, labels=labels, top_k=args.top_k)
     if args.json:
         print(json.dumps(pred.to_dict(), indent=2))
@@ -66,21 +70,29 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("clip", help="path to a video file")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--labels", default=None,
-                       help="built-in label set (kinetics400, ucf101, hmdb51, kinetics_tps24) or a .txt file")
+                       help="built-in label set (kinetics400, ucf101, hmdb51, kinetics_tps24) or a .txt file "
+                            "(default: the checkpoint's labels, else kinetics400)")
     group.add_argument("--label-list", nargs="+", default=None, help="labels given one by one")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--frames", type=int, default=8, help="frames sampled from the clip")
     p.add_argument("--json", action="store_true", help="print the prediction as JSON")
+    p.add_argument("--checkpoint", default=None, help="a trained checkpoint directory (overrides --model)")
     add_backbone_args(p)
     p.set_defaults(func=_predict)
 
 
+# Each registers its own sub-command(s) next to the code it drives.
+_COMMAND_MODULES = ("kgclip_core.kg.cli",)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``kgclip`` argument parser."""
-    parser = argparse.ArgumentParser(prog="kgclip", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="kgclip", description="KG-CLIP: explainable fine-grained action recognition.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_predict(sub)
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module).add_parser(sub)
     return parser
 
 
