@@ -30,7 +30,7 @@ from kgclip_core.errors import ConfigError, LabelError
 from kgclip_core.kg.knowledge import ActionKnowledge, Movement
 from kgclip_core.kg.lexicon import Lexicon, default_lexicon
 from kgclip_core.kg.resolve import knowledge_for, knowledge_for_label_set
-from kgclip_core.labels import LabelSet, builtin_label_sets, display_name, load_label_set
+from kgclip_core.labels import LabelSet, display_name, load_label_set
 
 NODE_TYPES = ("action", "movement", "body_part", "part_state", "motion", "object", "scene")
 UNIT_TYPES = ("body_part", "part_state", "movement", "motion", "object", "scene")
@@ -138,9 +138,9 @@ class KnowledgeGraph:
 
         Custom labels naming a built-in class reuse its curated entry; others are parsed.
         """
-        if isinstance(labels, str) and labels.strip() in builtin_label_sets():
-            return cls(_builtin_graph(labels.strip()).copy())
         label_set = labels if isinstance(labels, LabelSet) else load_label_set(labels)
+        if label_set.builtin:
+            return cls(_builtin_graph(label_set.name).copy())
         return cls.from_knowledge(knowledge_for_label_set(label_set), label_set.name)
 
     @classmethod

@@ -18,8 +18,7 @@ from pathlib import Path
 
 from kgclip_core.errors import LabelError
 from kgclip_core.kg.lexicon import KNOWLEDGE_DIR, load_lexicon_data
-
-LABELS_DIR = Path(__file__).parent.parent / "labels"
+from kgclip_core.labels import LABELS_DIR
 
 # How much to trust an entry: written and checked by a person, or built by the parser from
 # the label alone. The weights let a consumer (model, UI) rank or down-weight parsed entries.
@@ -117,10 +116,10 @@ def _parse_entry(name: str, entry: dict) -> ActionKnowledge:
 @lru_cache(maxsize=None)
 def load_knowledge(label_set: str) -> dict[str, ActionKnowledge]:
     """The curated knowledge of a built-in label set, keyed by class name."""
-    path = KNOWLEDGE_DIR / f"{label_set}.json"
-    if not path.is_file():
-        raise LabelError(f"No curated knowledge for label set {label_set!r}.")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    if label_set not in curated_label_sets():
+        known = ", ".join(curated_label_sets())
+        raise LabelError(f"No curated knowledge for label set {label_set!r}; curated sets: {known}.")
+    data = json.loads((KNOWLEDGE_DIR / f"{label_set}.json").read_text(encoding="utf-8"))
     return {name: _parse_entry(name, entry) for name, entry in data["classes"].items()}
 
 
