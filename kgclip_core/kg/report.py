@@ -10,6 +10,8 @@ from pathlib import Path
 
 from kgclip_core.errors import ConfigError
 from kgclip_core.kg.graph import NODE_TYPES, RELATIONS, KnowledgeGraph
+from kgclip_core.kg.knowledge import curated_label_sets, load_knowledge
+from kgclip_core.kg.parser import knowledge_from_label
 from kgclip_core.labels import builtin_label_sets
 
 BEGIN = "<!-- kg-stats:begin -->"
@@ -42,12 +44,53 @@ def stats_markdown(stats: list[dict]) -> str:
     curated = [s["confidence"].get("curated", 0) for s in stats]
     parsed = [s["confidence"].get("parsed", 0) for s in stats]
     lines += [_row(["curated classes", *curated]), _row(["parsed classes (no curated entry yet)", *parsed])]
+    agreement = [s.get("parser_agreement") for s in stats]
+    if any(agreement):
+        rows = [
+            ("parser finds a motion", "with_motion", "classes"),
+            ("... among the curated motions", "motion_agrees", "with_motion"),
+            ("parser finds an object", "with_object", "classes"),
+            ("... among the curated objects", "object_agrees", "with_object"),
+        ]
+        lines += ["", "**The parser on class names alone, against the curated entries**", ""]
+        lines += _table(["", *names], [[title, *(_ratio(a, key, of) for a in agreement)] for title, key, of in rows])
     return "\n".join(lines)
 
 
+def _ratio(counts: dict | None, key: str, of: str) -> str:
+    if not counts:
+        return "-"
+    share = counts[key] / counts[of] if counts[of] else 0.0
+    return f"{counts[key]}/{counts[of]} ({share:.0%})"
+
+
+def parser_agreement(label_set: str) -> dict:
+    """How often the parser, reading a class name alone, agrees with the curated entry.
+
+    Counts the classes where the parser finds a motion (an object) and, of those, the ones
+    whose motion (object) is among the curated entry's: a check of what custom labels get.
+    """
+    counts = {"classes": 0, "with_motion": 0, "motion_agrees": 0, "with_object": 0, "object_agrees": 0}
+    for name, entry in load_knowledge(label_set).items():
+        parsed = knowledge_from_label(name)
+        curated_objects = set(entry.objects) | {m.object for m in entry.movements}
+        counts["classes"] += 1
+        counts["with_motion"] += bool(parsed.motions)
+        counts["motion_agrees"] += bool(set(parsed.motions) & set(entry.motions))
+        counts["with_object"] += bool(parsed.objects)
+        counts["object_agrees"] += bool(set(parsed.objects) & curated_objects)
+    return counts
+
+
 def builtin_stats() -> list[dict]:
-    """Stats of the graph of every built-in label set."""
-    return [KnowledgeGraph.for_label_set(name).stats() for name in builtin_label_sets()]
+    """Stats of the graph of every built-in label set, with the parser's agreement added."""
+    stats = []
+    for name in builtin_label_sets():
+        record = KnowledgeGraph.for_label_set(name).stats()
+        if name in curated_label_sets():
+            record["parser_agreement"] = parser_agreement(name)
+        stats.append(record)
+    return stats
 
 
 def write_stats_section(path: str | Path, stats: list[dict]) -> Path:
