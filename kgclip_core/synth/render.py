@@ -1,0 +1,297 @@
+"""Render one synthetic clip and its ground truth.
+
+:func:`render_clip` runs an action's part-state programs frame by frame, poses the stick
+figure, places it in a cluttered scene with a shaking, zooming camera and pixel noise, and
+returns the frames with per-frame ground truth: the state and pixel box of every body part
+and the box of every object. Boxes come from a label map painted with the same strokes as
+the frame, so a box is exactly the extent of that part's visible pixels. Everything random
+is drawn from the seed, so the same (action, seed, config) gives identical frames.
+
+Boxes are ``[x0, y0, x1, y1]`` in pixels with exclusive ends (``frame[y0:y1, x0:x1]``);
+``None`` when the part or object is not visible in that frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from kgclip_core.errors import ConfigError
+from kgclip_core.synth.actions import Action, get_action
+from kgclip_core.synth.figure import (
+    BODY, DRAWN_PARTS, OBJECT_COLOURS, PART_COLOURS, PART_KEYS, SIDES, HeldObject, Pose, Skeleton,
+    rest_state, skeleton,
+)
+from kgclip_core.synth.programs import Timing, sample_timing
+from kgclip_core.synth.scene import BACKGROUNDS, make_background, sample_distractors
+
+# Label-map ids: 0 is the scene, then the drawn parts, then the objects.
+PART_IDS = {name: i + 1 for i, name in enumerate(DRAWN_PARTS)}
+OBJECT_IDS = {name: len(PART_IDS) + 1 + i for i, name in enumerate(OBJECT_COLOURS)}
+_PALETTE = np.zeros((1 + len(PART_IDS) + len(OBJECT_IDS), 3), np.uint8)
+for _name, _id in PART_IDS.items():
+    _PALETTE[_id] = PART_COLOURS[_name]
+for _name, _id in OBJECT_IDS.items():
+    _PALETTE[_id] = OBJECT_COLOURS[_name]
+
+GRAVITY = 5.0  # body units / s^2 (the figure is ~0.93 units, i.e. ~1.75 m, tall)
+STANDING_HEIGHT = 0.93  # body units, for the figure-height fraction of the frame
+_EXTENT_PAD = 0.08  # body units around the joints (head radius, limb thickness)
+
+
+@dataclass
+class SynthConfig:
+    """How clips look: size, length, and how much nuisance variation there is.
+
+    figure_height: the standing figure's height as a fraction of the frame, drawn per clip;
+    max_zoom: relative change of the figure's scale over a clip; max_drift: how far (as a
+    fraction of the frame) the figure may drift over a clip; jitter_px: camera shake;
+    noise_std: range of the per-clip Gaussian pixel noise.
+    """
+
+    size: int = 112
+    num_frames: int = 40
+    fps: int = 16
+    figure_height: tuple[float, float] = (0.5, 0.8)
+    max_zoom: float = 0.12
+    max_drift: float = 0.08
+    jitter_px: int = 2
+    max_distractors: int = 4
+    noise_std: tuple[float, float] = (0.0, 6.0)
+
+    def __post_init__(self) -> None:
+        if self.size < 48 or self.size % 2:
+            raise ConfigError(f"Clip size must be an even number of pixels >= 48, got {self.size}.")
+        if self.num_frames < 2:
+            raise ConfigError(f"A clip needs at least 2 frames, got {self.num_frames}.")
+        if self.fps < 1:
+            raise ConfigError(f"Frame rate must be at least 1, got {self.fps}.")
+
+
+@dataclass(frozen=True)
+class _Camera:
+    """Body units -> pixels per frame: x = ax + s * bx, y = ay - s * by."""
+
+    ax: np.ndarray
+    ay: np.ndarray
+    scale: np.ndarray
+    jitter: np.ndarray  # [T, 2] integer camera shake, also applied to the scene
+
+    def to_px(self, i: int, p: tuple[float, float]) -> tuple[float, float]:
+        return (float(self.ax[i] + self.scale[i] * p[0]), float(self.ay[i] - self.scale[i] * p[1]))
+
+
+def _pose_at(action: Action, timings: list[Timing], u: float) -> tuple[Pose, dict[str, str]]:
+    pose = Pose()
+    states = {key: rest_state(key) for key in PART_KEYS}
+    for step, tm in zip(action.steps, timings):
+        states.update(step.spec.fn(pose, u, tm, step.sides))
+    return pose, states
+
+
+def _held_position(sk: Skeleton, side: str) -> tuple[float, float]:
+    wrist = sk.arms[side][2]
+    return (wrist[0], wrist[1] - 0.03)
+
+
+class _ObjectTracker:
+    """Object positions in body units, including balls in flight after a release."""
+
+    def __init__(self, action: Action, timings: list[Timing], num_frames: int, duration: float):
+        self._action, self._timings = action, timings
+        self._du, self._duration = 1.0 / num_frames, duration
+        self._launches: dict[tuple[str, str, float], tuple[tuple[float, float], tuple[float, float]]] = {}
+
+    def _launch(self, obj: HeldObject) -> tuple[tuple[float, float], tuple[float, float]]:
+        key = (obj.name, obj.side, obj.release)
+        if key not in self._launches:
+            before = _held_position(skeleton(_pose_at(self._action, self._timings, obj.release - self._du)[0]), obj.side)
+            at = _held_position(skeleton(_pose_at(self._action, self._timings, obj.release)[0]), obj.side)
+            dt = self._du * self._duration
+            # The hand's velocity at release, plus some loft so the ball arcs.
+            velocity = ((at[0] - before[0]) / dt, (at[1] - before[1]) / dt + 0.8)
+            self._launches[key] = (at, velocity)
+        return self._launches[key]
+
+    def position(self, obj: HeldObject, sk: Skeleton, u: float) -> tuple[float, float]:
+        held = _held_position(sk, obj.side)
+        if obj.mode == "held":
+            return held
+        if obj.mode == "dribble":
+            floor = BODY.ball_r
+            return (held[0], floor + (held[1] - floor) * obj.bounce)
+        (x0, y0), (vx, vy) = self._launch(obj)
+        t = (u - obj.release) * self._duration
+        return (x0 + vx * t, max(BODY.ball_r, y0 + vy * t - 0.5 * GRAVITY * t * t))
+
+
+def _extent(sk: Skeleton, objects: list[tuple[HeldObject, tuple[float, float]]]) -> np.ndarray:
+    """[xmin, xmax, ymin, ymax] of the figure and the objects it holds, in body units."""
+    pts = np.array(sk.points())
+    lo, hi = pts.min(0) - _EXTENT_PAD, pts.max(0) + _EXTENT_PAD
+    for obj, (x, y) in objects:
+        if obj.mode != "flying":
+            lo = np.minimum(lo, (x - BODY.ball_r, y - BODY.ball_r))
+            hi = np.maximum(hi, (x + BODY.ball_r, y + BODY.ball_r))
+    return np.array([lo[0], hi[0], lo[1], hi[1]])
+
+
+def _place_camera(extents: np.ndarray, cfg: SynthConfig, rng: np.random.Generator) -> _Camera:
+    """Scale, zoom, drift and shake, with the figure kept inside the frame in every frame."""
+    T, S, margin = len(extents), cfg.size, 2.0
+    ramp = np.linspace(0.0, 1.0, T)
+    zoom = 1.0 + rng.uniform(-cfg.max_zoom, cfg.max_zoom) * ramp
+    drift = rng.uniform(-cfg.max_drift, cfg.max_drift, size=2) * S * ramp[:, None]
+    steps = rng.integers(-1, 2, size=(T, 2))
+    jitter = np.clip(np.cumsum(steps, axis=0), -cfg.jitter_px, cfg.jitter_px)
+    offset = drift + jitter
+    s0 = rng.uniform(*cfg.figure_height) * S / STANDING_HEIGHT
+    pick_x, pick_y = rng.uniform(size=2)
+    while True:
+        scale = s0 * zoom
+        x_lo = np.max(margin - offset[:, 0] - scale * extents[:, 0])
+        x_hi = np.min(S - margin - offset[:, 0] - scale * extents[:, 1])
+        y_lo = np.max(margin - offset[:, 1] + scale * extents[:, 3])
+        y_hi = np.min(S - margin - offset[:, 1] + scale * extents[:, 2])
+        if x_lo <= x_hi and y_lo <= y_hi:
+            break
+        s0 *= 0.92  # too big for this motion: shrink until it fits
+    cx = x_lo + pick_x * (x_hi - x_lo)
+    cy = y_lo + pick_y * (y_hi - y_lo)
+    return _Camera(ax=cx + offset[:, 0], ay=cy + offset[:, 1], scale=scale, jitter=jitter)
+
+
+def _paint_figure(draw: ImageDraw.ImageDraw, cam: _Camera, i: int, sk: Skeleton,
+                  objects: list[tuple[HeldObject, tuple[float, float]]]) -> None:
+    """Paint the figure's label map: each part (and object) with its id."""
+    s = float(cam.scale[i])
+    limb = max(2, round(BODY.limb_w * s))
+
+    def px(p: tuple[float, float]) -> tuple[float, float]:
+        return cam.to_px(i, p)
+
+    def disc(centre: tuple[float, float], radius: float, fill: int) -> None:
+        x, y = px(centre)
+        r = max(1.5, radius * s)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
+
+    draw.line([px(sk.neck), px(sk.pelvis)], fill=PART_IDS["torso"], width=max(3, round(BODY.torso_w * s)))
+    for side in SIDES:
+        draw.line([px(p) for p in sk.legs[side]], fill=PART_IDS[f"{side} leg"], width=limb, joint="curve")
+    for side in SIDES:
+        draw.line([px(p) for p in sk.feet[side]], fill=PART_IDS[f"{side} foot"], width=limb)
+    disc(sk.head, BODY.head_r, PART_IDS["head"])
+    for side in SIDES:
+        draw.line([px(p) for p in sk.arms[side]], fill=PART_IDS[f"{side} arm"], width=limb, joint="curve")
+    for obj, pos in objects:
+        disc(pos, BODY.ball_r, OBJECT_IDS[obj.name])
+    for side in SIDES:
+        disc(sk.arms[side][2], BODY.hand_r, PART_IDS[f"{side} hand"])
+
+
+def _boxes(labels: np.ndarray) -> dict[int, list[int] | None]:
+    """Tight [x0, y0, x1, y1] (exclusive ends) of every id in the label map."""
+    out: dict[int, list[int] | None] = {}
+    for idx in range(1, len(_PALETTE)):
+        mask = labels == idx
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        out[idx] = None if rows.size == 0 else [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
+    return out
+
+
+def _union(boxes: list[list[int] | None]) -> list[int] | None:
+    present = [b for b in boxes if b is not None]
+    if not present:
+        return None
+    return [min(b[0] for b in present), min(b[1] for b in present),
+            max(b[2] for b in present), max(b[3] for b in present)]
+
+
+def movement_dicts(action: Action) -> list[dict]:
+    """The action's movements in the knowledge-file format (side and object only when set)."""
+    out = []
+    for part, side, state, obj in action.movements():
+        entry = {"part": part}
+        if side is not None:
+            entry["side"] = side
+        entry["state"] = state
+        if obj is not None:
+            entry["object"] = obj
+        out.append(entry)
+    return out
+
+
+def render_clip(action: str | Action, seed: int, cfg: SynthConfig | None = None) -> tuple[np.ndarray, dict]:
+    """Frames (uint8 [T, H, W, 3]) and ground truth of one clip of ``action``.
+
+    The ground truth holds the action, its movements, the scene settings and, per frame,
+    ``parts`` (part key -> ``{"state", "box"}``) and ``objects`` (``{"name", "state",
+    "box"}``). Same ``(action, seed, cfg)`` -> identical frames and ground truth.
+    """
+    cfg = cfg or SynthConfig()
+    action = get_action(action) if isinstance(action, str) else action
+    motion_rng, camera_rng, scene_rng, noise_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
+    T, S = cfg.num_frames, cfg.size
+    timings = [sample_timing(step.spec, motion_rng) for step in action.steps]
+    tracker = _ObjectTracker(action, timings, T, T / cfg.fps)
+
+    posed = []
+    for i in range(T):
+        u = i / T
+        pose, states = _pose_at(action, timings, u)
+        sk = skeleton(pose)
+        objects = [(obj, tracker.position(obj, sk, u)) for obj in pose.objects]
+        posed.append((sk, objects, states))
+    cam = _place_camera(np.stack([_extent(sk, objs) for sk, objs, _ in posed]), cfg, camera_rng)
+
+    pad = cfg.jitter_px
+    background_kind = BACKGROUNDS[int(scene_rng.integers(len(BACKGROUNDS)))]
+    background = make_background(background_kind, S + 2 * pad, scene_rng)
+    distractors = sample_distractors(int(scene_rng.integers(0, cfg.max_distractors + 1)), S, scene_rng)
+    noise_std = float(scene_rng.uniform(*cfg.noise_std))
+
+    frames = np.empty((T, S, S, 3), np.uint8)
+    gt_frames = []
+    for i, (sk, objects, states) in enumerate(posed):
+        jx, jy = (int(v) for v in cam.jitter[i])
+        scene = Image.fromarray(background[pad - jy:pad - jy + S, pad - jx:pad - jx + S])
+        scene_draw = ImageDraw.Draw(scene)
+        for d in distractors:
+            d.draw(scene_draw, i, (jx, jy))
+        label_img = Image.new("L", (S, S), 0)
+        _paint_figure(ImageDraw.Draw(label_img), cam, i, sk, objects)
+        labels = np.asarray(label_img)
+        frame = np.where(labels[..., None] > 0, _PALETTE[labels], np.asarray(scene))
+        if noise_std > 0:
+            noisy = frame + noise_rng.standard_normal(frame.shape, dtype=np.float32) * noise_std
+            frame = np.clip(np.rint(noisy), 0, 255)
+        frames[i] = frame
+        boxes = _boxes(labels)
+        parts = {key: {"state": states[key], "box": boxes[PART_IDS[key]] if key in PART_IDS else None}
+                 for key in PART_KEYS}
+        parts["whole body"]["box"] = _union([boxes[idx] for idx in PART_IDS.values()])
+        gt_frames.append({
+            "parts": parts,
+            "objects": [{"name": obj.name, "state": obj.state, "box": boxes[OBJECT_IDS[obj.name]]}
+                        for obj, _ in objects],
+        })
+
+    truth = {
+        "action": action.name,
+        "seed": int(seed),
+        "num_frames": T,
+        "fps": cfg.fps,
+        "size": [S, S],
+        "movements": movement_dicts(action),
+        "scene": {
+            "background": background_kind,
+            "distractors": len(distractors),
+            "noise_std": round(noise_std, 3),
+            "scale_px_per_unit": round(float(cam.scale[0]), 3),
+        },
+        "config": asdict(cfg),
+        "frames": gt_frames,
+    }
+    return frames, truth
