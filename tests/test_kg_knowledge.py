@@ -70,3 +70,12 @@ def test_unknown_label_set_has_no_knowledge():
 
 def test_curated_entries_outweigh_parsed_ones():
     assert CONFIDENCE_WEIGHTS["curated"] > CONFIDENCE_WEIGHTS["parsed"] > 0
+
+
+def test_movement_phrase_reads_as_text():
+    from kgclip_core.kg.knowledge import Movement
+
+    assert Movement("hand", "swing", "right", "racket").phrase == "right hand swing racket"
+    assert Movement("foot", "push", "both").phrase == "both feet push"
+    assert Movement("hand", "clap", "both").phrase == "both hands clap"
+    assert Movement("whole body", "jump").phrase == "whole body jump"

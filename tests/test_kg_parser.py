@@ -119,6 +119,7 @@ def test_named_body_part_without_a_fitting_state_is_kept():
 def test_side_goes_on_the_movement():
     k = knowledge_from_label("raising right arm")
     assert [(m.side, m.part, m.state) for m in k.movements] == [("right", "arm", "raise")]
+    assert [m.phrase for m in knowledge_from_label("shaking hands").movements] == ["both hands shake"]
 
 
 @pytest.mark.parametrize("bad", ["", "   ", "!!!", "()", "x" * 10_000, None, 42])

@@ -25,6 +25,9 @@ from kgclip_core.labels import LABELS_DIR
 CONFIDENCE_WEIGHTS = {"curated": 1.0, "parsed": 0.5}
 
 
+_PLURALS = {"foot": "feet", "fingers": "fingers"}
+
+
 @dataclass(frozen=True)
 class Movement:
     """One body-part movement, e.g. ``right hand swing racket``."""
@@ -36,8 +39,10 @@ class Movement:
 
     @property
     def phrase(self) -> str:
-        """The movement as a short phrase: ``[side] part state [object]``."""
-        words = [self.side, self.part, self.state, self.object]
+        """The movement as a short phrase: ``[side] part state [object]``, e.g.
+        ``right hand swing racket``; with both sides the part is plural (``both feet push``)."""
+        part = _PLURALS.get(self.part, self.part + "s") if self.side == "both" else self.part
+        words = [self.side, part, self.state, self.object]
         return " ".join(w for w in words if w)
 
 
