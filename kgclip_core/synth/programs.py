@@ -40,7 +40,7 @@ class Timing:
 
 
 # One declared movement: (part, which side, state, object). which is "side" (each side the
-# program runs on), "other" (the opposite side) or None (a part without sides).
+# program runs on), "other" (the opposite side), a fixed side, or None (a part without sides).
 MovementSpec = tuple[str, str | None, str, str | None]
 ProgramFn = Callable[[Pose, float, Timing, tuple[str, ...]], dict[str, str]]
 
@@ -54,7 +54,7 @@ class Program:
     lateral: bool  # applied to one side or both (arms, legs) or to the body as a whole
     movements: tuple[MovementSpec, ...]
     motions: tuple[str, ...]
-    phrase: str  # what the figure does; {side} / {sides} are filled in by describe()
+    phrase: str  # what the figure does; describe() fills in {the} (side) and {s} (plural)
     channels: tuple[str, ...]  # pose channels written; "{side}"/"{other}" expand per side
     cycles: tuple[float, float] = (1.5, 3.0)
     objects: tuple[str, ...] = ()
@@ -63,8 +63,8 @@ class Program:
         """Concrete (part, side, state, object) tuples for the given sides."""
         out = []
         for part, which, state, obj in self.movements:
-            if which is None:
-                out.append((part, None, state, obj))
+            if which is None or which in SIDES:
+                out.append((part, which, state, obj))
                 continue
             for side in sides:
                 out.append((part, side if which == "side" else other_side(side), state, obj))
@@ -83,8 +83,8 @@ class Program:
     def describe(self, sides: tuple[str, ...]) -> str:
         """The phrase with its sides filled in (``the right arm`` / ``both arms``)."""
         if len(sides) == 2:
-            return self.phrase.format(side="both", the="both", s="s")
-        return self.phrase.format(side=sides[0], the=f"the {sides[0]}", s="")
+            return self.phrase.format(the="both", s="s")
+        return self.phrase.format(the=f"the {sides[0]}" if sides else "the", s="")
 
 
 def other_side(side: str) -> str:
@@ -294,7 +294,7 @@ PROGRAMS: dict[str, Program] = {p.name: p for p in (
     Program("raise", _raise, True, (("arm", "side", "raise", None),), ("lift",),
             "raises {the} arm{s} overhead", ("hand:{side}",)),
     Program("wave", _wave, True, (("arm", "side", "raise", None), ("hand", "side", "wave", None)), ("wave",),
-            "raises {the} arm{s} and waves {the} hand{s}", ("hand:{side}",), cycles=(3.0, 5.0)),
+            "waves {the} hand{s} above the shoulder{s}", ("hand:{side}",), cycles=(3.0, 5.0)),
     Program("swing", _swing, True, (("arm", "side", "swing", None),), ("swing",),
             "swings {the} arm{s} back and forth", ("hand:{side}",)),
     Program("punch", _punch, True, (("arm", "side", "punch", None), ("hand", "side", "punch", None)), ("punch",),
@@ -314,7 +314,7 @@ PROGRAMS: dict[str, Program] = {p.name: p for p in (
     Program("kick", _kick, True, (("leg", "side", "kick", None), ("foot", "side", "kick", None)), ("kick",),
             "kicks {the} leg{s} out to the side", ("foot:{side}",), cycles=(1.2, 2.5)),
     Program("march", _march, True, (("leg", "side", "step", None), ("foot", "side", "step", None)), ("march",),
-            "marches in place, lifting each foot in turn", ("foot:{side}",), cycles=(2.0, 3.5)),
+            "marches in place lifting the feet in turn", ("foot:{side}",), cycles=(2.0, 3.5)),
     Program("jump", _jump, False, (("whole body", None, "jump", None), ("leg", "right", "jump", None),
                                    ("leg", "left", "jump", None)), ("jump",),
             "jumps up and down in place", ("lift", "foot:right", "foot:left")),
