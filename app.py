@@ -1,7 +1,9 @@
 """KG-CLIP web app: upload a clip, pick a label set, see what the model recognises and why.
 
-A thin Gradio layout over ``kgclip_core``: every computation and figure comes from the library.
-Run ``python app.py --help`` for the options; on Hugging Face Spaces it starts as it stands.
+A thin Gradio layout over ``kgclip_core``: every computation, figure and graph view comes
+from the library (``kgclip_core.explain``, ``kgclip_core.kg.render``). Run ``python app.py
+--help`` for the options; on Hugging Face Spaces it starts as it stands, and on ZeroGPU
+hardware the model calls run under ``spaces.GPU``.
 """
 
 from __future__ import annotations
@@ -9,23 +11,49 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import gradio as gr
 
+from kgclip_core import explain
 from kgclip_core.cli import add_backbone_args, backbone_config
 from kgclip_core.errors import KGClipError, WeightsError
-from kgclip_core.labels import builtin_label_sets, parse_labels
-from kgclip_core.predictor import RANDOM_WEIGHTS_WARNING, Predictor, PredictorConfig
-from kgclip_core.viz import frame_gallery, topk_bar_chart
+from kgclip_core.kg.graph import KnowledgeGraph
+from kgclip_core.kg.render import action_view
+from kgclip_core.labels import LabelSet, builtin_label_sets, parse_labels
+from kgclip_core.predictor import RANDOM_WEIGHTS_WARNING, Prediction, Predictor, PredictorConfig
+
+try:  # Hugging Face ZeroGPU: a GPU is attached only while a decorated call runs.
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:
+    def gpu(fn):
+        """Without ZeroGPU the model runs where the Predictor put it (CUDA when present, else CPU)."""
+        return fn
 
 log = logging.getLogger("kgclip.app")
 ASSETS = Path(__file__).parent / "assets"
 CUSTOM = "custom (type below)"
+CHECKPOINT = "the checkpoint's labels"
+NO_WTI = "*This model has no word-frame interaction (WTI) head: load a fine-tuned checkpoint to see the alignment.*"
+SESSION_TTL_S = 3600
+
+
+@dataclass
+class Session:
+    """What one browser session keeps between events: the last prediction and its label set."""
+
+    pred: Prediction
+    labels: LabelSet
 
 
 def load_predictor(args: argparse.Namespace) -> tuple[Predictor, str | None]:
     """The app's model, and a warning to show when it could only start on random weights."""
+    if args.checkpoint:
+        return Predictor.from_checkpoint(args.checkpoint, device=args.device), None
     cfg = PredictorConfig(backbone=backbone_config(args), num_frames=args.frames)
     try:
         return Predictor.from_config(cfg), None
@@ -36,42 +64,202 @@ def load_predictor(args: argparse.Namespace) -> tuple[Predictor, str | None]:
         return Predictor.from_config(cfg), f"{RANDOM_WEIGHTS_WARNING}\n\n```\n{err}\n```"
 
 
+def _user_error(err: KGClipError) -> gr.Error:
+    return gr.Error(str(err), print_exception=False)
+
+
+@lru_cache(maxsize=8)
+def _graph(labels: str | tuple[str, ...]) -> KnowledgeGraph:
+    """A label set's graph; typed label sets are parsed once, not on every click."""
+    return KnowledgeGraph.for_label_set(labels if isinstance(labels, str) else list(labels))
+
+
+def _graph_key(label_set: str, custom: str) -> str | tuple[str, ...]:
+    return parse_labels(custom).classes if label_set == CUSTOM else label_set
+
+
 def build_app(predictor: Predictor, warning: str | None = None) -> gr.Blocks:
     """Lay out the UI around ``predictor``."""
+    choices = [*builtin_label_sets(), CUSTOM] + ([CHECKPOINT] if predictor.default_labels else [])
+    default_set = CHECKPOINT if predictor.default_labels else "kinetics400"
 
-    def predict(video: str | None, label_set: str, custom_labels: str, top_k: int,
+    def resolve(label_set: str, custom: str) -> LabelSet:
+        if label_set == CHECKPOINT:
+            return predictor.resolve_labels(None)
+        return parse_labels(custom) if label_set == CUSTOM else predictor.resolve_labels(label_set)
+
+    @gpu
+    def run_predict(video: str, labels: LabelSet, top_k: int) -> Prediction:
+        return predictor.predict(video, labels=labels, top_k=top_k)
+
+    @gpu
+    def run_attribution(session: Session, steps: int, progress) -> explain.Attribution:
+        return explain.integrated_gradients(predictor, session.pred, session.labels, steps=steps, progress=progress)
+
+    def heatmap_view(pred: Prediction | None, kind: str | None, which: str | None, opacity: float):
+        if pred is None:
+            return []
+        names = explain.heatmap_choices(pred, kind) if kind in explain.HEATMAP_KINDS else []
+        index = names.index(which) - 1 if which in names[1:] else None
+        maps = explain.heatmaps(pred, kind, index) if names else None
+        return explain.heatmap_gallery(pred, maps, float(opacity))
+
+    def predict(video: str | None, label_set: str, custom: str, top_k: int, opacity: float,
                 progress: gr.Progress = gr.Progress()):
         if not video:
             raise gr.Error("Upload a video clip or pick an example first.")
         try:
-            labels = parse_labels(custom_labels) if label_set == CUSTOM else label_set
-            progress(0.1, desc="Decoding and encoding the clip")
-            pred = predictor.predict(video, labels=labels, top_k=int(top_k))
+            progress(0.0, desc="Embedding the label set (first time only)")
+            labels = resolve(label_set, custom)
+            predictor.classes(labels)
+            progress(0.4, desc="Decoding and encoding the clip")
+            pred = run_predict(video, labels, int(top_k))
         except KGClipError as err:
-            raise gr.Error(str(err), print_exception=False) from err
-        return topk_bar_chart(pred), frame_gallery(pred), pred.to_dict()
+            raise _user_error(err) from err
+        progress(0.8, desc="Rendering the explanations")
+        kinds = [k for k in explain.HEATMAP_KINDS if explain.heatmap_choices(pred, k)]
+        kind = kinds[0] if kinds else None
+        names = explain.heatmap_choices(pred, kind) if kind else []
+        timeline = explain.unit_timeline(pred)
+        alignment = explain.alignment_heatmap(pred)
+        return (
+            explain.topk_bar_chart(pred),
+            gr.update(choices=kinds, value=kind),
+            gr.update(choices=names, value=names[0] if names else None),
+            heatmap_view(pred, kind, names[0] if names else None, opacity),
+            explain.units_table(pred),
+            timeline,
+            alignment,
+            gr.update(value="" if alignment else NO_WTI),
+            explain.prediction_graph_html(pred),
+            gr.update(choices=[(label, name) for label, name in zip(pred.labels, pred.class_names)],
+                      value=pred.class_names[0]),
+            pred.to_dict(),
+            Session(pred, labels),
+        )
+
+    def heatmaps(session: Session | None, kind: str | None, which: str | None, opacity: float):
+        return heatmap_view(session.pred if session else None, kind, which, opacity)
+
+    def heatmap_kind(session: Session | None, kind: str | None, opacity: float):
+        names = explain.heatmap_choices(session.pred, kind) if session and kind in explain.HEATMAP_KINDS else []
+        which = names[0] if names else None
+        return gr.update(choices=names, value=which), heatmaps(session, kind, which, opacity)
+
+    def deep_explanation(session: Session | None, steps: int, opacity: float, progress: gr.Progress = gr.Progress()):
+        if session is None:
+            raise gr.Error("Recognise a clip first; the deep explanation explains its top prediction.")
+        try:
+            attr = run_attribution(session, int(steps), lambda fraction, message: progress(fraction, desc=message))
+        except KGClipError as err:
+            raise _user_error(err) from err
+        note = (f"Integrated Gradients for **{attr.label}** over {attr.steps} steps "
+                f"(completeness error {attr.delta:.3g}); bright = pixels that moved the score most.")
+        return explain.heatmap_gallery(session.pred, attr.maps, float(opacity)), note
+
+    def kg_search(label_set: str, custom: str, query: str, progress: gr.Progress = gr.Progress()):
+        try:
+            progress(0.0, desc="Building the knowledge graph")
+            kg = _graph(_graph_key(label_set, custom))
+        except KGClipError as err:
+            raise _user_error(err) from err
+        found = kg.search(query, limit=200) if query.strip() else kg.actions
+        label = {a: kg.graph.nodes[kg.action_node(a)]["label"] for a in found}
+        return gr.update(choices=[(label[a], a) for a in found], value=found[0] if found else None)
+
+    def kg_action(label_set: str, custom: str, action: str | None):
+        if not action:
+            return "*Pick an action.*", ""
+        try:
+            view = action_view(_graph(_graph_key(label_set, custom)), action)
+        except KGClipError as err:
+            raise _user_error(err) from err
+        return explain.action_markdown(view), view.html
+
+    def open_in_kg(session: Session | None, action: str | None):
+        if session is None or not action:
+            raise gr.Error("Recognise a clip first, then pick one of its predicted actions.")
+        labels = session.labels
+        label_set, custom = (labels.name, "") if labels.builtin else (CUSTOM, "\n".join(labels.classes))
+        kg = _graph(_graph_key(label_set, custom))
+        markdown, page = kg_action(label_set, custom, action)
+        return (gr.Tabs(selected="kg"), label_set, custom, "",
+                gr.update(choices=[(kg.graph.nodes[kg.action_node(a)]["label"], a) for a in kg.actions], value=action),
+                markdown, page)
 
     examples = sorted(str(p) for p in ASSETS.glob("examples/*.mp4"))
-    with gr.Blocks(title="KG-CLIP: explainable fine-grained action recognition") as demo:
-        gr.Markdown("# KG-CLIP\nUpload a short clip: the model names the action and shows the frames it looked at.")
+    with gr.Blocks(title="KG-CLIP: explainable fine-grained action recognition", delete_cache=(600, 3600)) as demo:
+        gr.Markdown("# KG-CLIP\nUpload a short clip: the model names the action, shows where it looked and "
+                    "which knowledge-graph concepts matched.")
         gr.Markdown(f"**Model:** {predictor.model_name}")
         if warning or predictor.backbone.random_weights:
             gr.Markdown(f"## ⚠️ Random weights\n{warning or RANDOM_WEIGHTS_WARNING}", elem_id="random-weights-warning")
-        with gr.Row():
-            with gr.Column(scale=1):
-                video = gr.Video(label="Clip", sources=["upload"])
-                label_set = gr.Dropdown([*builtin_label_sets(), CUSTOM], value="kinetics400", label="Label set")
-                custom = gr.Textbox(label="Custom labels (comma or newline separated)", lines=3,
-                                    placeholder="playing guitar, riding a horse, brushing teeth")
-                top_k = gr.Slider(1, 10, value=5, step=1, label="Top-k")
-                run = gr.Button("Recognise", variant="primary")
-                if examples:
-                    gr.Examples(examples, inputs=[video], label="Example clips")
-            with gr.Column(scale=2):
-                chart = gr.Plot(label="Predicted actions")
-                gallery = gr.Gallery(label="Sampled frames", columns=4, height="auto")
-                details = gr.JSON(label="Details")
-        run.click(predict, [video, label_set, custom, top_k], [chart, gallery, details], api_name="predict")
+        session = gr.State(None, time_to_live=SESSION_TTL_S)
+        with gr.Tabs() as tabs:
+            with gr.Tab("Recognise", id="recognise"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        video = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
+                        label_set = gr.Dropdown(choices, value=default_set, label="Label set")
+                        custom = gr.Textbox(label="Custom labels (comma or newline separated)", lines=3,
+                                            placeholder="playing guitar, riding a horse, brushing teeth")
+                        top_k = gr.Slider(1, 10, value=5, step=1, label="Top-k")
+                        run = gr.Button("Recognise", variant="primary", elem_id="recognise")
+                        if examples:
+                            gr.Examples(examples, inputs=[video], label="Example clips")
+                        with gr.Row():
+                            open_action = gr.Dropdown([], label="Predicted action", scale=3)
+                            open_button = gr.Button("Show its concepts", scale=1, elem_id="open-in-kg")
+                    with gr.Column(scale=2):
+                        chart = gr.Plot(label="Predicted actions", elem_id="topk-chart")
+                        with gr.Row():
+                            kind = gr.Radio([], label="Heatmap", info="MRA regions or selected semantic units")
+                            which = gr.Dropdown([], label="Map")
+                            opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Opacity")
+                        gallery = gr.Gallery(label="Sampled frames with heatmaps", columns=4, height="auto",
+                                             elem_id="heatmaps")
+                with gr.Row():
+                    units = gr.Dataframe(headers=explain.figures.UNIT_COLUMNS, label="Selected semantic units",
+                                         interactive=False, elem_id="units-table")
+                    timeline = gr.Plot(label="Semantic units over time", elem_id="unit-timeline")
+                with gr.Row():
+                    with gr.Column():
+                        alignment = gr.Plot(label="Word-frame alignment (WTI)", elem_id="alignment")
+                        alignment_note = gr.Markdown()
+                    with gr.Column():
+                        gr.Markdown("**Concepts of the top action** (✓ = semantic unit the model selected, with its score)")
+                        kg_view = gr.HTML(elem_id="prediction-kg")
+                with gr.Accordion("Deep explanation (Integrated Gradients, several model passes)", open=False):
+                    with gr.Row():
+                        steps = gr.Slider(4, 64, value=16, step=4, label="Interpolation steps")
+                        deep = gr.Button("Deep explanation", elem_id="deep-explanation")
+                    deep_note = gr.Markdown()
+                    deep_gallery = gr.Gallery(label="Attribution to the top class", columns=4, height="auto")
+                with gr.Accordion("Details (JSON)", open=False):
+                    details = gr.JSON(label="Details")
+            with gr.Tab("Knowledge graph", id="kg"):
+                gr.Markdown("Browse the concepts of any label set's actions, without a video.")
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        kg_set = gr.Dropdown([*builtin_label_sets(), CUSTOM], value="kinetics400", label="Label set")
+                        kg_custom = gr.Textbox(label="Custom labels (comma or newline separated)", lines=2)
+                        kg_query = gr.Textbox(label="Search actions", placeholder="e.g. guitar")
+                        kg_pick = gr.Dropdown([], label="Action", elem_id="kg-action")
+                        kg_text = gr.Markdown(elem_id="kg-description")
+                    with gr.Column(scale=2):
+                        kg_page = gr.HTML(elem_id="kg-graph")
+
+        run.click(predict, [video, label_set, custom, top_k, opacity],
+                  [chart, kind, which, gallery, units, timeline, alignment, alignment_note, kg_view, open_action,
+                   details, session], api_name="predict")
+        kind.input(heatmap_kind, [session, kind, opacity], [which, gallery], api_name="heatmap_kind")
+        gr.on([which.input, opacity.release], heatmaps, [session, kind, which, opacity], [gallery], api_name="heatmaps")
+        deep.click(deep_explanation, [session, steps, opacity], [deep_gallery, deep_note], api_name="deep_explanation")
+        open_button.click(open_in_kg, [session, open_action], [tabs, kg_set, kg_custom, kg_query, kg_pick, kg_text, kg_page],
+                          api_name="open_in_kg")
+        gr.on([kg_set.input, kg_query.submit, kg_custom.submit, demo.load], kg_search, [kg_set, kg_custom, kg_query],
+              [kg_pick], api_name="kg_search")
+        kg_pick.change(kg_action, [kg_set, kg_custom, kg_pick], [kg_text, kg_page], api_name="kg_action")
     return demo
 
 
@@ -81,6 +269,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--checkpoint", default=None, metavar="DIR",
+                   help="a trained checkpoint directory (config.json, model.safetensors, kg.json)")
     p.add_argument("--concurrency", type=int, default=1, help="predictions run at once")
     p.add_argument("--max-queue", type=int, default=20, help="requests waiting before new ones are refused")
     add_backbone_args(p)

@@ -1,0 +1,20 @@
+"""Explanations of a prediction and their rendering, from the model's own intermediate results.
+
+``maps``: the model's region and semantic-unit maps placed on the sampled frames.
+``attribution``: opt-in Integrated Gradients on the frames (several passes, with progress).
+``overlay``: matplotlib heatmap overlays on frames. ``figures``: plotly charts and the unit
+table. ``graph``: the knowledge-graph views of a prediction and of one action.
+"""
+
+from kgclip_core.explain.attribution import Attribution, integrated_gradients
+from kgclip_core.explain.figures import alignment_heatmap, topk_bar_chart, unit_timeline, units_table
+from kgclip_core.explain.graph import action_markdown, prediction_graph_html
+from kgclip_core.explain.maps import HEATMAP_KINDS, heatmap_choices, heatmaps, region_heatmaps, to_frame, unit_heatmaps
+from kgclip_core.explain.overlay import COLORMAP, heatmap_figure, heatmap_gallery, overlay
+
+__all__ = [
+    "Attribution", "integrated_gradients", "alignment_heatmap", "topk_bar_chart", "unit_timeline",
+    "units_table", "action_markdown", "prediction_graph_html", "HEATMAP_KINDS", "heatmap_choices",
+    "heatmaps", "region_heatmaps", "to_frame", "unit_heatmaps", "COLORMAP", "heatmap_figure",
+    "heatmap_gallery", "overlay",
+]

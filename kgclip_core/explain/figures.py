@@ -1,0 +1,75 @@
+"""Plotly charts and the semantic-unit table of a prediction.
+
+Every function reads the Prediction only (no model calls), so the app, a notebook or a
+report draws the same pictures from one prediction. Plotly reads a few HTML tags in chart text, so text
+that can come from a user (typed labels) is escaped first.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from kgclip_core.predictor import Prediction
+
+UNIT_COLUMNS = ["unit", "type", "score", "weight", "in top class", "best frame"]
+
+
+def _frame_labels(pred: Prediction) -> list[str]:
+    return [f"{t:.1f}s" for t in pred.timestamps]
+
+
+def topk_bar_chart(pred: Prediction) -> go.Figure:
+    """Horizontal bar chart of the top-k classes, best on top, scores as percentages."""
+    labels = [escape(label) for label in reversed(pred.labels)]
+    scores = [100.0 * s for s in reversed(pred.scores)]
+    fig = go.Figure(go.Bar(x=scores, y=labels, orientation="h", text=[f"{s:.1f}%" for s in scores],
+                           textposition="auto", marker_color="#3b6fb6"))
+    title = f"Top-{len(labels)} of {escape(pred.label_set)}" + (" (RANDOM WEIGHTS)" if pred.random_weights else "")
+    fig.update_layout(title=title, xaxis_title="probability (%)", xaxis_range=[0, 100],
+                      height=120 + 40 * len(labels), margin=dict(l=10, r=10, t=40, b=40))
+    return fig
+
+
+def units_table(pred: Prediction) -> pd.DataFrame:
+    """The selected semantic units, best first: text, type, score (mean cosine over frames),
+    semantic-attention weight, whether the top class has the unit, and its best frame's time."""
+    rows = []
+    for u in pred.units:
+        best = max(range(len(u.frame_scores)), key=u.frame_scores.__getitem__)
+        rows.append([u.text, u.type.replace("_", " "), round(u.score, 4), round(u.weight, 4),
+                     "yes" if u.in_top_class else "", _frame_labels(pred)[best]])
+    return pd.DataFrame(rows, columns=UNIT_COLUMNS)
+
+
+def unit_timeline(pred: Prediction) -> go.Figure | None:
+    """Heatmap of each selected unit's score (cosine) in each sampled frame; None without units."""
+    if not pred.units:
+        return None
+    names = [f"{escape(u.text)} ({u.type.replace('_', ' ')}){' *' if u.in_top_class else ''}" for u in pred.units]
+    fig = go.Figure(go.Heatmap(z=[u.frame_scores for u in pred.units], x=_frame_labels(pred), y=names,
+                               colorscale="Viridis", colorbar=dict(title="cosine"),
+                               hovertemplate="%{y}<br>%{x}: %{z:.3f}<extra></extra>"))
+    fig.update_layout(title="Semantic units over time (* = unit of the top class)", xaxis_title="frame time",
+                      yaxis_autorange="reversed", height=140 + 28 * len(names), margin=dict(l=10, r=10, t=40, b=40))
+    return fig
+
+
+def alignment_heatmap(pred: Prediction) -> go.Figure | None:
+    """Word-to-frame cosine of the top class's label (WTI), word weights in the row names.
+
+    None when the model has no WTI head (training-free mode).
+    """
+    a = pred.alignment
+    if a is None:
+        return None
+    words = [f"{escape(w)} (w={weight:.2f})" for w, weight in zip(a.words, a.word_weights)]
+    frames = [f"{label} (w={weight:.2f})" for label, weight in zip(_frame_labels(pred), a.frame_weights)]
+    fig = go.Figure(go.Heatmap(z=a.similarity.tolist(), x=frames, y=words, colorscale="Viridis",
+                               colorbar=dict(title="cosine"),
+                               hovertemplate="%{y} / %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=f"Which words of '{escape(a.label)}' match which frames (WTI)", xaxis_title="frame (weight)",
+                      yaxis_autorange="reversed", height=160 + 30 * len(words), margin=dict(l=10, r=10, t=40, b=40))
+    return fig

@@ -1,0 +1,55 @@
+"""Knowledge-graph views of a prediction and of one action, built on ``kg.render``.
+
+The prediction's view is the top class's subgraph (``Prediction.kg``) with the semantic units
+the model selected marked by a check and their score, and each body-part movement with the
+triplet encoder's score when the model has one, so a person sees which of the action's
+concepts the clip matched.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from kgclip_core.kg.graph import UNIT_TYPES, KnowledgeGraph
+from kgclip_core.kg.render import ActionView, graph_html, iframe
+from kgclip_core.labels import display_name
+from kgclip_core.predictor import Prediction
+
+MATCH_MARK = "✓"
+
+
+def prediction_graph(pred: Prediction) -> KnowledgeGraph:
+    """The top class's subgraph with matched units and scored movements relabelled."""
+    kg = KnowledgeGraph.from_json(pred.kg)
+    units = {(u.type, u.text): u.score for u in pred.units if u.in_top_class}
+    edges = {e.tail: e.score for e in pred.edges}
+    for _, data in kg.graph.nodes(data=True):
+        key = (data["type"], data["label"])
+        notes = []
+        if key in units:
+            notes.append(f"{MATCH_MARK} {units[key]:.2f}")
+        if data["type"] == "movement" and data["label"] in edges:
+            notes.append(f"kg {edges[data['label']]:.2f}")
+        if notes:
+            data["label"] = f"{data['label']}  [{', '.join(notes)}]"
+    return kg
+
+
+def prediction_graph_html(pred: Prediction, height: int = 520) -> str:
+    """An iframe of :func:`prediction_graph` with the predicted action highlighted."""
+    page = graph_html(prediction_graph(pred), selected=pred.class_names[0], height=f"{height - 40}px")
+    return iframe(page, height)
+
+
+def action_markdown(view: ActionView) -> str:
+    """An action's description, movements, other concepts and related actions as Markdown (text escaped)."""
+    lines = [f"### {escape(view.display_name)}  ·  *{escape(view.confidence)}*", "", escape(view.description), ""]
+    if view.movements:
+        lines += ["**Body-part movements**", "", *(f"- {escape(m)}" for m in view.movements), ""]
+    for unit_type in UNIT_TYPES:
+        items = view.units.get(unit_type, [])
+        if unit_type != "movement" and items:
+            lines.append(f"**{unit_type.replace('_', ' ').capitalize()}s:** {escape(', '.join(items))}  ")
+    if view.related:
+        lines += ["", f"**Related actions:** {escape(', '.join(display_name(a) for a in view.related))}"]
+    return "\n".join(lines)

@@ -1,0 +1,94 @@
+"""The model's dense maps placed on the sampled frames.
+
+The model sees the centre square of each frame (short-side resize, centre crop), so its maps
+on the patch grid [H', W'] cover that square only. :func:`to_frame` upsamples a map
+bilinearly onto the square and leaves the rest of the frame at zero: the result has the
+frame's own size and aspect, and shows where the model could not look.
+
+Every map returned here sums to 1 over the frame, like the model's own maps (a softmax over
+space): a pixel's value is the share of the map's attention it holds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kgclip_core.predictor import Prediction
+
+HEATMAP_KINDS = ("regions", "units")
+
+
+def crop_box(height: int, width: int) -> tuple[int, int, int]:
+    """(top, left, side) of the centre square the model sees in a ``height`` x ``width`` frame."""
+    side = min(height, width)
+    return (height - side) // 2, (width - side) // 2, side
+
+
+def to_frame(maps: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    """Maps [..., h, w] on the model's grid -> [..., H, W] on frames of ``frame_size`` (H, W).
+
+    Bilinear upsampling onto the centre square, zero outside it. Values are not rescaled.
+    """
+    height, width = frame_size
+    top, left, side = crop_box(height, width)
+    lead = maps.shape[:-2]
+    grid = torch.as_tensor(np.asarray(maps, dtype=np.float32)).reshape(-1, 1, *maps.shape[-2:])
+    square = F.interpolate(grid, size=(side, side), mode="bilinear", align_corners=False)
+    out = np.zeros((grid.shape[0], height, width), dtype=np.float32)
+    out[:, top:top + side, left:left + side] = square[:, 0].clamp_min(0).numpy()
+    return out.reshape(*lead, height, width)
+
+
+def _sum_to_one(maps: np.ndarray) -> np.ndarray:
+    total = maps.sum(axis=(-2, -1), keepdims=True)
+    return np.divide(maps, total, out=np.zeros_like(maps), where=total > 0)
+
+
+def _frame_maps(pred: Prediction, maps: np.ndarray | None) -> np.ndarray | None:
+    if maps is None:
+        return None
+    return _sum_to_one(to_frame(maps, pred.frames.shape[1:3]))
+
+
+def region_heatmaps(pred: Prediction) -> np.ndarray | None:
+    """Multi-region attention maps on the frames: [T, R, H, W], each sums to 1.
+
+    None when the model has no MRA module (training-free mode).
+    """
+    return _frame_maps(pred, pred.region_maps)
+
+
+def unit_heatmaps(pred: Prediction) -> np.ndarray | None:
+    """Where each selected semantic unit is in each frame: [T, K, H, W], each sums to 1.
+
+    Units are in the order of ``pred.units``; None when no unit was selected.
+    """
+    return _frame_maps(pred, pred.unit_maps)
+
+
+def heatmap_choices(pred: Prediction, kind: str) -> list[str]:
+    """Names of the maps of one kind, for a picker: "all ..." first, then one per map."""
+    if kind == "regions":
+        count = 0 if pred.region_maps is None else pred.region_maps.shape[1]
+        return ["all regions", *(f"region {r + 1}" for r in range(count))] if count else []
+    if kind == "units":
+        return ["all units", *(f"{u.text} ({u.type.replace('_', ' ')})" for u in pred.units)] if pred.units else []
+    raise ValueError(f"kind must be one of {HEATMAP_KINDS}, got {kind!r}")
+
+
+def heatmaps(pred: Prediction, kind: str, which: int | None = None) -> np.ndarray | None:
+    """One map per frame [T, H, W] summing to 1: map ``which`` of ``kind``, or their mean if None.
+
+    ``which`` indexes the maps (regions, or units in ``pred.units`` order). None when the
+    prediction has no maps of that kind.
+    """
+    if kind not in HEATMAP_KINDS:
+        raise ValueError(f"kind must be one of {HEATMAP_KINDS}, got {kind!r}")
+    maps = pred.region_maps if kind == "regions" else pred.unit_maps
+    if maps is None:
+        return None
+    # Mean on the grid first: upsampling is linear, so this equals the mean of the frame maps.
+    grid = maps.mean(axis=1) if which is None else maps[:, which]
+    return _frame_maps(pred, grid)
