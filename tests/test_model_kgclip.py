@@ -185,3 +185,26 @@ def test_malformed_class_inputs_raise_label_error(change, word):
     change(inputs)
     with pytest.raises(LabelError, match=word):
         inputs.validate()
+
+
+def test_triplet_shortlist_reranks_only_the_top_classes():
+    inputs = class_inputs()
+    inputs.names += ["climb", "swim", "throw"]
+    inputs.prompts += [["climbing"], ["swimming"], ["throwing"]]
+    inputs.class_units += [[1], [2], [3]]
+    x = images(2, 3)
+    outs = {}
+    for shortlist in (0, 2):
+        model = tiny_model(seed=5, triplet_shortlist=shortlist).eval()
+        with torch.no_grad():
+            outs[shortlist] = model.score(model.encode_video(x), model.encode_classes(inputs))
+    full, short = outs[0], outs[2]
+    other = (full.terms["video_text"] + full.terms["wti"]) / 2
+    top = other.topk(2, dim=1).indices
+    # shortlisted classes keep their exact scores ...
+    torch.testing.assert_close(short.logits.gather(1, top), full.logits.gather(1, top))
+    # ... every other class ranks below all of them, in the order of the other terms
+    for b in range(2):
+        rest = [c for c in range(6) if c not in top[b].tolist()]
+        assert short.logits[b, rest].max() <= short.logits[b, top[b]].min()
+        assert short.logits[b, rest].argsort().tolist() == other[b, rest].argsort().tolist()

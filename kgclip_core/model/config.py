@@ -49,6 +49,10 @@ class ModelConfig:
     # Triplet encoder (KG-CLIP): small transformer over [head, r1, r2, tail].
     triplet_layers: int = 3
     triplet_heads: int = 8
+    # The triplet term costs a transformer pass per (video, class) pair, about as much as the
+    # image tower for 400 classes (benchmarks/bench_heads.py). > 0: at inference only the top
+    # classes by the other terms are triplet-scored; the rest rank below them. 0: all classes.
+    triplet_shortlist: int = 0
     # Training-free scoring (prompt similarity + best-matching SU similarities).
     training_free: bool = False
     map_temperature: float = 0.05
@@ -77,6 +81,8 @@ class ModelConfig:
                 raise ConfigError(f"ModelConfig.{name} must be a positive integer, got {value!r}.")
         if self.temporal_kernel % 2 == 0:
             raise ConfigError("ModelConfig.temporal_kernel must be odd so frames stay aligned.")
+        if self.triplet_shortlist < 0:
+            raise ConfigError("ModelConfig.triplet_shortlist must be >= 0 (0 scores every class).")
         for name in ("su_temperature", "map_temperature", "region_prior_sigma"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"ModelConfig.{name} must be > 0.")

@@ -124,6 +124,11 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
     return (x * m).sum(dim) / m.sum(dim).clamp_min(1.0)
 
 
+def weighted_mean(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
+    """Sum of ``weights[name] * terms[name]`` divided by the sum of the weights."""
+    return sum(w * terms[name] for name, w in weights.items()) / sum(weights.values())
+
+
 def dense_maps(
     patches: torch.Tensor, grid: tuple[int, int], texts: torch.Tensor, temperature: float
 ) -> torch.Tensor:
@@ -293,15 +298,36 @@ class KGClipModel(nn.Module):
             out.terms["wti"] = out.wti.scores
             weights["wti"] = cfg.weight_wti
         if self.triplet is not None:
-            fwd, inv = self.triplet.pair_scores(video_emb, "video-action", classes.class_emb)
+            other = weighted_mean(out.terms, weights) if weights else None
+            fwd, inv = self._video_action_triplets(video_emb, classes.class_emb, other)
             out.triplet_directions = (fwd, inv)
             out.terms["triplet"] = 0.5 * (fwd + inv)
             weights["triplet"] = cfg.weight_triplet
-        combined = sum(weights[name] * out.terms[name] for name in weights) / sum(weights.values())
-        out.logits = scale * combined
+        out.logits = scale * weighted_mean(out.terms, weights)
         if explain:
             self._explain(video, classes, out)
         return out
+
+    def _video_action_triplets(
+        self, video_emb: torch.Tensor, class_emb: torch.Tensor, other: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward and inverse (video, video-action, class) scores [B, C].
+
+        With a shortlist (inference only), classes outside each video's top ones by the
+        ``other`` terms get the shortlist's lowest triplet score: since their other terms
+        are lower too, they rank below every shortlisted class, in their original order.
+        """
+        n = self.cfg.triplet_shortlist
+        if self.training or other is None or not 0 < n < class_emb.shape[0]:
+            return self.triplet.pair_scores(video_emb, "video-action", class_emb)
+        top = other.topk(n, dim=1).indices  # [B, n]
+        heads = video_emb[:, None].expand(-1, n, -1).reshape(-1, video_emb.shape[-1])
+        fwd, inv = self.triplet.both_directions(heads, "video-action", class_emb[top].flatten(0, 1))
+        filled = []
+        for scores in (fwd.reshape(top.shape), inv.reshape(top.shape)):
+            full = scores.amin(dim=1, keepdim=True).expand(-1, class_emb.shape[0]).clone()
+            filled.append(full.scatter(1, top, scores))
+        return filled[0], filled[1]
 
     def _score_training_free(self, video: VideoFeatures, classes: ClassFeatures, explain: bool) -> ScoreOutput:
         """Prompt similarity averaged with the mean of the class's best-matching SU similarities."""

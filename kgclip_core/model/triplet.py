@@ -55,17 +55,25 @@ class TripletEncoder(nn.Module):
         h, t = self.encode(head, relation, tail)
         return F.cosine_similarity(h, t, dim=-1)
 
+    def both_directions(
+        self, heads: torch.Tensor, relation: str, tails: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Score matched rows heads[i], tails[i] [N, D]: (forward [N], inverse [N]).
+
+        ``relation`` names the forward relation head -> tail; the inverse scores
+        (tail, inverse relation, head).
+        """
+        n = heads.shape[0]
+        fwd = torch.full((n,), relation_id(relation), device=heads.device)
+        inv = torch.full((n,), relation_id(relation, inverse=True), device=heads.device)
+        return self(heads, fwd, tails), self(tails, inv, heads)
+
     def pair_scores(
         self, heads: torch.Tensor, relation: str, tails: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Score every head against every tail: (forward [N, M], inverse [N, M]).
-
-        heads [N, D], tails [M, D]; ``relation`` names the forward relation head -> tail, the
-        inverse scores (tail, inverse relation, head).
-        """
+        """Score every head [N, D] against every tail [M, D]: (forward [N, M], inverse [N, M])."""
         n, m = heads.shape[0], tails.shape[0]
         h = heads[:, None].expand(n, m, -1).reshape(n * m, -1)
         t = tails[None].expand(n, m, -1).reshape(n * m, -1)
-        fwd = torch.full((n * m,), relation_id(relation), device=heads.device)
-        inv = torch.full((n * m,), relation_id(relation, inverse=True), device=heads.device)
-        return self(h, fwd, t).reshape(n, m), self(t, inv, h).reshape(n, m)
+        fwd, inv = self.both_directions(h, relation, t)
+        return fwd.reshape(n, m), inv.reshape(n, m)
