@@ -116,6 +116,20 @@ def test_named_body_part_without_a_fitting_state_is_kept():
     assert k.extra["body_parts"] == [["mouth", None]]
 
 
+@pytest.mark.parametrize(
+    ("label", "phrases"),
+    [
+        ("march and hold ball", ["leg step", "hand hold ball"]),
+        ("march and swing arms", ["leg step", "both arms swing"]),
+        ("kick right leg with arms raised", ["right leg kick", "both arms raise"]),
+        ("hop on left leg and wave right hand", ["left leg hop", "right hand wave"]),
+        ("march in place", ["leg step"]),
+    ],
+)
+def test_each_verb_moves_the_parts_and_objects_of_its_own_clause(label, phrases):
+    assert [m.phrase for m in knowledge_from_label(label).movements] == phrases
+
+
 def test_side_goes_on_the_movement():
     k = knowledge_from_label("raising right arm")
     assert [(m.side, m.part, m.state) for m in k.movements] == [("right", "arm", "raise")]

@@ -32,8 +32,9 @@ _PARENS = re.compile(r"\(([^)]*)\)")
 _NGRAM = 3
 # Parts that hold or act on an object, so a parsed movement carries the label's object.
 _HANDLING_PARTS = {"hand", "fingers", "arm", "foot", "leg", "mouth"}
-# "pull ups", "sit ups": the particle is tagged as a noun but names no object.
-_PARTICLES = {"up", "down", "out", "off", "over", "in", "on"}
+# Nouns that name no object: particles tagged as nouns ("pull ups") and generic words
+# ("in place", "to the side").
+_NOT_OBJECTS = {"up", "down", "out", "off", "over", "in", "on", "place", "side", "way", "time", "front", "back"}
 # The doer in a description ("a person swings ...") is not a concept of the action.
 _SUBJECTS = {"person", "people", "someone", "man", "woman", "player", "athlete", "they", "he", "she"}
 
@@ -49,6 +50,9 @@ class Concepts:
     body_parts: tuple[tuple[str, str | None], ...] = ()
     scenes: tuple[str, ...] = ()
     modifiers: tuple[str, ...] = ()
+    # (kind, value) in reading order, kind in verbs/objects/body_parts: which verb each
+    # object and body part follows ("march and hold ball": the ball goes with "hold").
+    sequence: tuple[tuple[str, object], ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -158,10 +162,19 @@ class _Collector:
 
     def __init__(self) -> None:
         self.lists: dict[str, list] = {k: [] for k in ("verbs", "objects", "body_parts", "scenes", "modifiers")}
+        self.sequence: list[tuple[str, object]] = []
 
     def add(self, kind: str, value: object) -> None:
+        if kind in {"verbs", "objects", "body_parts"}:
+            self.sequence.append((kind, value))
         if value not in self.lists[kind]:
             self.lists[kind].append(value)
+
+    def add_verb(self, verb: str, lexicon: Lexicon) -> None:
+        """A verb, and the object it implies ("skateboarding" -> skateboard) right after it."""
+        self.add("verbs", verb)
+        if obj := lexicon.verb_object(verb):
+            self.add("objects", obj)
 
 
 def _match_phrase(words: list[str], lexicon: Lexicon) -> tuple[str, object] | None:
@@ -188,14 +201,15 @@ def _walk(tokens: list, lexicon: Lexicon, found: _Collector) -> None:
         if skip or tok.is_punct or tok.is_space or (tok.is_stop and not lexicon.verb(tok.lower_)):
             i += 1
             continue
-        verb_like = tok.pos_ in {"VERB", "AUX"} or first
+        after_and = i > 0 and tokens[i - 1].pos_ == "CCONJ"
+        verb_like = tok.pos_ in {"VERB", "AUX"} or first or after_and
         first = False
         # Multi-word concepts first ("punching bag"), then the verb, then single words.
         longest = min(_NGRAM, len(tokens) - i)
         matched = False
         for n in range(longest, 0, -1):
             if n == 1 and verb_like and (verb := _known_verb(tok.text, tok.lemma_, lexicon)):
-                found.add("verbs", verb)
+                found.add_verb(verb, lexicon)
                 matched = True
                 break
             if match := _match_phrase([t.lower_ for t in tokens[i : i + n]], lexicon):
@@ -206,11 +220,12 @@ def _walk(tokens: list, lexicon: Lexicon, found: _Collector) -> None:
         if matched:
             i += 1
             continue
-        if verb := _known_verb(tok.text, tok.lemma_, lexicon):
-            found.add("verbs", verb)  # a noun that names a motion: "exercise", "dancing"
+        gerund_or_head = tok.lower_.endswith("ing") or not found.lists["verbs"]
+        if gerund_or_head and (verb := _known_verb(tok.text, tok.lemma_, lexicon)):
+            found.add_verb(verb, lexicon)  # a noun that names a motion: "sword exercise", "salsa dancing"
         elif tok.pos_ == "VERB":
-            found.add("verbs", _unknown_verb_lemma(tok.text, tok.lemma_))
-        elif tok.pos_ in {"NOUN", "PROPN"} and tok.is_alpha and tok.lemma_.lower() not in _PARTICLES:
+            found.add_verb(_unknown_verb_lemma(tok.text, tok.lemma_), lexicon)
+        elif tok.pos_ in {"NOUN", "PROPN"} and tok.is_alpha and tok.lemma_.lower() not in _NOT_OBJECTS:
             found.add("objects", tok.lemma_.lower())
         elif tok.is_alpha:
             found.add("modifiers", tok.lower_)
@@ -224,11 +239,8 @@ def _concepts(text: str, tokens: list, qualifiers: tuple[str, ...], lexicon: Lex
         # "punching bag" is matched whole as an object; the action is still a punch.
         for tok in tokens:
             if tok.pos_ in {"VERB", "NOUN"} and (verb := _known_verb(tok.text, tok.lemma_, lexicon)):
-                found.add("verbs", verb)
+                found.add_verb(verb, lexicon)
                 break
-    for verb in found.lists["verbs"]:
-        if obj := lexicon.verb_object(verb):
-            found.add("objects", obj)
     for q in qualifiers:
         found.add("modifiers", q)
     motions = [m for v in found.lists["verbs"] if (m := lexicon.motion(v))]
@@ -240,6 +252,7 @@ def _concepts(text: str, tokens: list, qualifiers: tuple[str, ...], lexicon: Lex
         body_parts=tuple(found.lists["body_parts"]),
         scenes=tuple(found.lists["scenes"]),
         modifiers=tuple(found.lists["modifiers"]),
+        sequence=tuple(found.sequence),
     )
 
 
@@ -268,21 +281,51 @@ def parse_text(text: str, lexicon: Lexicon | None = None) -> Concepts:
     return _concepts(clean.lower(), list(doc), (), lexicon)
 
 
+def _clauses(concepts: Concepts) -> list[tuple[str, list[str], list[tuple[str, str | None]]]]:
+    """(verb, objects, body parts) per verb: what follows it up to the next verb.
+
+    Concepts named before the first verb ("arms raised") go with the first verb.
+    """
+    clauses: list[tuple[str, list, list]] = []
+    leading: dict[str, list] = {"objects": [], "body_parts": []}
+    for kind, value in concepts.sequence:
+        if kind == "verbs":
+            clauses.append((value, [], []))
+            if len(clauses) == 1:
+                clauses[0][1].extend(leading["objects"])
+                clauses[0][2].extend(leading["body_parts"])
+        elif clauses:
+            clauses[-1][1 if kind == "objects" else 2].append(value)
+        else:
+            leading[kind].append(value)
+    return clauses
+
+
 def _movements(concepts: Concepts, lexicon: Lexicon) -> tuple[list[Movement], list[tuple[str, str | None]]]:
-    """Movements for the verbs, and the named body parts no verb could move."""
-    obj = next((o for o in concepts.objects if lexicon.object_category(o)), None)
+    """Movements for the verbs, and the named body parts no verb could move.
+
+    A verb moves the body parts of its own clause that can take it as a state, else a named
+    part elsewhere in the label, else its default part; it carries the first known object of
+    its clause (or of the label, when there is one verb).
+    """
+    clauses = _clauses(concepts)
     movements: list[Movement] = []
     moved: set[str] = set()
-    for verb in concepts.verbs:
+    for verb, objects, parts in clauses:
         forms = [verb] + ([s] if (s := lexicon.verb(verb)) and s != verb else [])
+        known = [o for o in (objects if len(clauses) > 1 else concepts.objects) if lexicon.object_category(o)]
+        obj = known[0] if known else None
         placed = False
-        for part, side in concepts.body_parts:
-            state = next((f for f in forms if f in lexicon.states_of(part)), None)
-            if state:
-                side = side if lexicon.body_parts[part].lateral else None
-                movements.append(Movement(part, state, side, obj if part in _HANDLING_PARTS else None))
-                moved.add(part)
-                placed = True
+        for candidates in (parts, [p for p in concepts.body_parts if p[0] not in moved]):
+            for part, side in candidates:
+                state = next((f for f in forms if f in lexicon.states_of(part)), None)
+                if state:
+                    side = side if lexicon.body_parts[part].lateral else None
+                    movements.append(Movement(part, state, side, obj if part in _HANDLING_PARTS else None))
+                    moved.add(part)
+                    placed = True
+            if placed:
+                break
         if not placed and (default := lexicon.default_movement(forms)):
             part, state = default
             movements.append(Movement(part, state, None, obj if part in _HANDLING_PARTS else None))
