@@ -41,7 +41,7 @@ _SUBJECTS = {"person", "people", "someone", "man", "woman", "player", "athlete",
 
 @dataclass(frozen=True)
 class Concepts:
-    """What a label or description names, in order of appearance."""
+    """What a label or description names, each list in order of appearance."""
 
     text: str
     verbs: tuple[str, ...] = ()
@@ -344,9 +344,9 @@ def describe_concepts(label: str, concepts: Concepts) -> str:
         ("objects", concepts.objects),
         ("scenes", concepts.scenes),
     ]
-    read = "; ".join(f"{name}: {', '.join(values)}" for name, values in parts if values)
-    if not read:
+    if concepts.empty:
         return f"Built from the label '{label}' alone; no known action concept was recognised in it."
+    read = "; ".join(f"{name}: {', '.join(values)}" for name, values in parts if values)
     return f"Built from the label '{label}' alone (not curated): {read}."
 
 
