@@ -25,7 +25,7 @@ from PIL import Image
 from torch.utils.data import Dataset, DistributedSampler
 
 from kgclip_core.errors import ConfigError, LabelError, VideoError
-from kgclip_core.labels import LabelSet, builtin_label_sets, custom_label_set, load_label_set
+from kgclip_core.labels import LabelSet, builtin_label_sets, custom_label_set, display_name, load_label_set
 from kgclip_core.training.transforms import ClipTransform
 from kgclip_core.video import read_clip, sample_indices
 
@@ -68,10 +68,14 @@ def _parse_label(raw: str, labels: LabelSet, where: str) -> int:
     if raw.lstrip("-").isdigit():
         index = int(raw)
     else:
-        try:
-            index = labels.index(raw)
-        except LabelError as err:
-            raise LabelError(f"{where}: {err}") from None
+        # Dataset files often write "climb_stairs" or "ApplyEyeMakeup" for a class; both
+        # spellings resolve through the display name too.
+        for name in (raw, display_name(raw)):
+            if name in labels.classes or name in labels.display_names:
+                index = labels.index(name)
+                break
+        else:
+            raise LabelError(f"{where}: {raw!r} is not a class of label set {labels.name!r}.")
     if not 0 <= index < len(labels):
         raise LabelError(
             f"{where}: label {index} is outside 0..{len(labels) - 1} "
