@@ -179,7 +179,16 @@ def test_save_and_load(tmp_path, custom):
     assert KnowledgeGraph.load(path).to_json() == custom.to_json()
 
 
-@pytest.mark.parametrize("data", [{}, {"nodes": [{"id": "x", "type": "planet", "label": "x"}], "edges": []}])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"nodes": [{"id": "x", "type": "planet", "label": "x"}], "edges": []},
+        {"nodes": [{"id": "action:x", "type": "action", "label": "x"}], "edges": []},
+        {"nodes": [{"id": "a", "type": "motion", "label": "a"}, {"id": "b", "type": "motion", "label": "b"}],
+         "edges": [{"source": "a", "target": "b", "relation": "likes"}]},
+    ],
+)
 def test_bad_json_raises_config_error(data):
     with pytest.raises(ConfigError):
         KnowledgeGraph.from_json(data)

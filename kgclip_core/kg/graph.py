@@ -44,6 +44,7 @@ INVERSE = {
     "video_movement": "movement_video",
 }
 FORMAT_VERSION = 1
+_REQUIRED = {"action": {"label", "name", "index", "description", "confidence"}}
 
 
 def node_id(node_type: str, key: str) -> str:
@@ -333,9 +334,12 @@ class KnowledgeGraph:
             graph = nx.node_link_graph(dict(data), directed=True, multigraph=False, edges="edges")
         except (KeyError, TypeError, nx.NetworkXError) as err:
             raise ConfigError(f"Not a knowledge-graph JSON (node-link form with 'nodes' and 'edges'): {err}") from err
-        bad = [n for n, t in graph.nodes(data="type") if t not in NODE_TYPES]
+        bad = [
+            n for n, d in graph.nodes(data=True)
+            if d.get("type") not in NODE_TYPES or not _REQUIRED.get(d["type"], {"label"}) <= set(d)
+        ]
         if bad or any(r not in RELATIONS for *_, r in graph.edges(data="relation")):
-            raise ConfigError(f"Knowledge-graph JSON has unknown node or edge types (e.g. {bad[:1]}).")
+            raise ConfigError(f"Knowledge-graph JSON has nodes or edges of unknown type or missing fields (e.g. {bad[:1]}).")
         return cls(graph)
 
     def save(self, path: str | Path) -> Path:
