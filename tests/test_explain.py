@@ -1,0 +1,190 @@
+"""Explanations of a full KG-CLIP prediction (tiny CLIP, every head on) on real clips.
+
+Covers ``explain.maps``, ``explain.overlay``, ``explain.figures`` and ``explain.graph``;
+Integrated Gradients has its own file (``test_explain_attribution.py``).
+"""
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+from kgclip_core import explain
+from kgclip_core.explain.graph import MATCH_MARK, prediction_graph
+from kgclip_core.explain.maps import crop_box
+from kgclip_core.kg.graph import KnowledgeGraph
+from kgclip_core.kg.render import action_view
+from kgclip_core.model.config import ModelConfig
+from kgclip_core.model.kgclip import KGClipModel
+from kgclip_core.predictor import Predictor, PredictorConfig
+
+LABELS = "kinetics_tps24"
+REGIONS = 4
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_backbone):
+    torch.manual_seed(0)
+    cfg = ModelConfig(backbone="kgclip-tiny", pretrained=None, decoder_heads=2, triplet_heads=2, num_regions=REGIONS)
+    return Predictor(KGClipModel(cfg, tiny_backbone), PredictorConfig(backbone=tiny_backbone.cfg, num_frames=8))
+
+
+@pytest.fixture(scope="module")
+def pred(predictor, real_clip):
+    return predictor.predict(real_clip, labels=LABELS, top_k=5)
+
+
+@pytest.fixture(scope="module")
+def other_pred(predictor, shared_clips):
+    """A second 320x240 UCF-101 clip: same frame size as ``pred``, different content."""
+    clip = next(r["file"] for r in shared_clips if r["label"] == "PlayingGuitar")
+    return predictor.predict(clip, labels=LABELS, top_k=5)
+
+
+def _outside_crop(maps: np.ndarray) -> np.ndarray:
+    top, left, side = crop_box(*maps.shape[-2:])
+    outside = np.ones(maps.shape[-2:], dtype=bool)
+    outside[top:top + side, left:left + side] = False
+    return maps[..., outside]
+
+
+# maps -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, count", [("regions", REGIONS), ("units", None)])
+def test_maps_have_the_frames_size_sum_to_one_and_stay_in_the_crop(pred, kind, count):
+    maps = explain.region_heatmaps(pred) if kind == "regions" else explain.unit_heatmaps(pred)
+    t, h, w = pred.frames.shape[:3]
+    assert h != w  # a 4:3 clip: the check below is about aspect, not a square
+    assert maps.shape == (t, count or len(pred.units), h, w)
+    assert maps.min() >= 0
+    np.testing.assert_allclose(maps.sum(axis=(-2, -1)), 1.0, rtol=1e-5)
+    assert np.all(_outside_crop(maps) == 0)  # the model never saw the sides of the frame
+
+
+def test_to_frame_places_the_grid_on_the_centre_square():
+    grid = np.zeros((2, 2), dtype=np.float32)
+    grid[0, 1] = 1.0  # top-right cell of the model's view
+    out = explain.to_frame(grid, (90, 160))
+    assert out.shape == (90, 160)
+    top, left, side = crop_box(90, 160)
+    assert (top, left, side) == (0, 35, 90)
+    assert out[:, :left].max() == 0 and out[:, left + side:].max() == 0
+    peak = np.unravel_index(out.argmax(), out.shape)
+    assert peak[0] < 45 and peak[1] >= left + side // 2  # top half, right half of the square
+
+
+def test_mean_map_is_the_mean_of_the_single_maps(pred):
+    single = np.stack([explain.heatmaps(pred, "regions", r) for r in range(REGIONS)], axis=1)
+    np.testing.assert_allclose(explain.heatmaps(pred, "regions"), single.mean(axis=1), atol=1e-6)
+    assert explain.heatmap_choices(pred, "regions") == ["all regions", *(f"region {r}" for r in range(1, 5))]
+    assert len(explain.heatmap_choices(pred, "units")) == len(pred.units) + 1
+    with pytest.raises(ValueError):
+        explain.heatmaps(pred, "pixels")
+
+
+def test_maps_change_when_the_clip_changes(pred, other_pred):
+    assert pred.frames.shape == other_pred.frames.shape
+    for kind in explain.HEATMAP_KINDS:
+        a, b = explain.heatmaps(pred, kind, 0), explain.heatmaps(other_pred, kind, 0)
+        assert np.abs(a - b).max() > 0.01 * a.max(), kind
+
+
+def test_training_free_prediction_has_unit_maps_only(tiny_backbone, real_clip):
+    cfg = ModelConfig.training_free_preset(backbone="kgclip-tiny", pretrained=None)
+    free = Predictor(KGClipModel(cfg, tiny_backbone), PredictorConfig(backbone=tiny_backbone.cfg))
+    pred = free.predict(real_clip, labels=LABELS, top_k=3)
+    assert explain.region_heatmaps(pred) is None and explain.heatmap_choices(pred, "regions") == []
+    assert explain.heatmaps(pred, "units").shape == pred.frames.shape[:3]
+    assert explain.alignment_heatmap(pred) is None
+
+
+# overlay ----------------------------------------------------------------------------------
+
+
+def test_overlay_blends_frame_and_colormap(pred):
+    frame, heat = pred.frames[0], explain.heatmaps(pred, "regions")[0]
+    np.testing.assert_array_equal(explain.overlay(frame, heat, alpha=0.0), frame)
+    full = explain.overlay(frame, heat, alpha=1.0)
+    peak = np.unravel_index(heat.argmax(), heat.shape)
+    expected = np.round(np.array(matplotlib.colormaps[explain.COLORMAP](1.0)[:3]) * 255)
+    np.testing.assert_array_equal(full[peak], expected)  # the map's maximum gets the colormap's top colour
+    half = explain.overlay(frame, heat, alpha=0.5).astype(int)
+    assert np.all(np.abs(half - (frame.astype(int) + full.astype(int)) / 2) <= 1)
+    with pytest.raises(ValueError):
+        explain.overlay(frame, heat[:-1])
+    with pytest.raises(ValueError):
+        explain.overlay(frame, heat, alpha=1.5)
+
+
+def test_gallery_and_figure(pred):
+    maps = explain.heatmaps(pred, "units")
+    gallery = explain.heatmap_gallery(pred, maps, alpha=0.4)
+    assert len(gallery) == 8 and gallery[0][0].shape == pred.frames[0].shape
+    assert gallery[0][1] == f"frame {pred.frame_indices[0]} @ {pred.timestamps[0]:.2f}s"
+    assert not np.array_equal(gallery[0][0], pred.frames[0])
+    plain = explain.heatmap_gallery(pred)
+    np.testing.assert_array_equal(plain[3][0], pred.frames[3])
+    fig = explain.heatmap_figure(pred, maps, title="units")
+    assert len([ax for ax in fig.axes if ax.images]) == 8
+
+
+# figures ----------------------------------------------------------------------------------
+
+
+def test_topk_bar_chart_best_on_top(pred):
+    fig = explain.topk_bar_chart(pred)
+    bar = fig.data[0]
+    assert list(bar.y) == list(reversed(pred.labels))
+    np.testing.assert_allclose(bar.x, [100 * s for s in reversed(pred.scores)])
+    assert "RANDOM WEIGHTS" in fig.layout.title.text
+
+
+def test_units_table_and_timeline(pred):
+    table = explain.units_table(pred)
+    assert list(table.columns) == explain.figures.UNIT_COLUMNS and len(table) == len(pred.units)
+    assert list(table["unit"]) == [u.text for u in pred.units]
+    first = pred.units[0]
+    assert table["best frame"][0] == f"{pred.timestamps[int(np.argmax(first.frame_scores))]:.1f}s"
+    fig = explain.unit_timeline(pred)
+    np.testing.assert_allclose(np.array(fig.data[0].z), [u.frame_scores for u in pred.units])
+    assert len(fig.data[0].x) == 8
+
+
+def test_alignment_heatmap_is_words_by_frames(pred):
+    fig = explain.alignment_heatmap(pred)
+    z = np.array(fig.data[0].z)
+    assert z.shape == (len(pred.alignment.words), 8)
+    np.testing.assert_allclose(z, pred.alignment.similarity, atol=1e-6)
+    assert np.all(np.abs(z) <= 1 + 1e-5)  # cosines
+
+
+def test_chart_text_from_users_is_escaped(pred):
+    from dataclasses import replace
+
+    hostile = replace(pred, labels=["<img src=x onerror=alert(1)>", *pred.labels[1:]])
+    assert "<img" not in str(explain.topk_bar_chart(hostile).to_json())
+
+
+# graph ------------------------------------------------------------------------------------
+
+
+def test_prediction_graph_marks_the_matched_units(pred):
+    kg = prediction_graph(pred)
+    assert kg.graph.number_of_nodes() == len(pred.kg["nodes"])
+    labels = {(d["type"], d["label"]) for _, d in kg.graph.nodes(data=True)}
+    for u in pred.units:
+        marked = (u.type, f"{u.text}  [{MATCH_MARK} {u.score:.2f}") in {(t, lab.split(",")[0].rstrip("]")) for t, lab in labels}
+        assert marked == u.in_top_class, u
+    for e in pred.edges:  # the triplet encoder scored every movement of the top class
+        assert any(f"kg {e.score:.2f}" in lab for t, lab in labels if t == "movement" and lab.startswith(e.tail))
+    html = explain.prediction_graph_html(pred)
+    assert html.startswith("<iframe") and "vis.Network" in html
+
+
+def test_action_markdown_escapes_user_labels():
+    kg = KnowledgeGraph.for_label_set(["<img src=x onerror=alert(1)>", "playing guitar"])
+    text = explain.action_markdown(action_view(kg, kg.actions[0]))
+    assert "<img" not in text and "&lt;img" in text
+    guitar = explain.action_markdown(action_view(KnowledgeGraph.for_label_set("ucf101"), "PlayingGuitar"))
+    assert "Playing Guitar" in guitar and "**Body-part movements**" in guitar and "guitar" in guitar
