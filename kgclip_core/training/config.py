@@ -36,6 +36,7 @@ class DataConfig:
     train_list: str = ""
     val_list: str = ""
     video_root: str = ""
+    val_video_root: str = ""  # when validation videos live elsewhere (Kinetics); default video_root
     labels: str = ""
     short_side: int = 256  # decode size; crops are taken from it at the model's image size
     test_clips: int = 1  # temporal views per video at evaluation

@@ -108,7 +108,7 @@ def build_splits(cfg: TrainConfig, save_dir: str | Path | None = None) -> Splits
     if labels is None:
         raise ConfigError("data.labels is not set; give a built-in label set, an id,name CSV or a .txt file.")
     train = read_list(d.train_list, labels, d.video_root)
-    val = read_list(d.val_list, labels, d.video_root) if d.val_list else None
+    val = read_list(d.val_list, labels, d.val_video_root or d.video_root) if d.val_list else None
     evals: list[EvalSet] = []
     if p.name == "base_to_novel":
         base, novel = base_novel_classes(len(labels))
