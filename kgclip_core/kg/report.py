@@ -43,7 +43,7 @@ def stats_markdown(stats: list[dict]) -> str:
     lines += _table(["", *names], [[title, *(f"{s['coverage'][key]:.1%}" for s in stats)] for title, key in coverage])
     curated = [s["confidence"].get("curated", 0) for s in stats]
     parsed = [s["confidence"].get("parsed", 0) for s in stats]
-    lines += [_row(["curated classes", *curated]), _row(["parsed classes (no curated entry yet)", *parsed])]
+    lines += [_row(["classes with a knowledge-file entry", *curated]), _row(["classes parsed from the label", *parsed])]
     agreement = [s.get("parser_agreement") for s in stats]
     if any(agreement):
         rows = [
