@@ -147,3 +147,17 @@ def test_warmup_then_cosine():
     assert [f(s) for s in range(4)] == pytest.approx([0.25, 0.5, 0.75, 1.0])
     assert f(8) == pytest.approx(0.5) and f(12) == pytest.approx(0.0)
     assert all(f(s) >= f(s + 1) for s in range(4, 12))
+
+
+def test_frozen_backbone_and_gradient_checkpointing(tmp_path, data):
+    frozen = load_config(TINY, tiny_opts(data, tmp_path, "optim.freeze_backbone=true"))
+    model = trainer_mod.build_model(frozen.model, device="cpu")
+    trainer_mod.configure_trainable(model, frozen.optim)
+    assert {g["name"] for g in param_groups(model, frozen.optim)} == {"new", "new_no_decay"}
+
+    cfg = load_config(TINY, tiny_opts(data, tmp_path, "optim.grad_checkpointing=true"))
+    model = trainer_mod.build_model(cfg.model, device="cpu")
+    trainer_mod.configure_trainable(model, cfg.optim)
+    assert model.backbone.model.visual.transformer.grad_checkpointing
+    model.encode_video(torch.randn(2, cfg.model.num_frames, 3, 64, 64)).frames.sum().backward()
+    assert model.backbone.model.visual.conv1.weight.grad.abs().sum() > 0  # recomputed blocks backpropagate

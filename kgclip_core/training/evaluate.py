@@ -24,7 +24,7 @@ from kgclip_core.labels import LabelSet, custom_label_set
 from kgclip_core.model import checkpoint as model_checkpoint
 from kgclip_core.model.kgclip import ClassFeatures, KGClipModel
 from kgclip_core.training.datasets import VideoDataset, collate, load_labels, read_list
-from kgclip_core.training.distributed import DistEnv, all_gather, init_distributed
+from kgclip_core.training.distributed import DistEnv, all_gather, init_distributed, shutdown
 from kgclip_core.training.metrics import EvalResult, compute_metrics, confusion_figure
 from kgclip_core.training.transforms import ClipTransform
 
@@ -135,19 +135,22 @@ class EvalOptions:
 def evaluate_checkpoint(checkpoint_dir: str | Path, list_file: str | Path, opts: EvalOptions) -> EvalResult:
     """Evaluate a Predictor checkpoint directory on a list file; writes a report if asked."""
     env = init_distributed(opts.device)
-    ckpt = model_checkpoint.load(checkpoint_dir, device=str(env.device))
-    if opts.labels:
-        labels, kg = load_labels(opts.labels), None
-    else:
-        labels = custom_label_set(ckpt.labels, name=Path(checkpoint_dir).name)
-        kg = KnowledgeGraph.from_json(ckpt.kg) if ckpt.kg.get("nodes") else None
-    samples = read_list(list_file, labels, opts.video_root)
-    model = ckpt.model
-    dataset = VideoDataset(samples, clip_transform(model, train=False, test_crops=opts.crops),
-                           ckpt.config.num_frames, num_views=opts.clips, short_side=model.backbone.image_size)
-    scores = score_dataset(model, encode_label_set(model, labels, kg), dataset, env,
-                           batch_size=opts.batch_size, num_workers=opts.num_workers, progress=True)
-    result = compute_metrics(scores.logits, scores.targets, labels.classes)
-    if opts.out_dir and env.is_main:
-        write_report(result, list(labels.classes), opts.out_dir, Path(list_file).stem)
-    return result
+    try:
+        ckpt = model_checkpoint.load(checkpoint_dir, device=str(env.device))
+        if opts.labels:
+            labels, kg = load_labels(opts.labels), None
+        else:
+            labels = custom_label_set(ckpt.labels, name=Path(checkpoint_dir).name)
+            kg = KnowledgeGraph.from_json(ckpt.kg) if ckpt.kg.get("nodes") else None
+        samples = read_list(list_file, labels, opts.video_root)
+        model = ckpt.model
+        dataset = VideoDataset(samples, clip_transform(model, train=False, test_crops=opts.crops),
+                               ckpt.config.num_frames, num_views=opts.clips, short_side=model.backbone.image_size)
+        scores = score_dataset(model, encode_label_set(model, labels, kg), dataset, env,
+                               batch_size=opts.batch_size, num_workers=opts.num_workers, progress=True)
+        result = compute_metrics(scores.logits, scores.targets, labels.classes)
+        if opts.out_dir and env.is_main:
+            write_report(result, list(labels.classes), opts.out_dir, Path(list_file).stem)
+        return result
+    finally:
+        shutdown(env)

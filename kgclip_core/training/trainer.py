@@ -247,7 +247,9 @@ class Trainer:
         loss_module = _LossModule(self.model)
         if self.env.distributed:
             ids = [self.env.device.index] if self.env.device.type == "cuda" else None
-            loss_module = DistributedDataParallel(loss_module, device_ids=ids)
+            # Ablation configs can leave a head without a gradient in some steps (e.g. MRA
+            # regions that neither SU selection nor the decoder reads); DDP must not wait for them.
+            loss_module = DistributedDataParallel(loss_module, device_ids=ids, find_unused_parameters=True)
         self.loss_module = loss_module
 
     def _loader(self, epoch: int, start_batch: int) -> DataLoader:
