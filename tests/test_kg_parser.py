@@ -151,3 +151,13 @@ def test_odd_labels_are_handled(label):
 
 def test_unrecognised_label_says_so():
     assert "no known action concept" in knowledge_from_label("跳舞").description
+
+
+@pytest.mark.parametrize("name", ["kinetics400", "ucf101", "hmdb51", "kinetics_tps24"])
+def test_every_builtin_class_name_parses_and_mostly_agrees_with_its_curated_entry(name):
+    from kgclip_core.kg.report import parser_agreement
+
+    counts = parser_agreement(name)  # parses every class name of the set
+    assert counts["with_motion"] >= counts["classes"] // 2
+    # When the parser names a motion, it is the curated one for most classes (a regression guard).
+    assert counts["motion_agrees"] >= 0.85 * counts["with_motion"]
