@@ -78,6 +78,13 @@ def _graph_key(label_set: str, custom: str) -> str | tuple[str, ...]:
     return parse_labels(custom).classes if label_set == CUSTOM else label_set
 
 
+def _details(pred: Prediction) -> dict:
+    """The prediction as JSON, without the server's file path (a dict with a ``path`` reads as a file)."""
+    details = pred.to_dict()
+    details["video"]["file"] = Path(details["video"].pop("path")).name
+    return details
+
+
 def build_app(predictor: Predictor, warning: str | None = None) -> gr.Blocks:
     """Lay out the UI around ``predictor``."""
     choices = [*builtin_label_sets(), CUSTOM] + ([CHECKPOINT] if predictor.default_labels else [])
@@ -134,7 +141,7 @@ def build_app(predictor: Predictor, warning: str | None = None) -> gr.Blocks:
             explain.prediction_graph_html(pred),
             gr.update(choices=[(label, name) for label, name in zip(pred.labels, pred.class_names)],
                       value=pred.class_names[0]),
-            pred.to_dict(),
+            _details(pred),
             Session(pred, labels),
         )
 

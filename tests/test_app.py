@@ -1,16 +1,31 @@
-"""The app, started as a user starts it, called through gradio_client with a real clip."""
+"""The app, started as a user starts it, called through gradio_client on real clips and bad input.
+
+Two servers: the default app on random tiny weights (the offline demo, with its warning) and
+the app on a tiny fine-tuned checkpoint (every head on, so regions and word alignment exist).
+"""
+
+from __future__ import annotations
 
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+import wave
+from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from conftest import REPO
 
 gradio_client = pytest.importorskip("gradio_client")
+psutil = pytest.importorskip("psutil")
+
+TINY_APP = ["--model", "kgclip-tiny", "--random-weights"]
+RSS_LIMIT = 3 * 1024**3  # the tiny app with a few sessions' predictions stays far below this
 
 
 def _free_port() -> int:
@@ -19,29 +34,81 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def start_app(args: list[str], log: Path, timeout: float = 180) -> tuple[subprocess.Popen, str]:
+    """Start ``python app.py ARGS`` on a free port; returns the process and its URL once it answers."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("app") / "app.log"
-    cmd = [sys.executable, "app.py", "--port", str(port), "--model", "kgclip-tiny", "--random-weights"]
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *args], cwd=REPO,
+                                stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
+    deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"app exited early:\n{log.read_text()}")
         try:
             urllib.request.urlopen(url, timeout=2)
-            break
+            return proc, url
         except OSError:
             time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail(f"app did not start:\n{log.read_text()}")
-    yield url
+    proc.kill()
+    pytest.fail(f"app did not start:\n{log.read_text()}")
+
+
+def stop_app(proc: subprocess.Popen) -> None:
     proc.terminate()
-    proc.wait(timeout=30)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    proc, url = start_app(TINY_APP, tmp_path_factory.mktemp("app") / "app.log")
+    yield proc, url
+    stop_app(proc)
+
+
+@pytest.fixture(scope="module")
+def app_url(app):
+    return app[1]
+
+
+@pytest.fixture(scope="module")
+def checkpoint_url(tmp_path_factory):
+    """The app on a checkpoint of a tiny model with every head (MRA, SU, decoder, WTI, triplets)."""
+    import torch
+
+    from kgclip_core.kg.graph import KnowledgeGraph
+    from kgclip_core.model import checkpoint
+    from kgclip_core.model.config import ModelConfig
+    from kgclip_core.model.kgclip import build_model
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(backbone="kgclip-tiny", pretrained=None, decoder_heads=2, triplet_heads=2, num_regions=4)
+    kg = KnowledgeGraph.for_label_set("kinetics_tps24")
+    directory = tmp_path_factory.mktemp("ckpt") / "tiny"
+    checkpoint.save(build_model(cfg, random_backbone=True, device="cpu"), directory, kg=kg.to_json(),
+                    labels=list(kg.actions))
+    proc, url = start_app(["--checkpoint", str(directory), "--device", "cpu"],
+                          tmp_path_factory.mktemp("app") / "ckpt-app.log")
+    yield url
+    stop_app(proc)
+
+
+def _client(url: str):
+    return gradio_client.Client(url, verbose=False)
+
+
+def _predict(client, clip, label_set="ucf101", custom="", top_k=3):
+    return client.predict(gradio_client.handle_file(str(clip)), label_set, custom, top_k, 0.5, api_name="/predict")
+
+
+def _image_files(gallery) -> list[Path]:
+    return [Path(item["image"]) for item in gallery]
+
+
+# the default (offline demo) app ---------------------------------------------------------------
 
 
 def test_page_shows_random_weights_warning(app_url):
@@ -50,21 +117,171 @@ def test_page_shows_random_weights_warning(app_url):
 
 
 def test_predict_endpoint_on_real_clip(app_url, real_clip):
-    client = gradio_client.Client(app_url, verbose=False)
-    chart, gallery, details = client.predict(
-        gradio_client.handle_file(str(real_clip)), "ucf101", "", 3, api_name="/predict")
-    assert len(details["labels"]) == 3 and details["label_set"] == "ucf101"
-    assert len(gallery) == 8 and chart is not None
-    assert details["random_weights"] is True
+    (chart, kind, which, gallery, units, timeline, alignment, note, kg_html, action, details) = _predict(
+        _client(app_url), real_clip)
+    assert len(details["labels"]) == 3 and details["label_set"] == "ucf101" and details["random_weights"] is True
+    assert chart["type"] == "plotly" and "Top-3 of ucf101" in chart["plot"]
+    assert kind["value"] == "units" and which["value"] == "all units"  # training-free: unit maps, no regions
+    assert len(gallery) == 8 and all(p.is_file() for p in _image_files(gallery))
+    assert units["headers"][:2] == ["unit", "type"] and len(units["data"]) == len(details["units"])
+    assert timeline["type"] == "plotly" and alignment is None and "WTI" in note["value"]
+    assert kg_html.startswith("<iframe") and "vis.Network" in kg_html
+    assert action["value"] == details["class_names"][0]
+
+
+def test_heatmap_and_deep_explanation_endpoints_use_the_sessions_prediction(app_url, real_clip):
+    client = _client(app_url)
+    with pytest.raises(Exception, match="(?i)recognise a clip first"):
+        client.predict(8, 0.5, api_name="/deep_explanation")
+    *_, details = _predict(client, real_clip)
+    unit = f"{details['units'][0]['text']} ({details['units'][0]['type'].replace('_', ' ')})"
+    which, gallery = client.predict("units", 0.5, api_name="/heatmap_kind")
+    assert which["value"] == "all units" and len(gallery) == 8
+    single = client.predict("units", unit, 0.8, api_name="/heatmaps")
+    assert len(single) == 8 and _image_files(single)[0].read_bytes() != _image_files(gallery)[0].read_bytes()
+    attribution, note = client.predict(4, 0.5, api_name="/deep_explanation")
+    assert len(attribution) == 8 and details["labels"][0] in note and "4 steps" in note
+
+
+def test_knowledge_graph_endpoints(app_url, real_clip):
+    client = _client(app_url)
+    found = client.predict("ucf101", "", "guitar", api_name="/kg_search")
+    assert found["value"] == "PlayingGuitar"
+    text, page = client.predict("ucf101", "", "PlayingGuitar", api_name="/kg_action")
+    assert "Playing Guitar" in text and "guitar" in text and page.startswith("<iframe")
+    typed = client.predict("custom (type below)", "juggling knives, <b>x</b>", "", api_name="/kg_search")
+    assert [c[1] for c in typed["choices"]] == ["juggling knives", "<b>x</b>"]
+    text, _ = client.predict("custom (type below)", "juggling knives, <b>x</b>", "<b>x</b>", api_name="/kg_action")
+    assert "<b>" not in text
+    *_, details = _predict(client, real_clip)
+    label_set, custom, query, action, text, page = client.predict(details["class_names"][1], api_name="/open_in_kg")
+    assert label_set == "ucf101" and action["value"] == details["class_names"][1]
+    assert details["labels"][1] in text and page.startswith("<iframe")
+
+
+def test_custom_labels_from_the_textbox(app_url, real_clip):
+    *_, details = _predict(_client(app_url), real_clip, "custom (type below)", "pitching a baseball\nswimming", 2)
+    assert sorted(details["labels"]) == ["pitching a baseball", "swimming"]
+
+
+# the checkpoint app (every head) ------------------------------------------------------------
+
+
+def test_checkpoint_app_shows_regions_and_word_alignment(checkpoint_url, real_clip):
+    client = _client(checkpoint_url)
+    page = urllib.request.urlopen(checkpoint_url + "config", timeout=10).read().decode()
+    assert "RANDOM weights" not in page and "fine-tuned KG-CLIP" in page
+    (chart, kind, which, gallery, units, timeline, alignment, note, kg_html, action, details) = _predict(
+        client, real_clip, "the checkpoint's labels", top_k=5)
+    assert details["label_set"] == "custom" and len(details["labels"]) == 5
+    assert [c[0] for c in kind["choices"]] == ["regions", "units"] and which["value"] == "all regions"
+    assert alignment["type"] == "plotly" and note["value"] == ""
+    assert details["edges"] and "kg " in kg_html
+    region = client.predict("regions", "region 2", 0.5, api_name="/heatmaps")
+    assert len(region) == 8
+    attribution, note = client.predict(4, 0.5, api_name="/deep_explanation")
+    assert len(attribution) == 8 and details["labels"][0] in note
+
+
+# bad input ----------------------------------------------------------------------------------
+
+
+def _write_video(path: Path, frames: int, size: tuple[int, int], fps: int) -> Path:
+    """An H.264 file of ``frames`` frames of ``size`` (w, h), a moving gradient so it compresses well."""
+    width, height = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        ramp = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None].repeat(height, 0).repeat(3, 2)
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.roll(ramp, i, axis=1), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def _write_png(path: Path) -> Path:
+    from PIL import Image
+
+    Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(path)
+    return path
+
+
+def _write_wav(path: Path) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.sin(np.arange(16000) / 5) * 3000).astype(np.int16).tobytes())
+    return path
+
+
+def test_image_and_audio_get_a_clear_message(app_url, tmp_path):
+    client = _client(app_url)
+    for bad in (_write_png(tmp_path / "photo.png"), _write_wav(tmp_path / "sound.wav")):
+        with pytest.raises(Exception, match="(?i)video") as err:
+            _predict(client, bad)
+        assert "Traceback" not in str(err.value)
+    assert urllib.request.urlopen(app_url, timeout=10).status == 200
+
+
+def test_hour_long_and_4k_videos_are_handled(app, tmp_path):
+    proc, url = app
+    client = _client(url)
+    hour = _write_video(tmp_path / "hour.mp4", 3600, (64, 48), fps=1)
+    *_, details = _predict(client, hour)
+    assert details["video"]["duration"] == pytest.approx(3600, abs=2) and len(details["frame_indices"]) == 8
+    uhd = _write_video(tmp_path / "uhd.mp4", 4, (3840, 2160), fps=25)
+    *_, details = _predict(client, uhd)
+    assert (details["video"]["width"], details["video"]["height"]) == (3840, 2160)
+    assert psutil.Process(proc.pid).memory_info().rss < RSS_LIMIT
 
 
 def test_bad_input_gets_a_message_and_the_server_stays_up(app_url, tmp_path):
-    client = gradio_client.Client(app_url, verbose=False)
+    client = _client(app_url)
     bogus = tmp_path / "notes.mp4"
     bogus.write_text("not a video")
     with pytest.raises(Exception, match="(?i)video"):
-        client.predict(gradio_client.handle_file(str(bogus)), "ucf101", "", 3, api_name="/predict")
+        _predict(client, bogus)
     with pytest.raises(Exception, match="(?i)duplicated"):
-        client.predict(gradio_client.handle_file(str(bogus)), "custom (type below)", "run, run", 3,
-                       api_name="/predict")
+        _predict(client, bogus, "custom (type below)", "run, run")
+    with pytest.raises(Exception, match="(?i)upload a video"):
+        client.predict(None, "ucf101", "", 3, 0.5, api_name="/predict")
     assert urllib.request.urlopen(app_url, timeout=10).status == 200
+
+
+def test_twenty_concurrent_requests(app, real_clip):
+    proc, url = app
+    process = psutil.Process(proc.pid)
+    results: list[object] = [None] * 20
+    peak = [0]
+
+    def call(i: int) -> None:
+        try:
+            results[i] = _predict(_client(url), real_clip, "kinetics_tps24", top_k=1)[-1]
+        except Exception as err:  # a refusal must still be a message, checked below
+            results[i] = err
+
+    def watch(stop: threading.Event) -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], process.memory_info().rss)
+            time.sleep(0.2)
+
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch, args=(stop,))
+    watcher.start()
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    stop.set()
+    watcher.join()
+    answered = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(answered) + len(refused) == 20
+    assert all(len(r["labels"]) == 1 for r in answered) and len(answered) >= 10
+    assert all(str(e) for e in refused)
+    assert proc.poll() is None and peak[0] < RSS_LIMIT
+    assert urllib.request.urlopen(url, timeout=10).status == 200
