@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from kgclip_core.errors import LabelError
 from kgclip_core.model import ClassInputs, KGClipModel, ModelConfig, build_model
+from kgclip_core.model.losses import compute_losses
 
 TINY = {"backbone": "kgclip-tiny", "pretrained": None, "decoder_heads": 4, "triplet_heads": 4}
 
@@ -92,8 +93,6 @@ def test_untrained_heads_keep_the_clip_video_embedding():
 
 def test_gradients_reach_every_new_parameter():
     model = tiny_model(su_loss_weight=0.5).train()
-    from kgclip_core.model.losses import compute_losses
-
     classes = model.encode_classes(class_inputs())
     labels = torch.tensor([0, 2])
     opt = torch.optim.SGD(model.parameters(), lr=0.05)

@@ -338,8 +338,9 @@ class KGClipModel(nn.Module):
             logits=scale * prompt, terms={"video_text": prompt}, video_emb=video_emb,
             frame_tokens=video.frames, logit_scale=scale,
         )
-        if self.cfg.use_su and classes.unit_emb.shape[0] > 0:
-            out.su = select_units(video.frames[:, :, None], classes.unit_emb, self.cfg.su_top_k, self.cfg.su_temperature)
+        cfg = self.cfg
+        if cfg.use_su and classes.unit_emb.shape[0] > 0:
+            out.su = select_units(video.frames[:, :, None], classes.unit_emb, cfg.su_top_k, cfg.su_temperature)
             units = self._class_unit_scores(out.su.video_scores, classes.class_unit_mask)
             # a class without units is scored by its prompt alone
             units = torch.where(torch.isnan(units), prompt, units)
