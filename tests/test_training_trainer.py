@@ -36,10 +36,15 @@ def tiny_opts(data: dict, out: Path, *extra: str) -> list[str]:
     ]
 
 
-def train_losses(out: Path) -> dict[int, float]:
-    """step -> total loss from a run's JSON-lines log (a later record of a step wins)."""
+def log_records(out: Path, kind: str) -> list[dict]:
+    """The records of one kind (train, eval, data) of a run's JSON-lines log."""
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    return {r["step"]: r["loss"] for r in records if r["kind"] == "train"}
+    return [r for r in records if r["kind"] == kind]
+
+
+def train_losses(out: Path) -> dict[int, float]:
+    """step -> total loss (a later record of a step wins)."""
+    return {r["step"]: r["loss"] for r in log_records(out, "train")}
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +76,7 @@ def test_run_writes_logs_checkpoints_and_a_loadable_best_model(full_run, data):
     ckpt = model_checkpoint.load(out / "best_model")
     assert ckpt.labels == ["Biking", "Punch", "PlayingGuitar", "PushUps"]
     # `kgclip eval` on the exported model reproduces the epoch evaluation that selected it.
-    evals = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines() if '"eval"' in x]
-    best = max(e["val_top1"] for e in evals)
+    best = max(e["val_top1"] for e in log_records(out, "eval"))
     metrics = evaluate_checkpoint(out / "best_model", data["val"],
                                   EvalOptions(video_root=data["root"], num_workers=0, device="cpu", out_dir=str(out / "r")))
     assert metrics.num_samples == 4 and metrics.top1 == pytest.approx(best) == result.best_metric
@@ -109,7 +113,7 @@ def test_two_process_gloo_matches_one_process(full_run, data, tmp_path):
     """torchrun, 2 processes x batch 1 == the uninterrupted 1-process run with batch 2."""
     full_out, _ = full_run
     out = tmp_path / "ddp"
-    opts = tiny_opts(data, out, "optim.batch_size=1", "data.val_list=", "run.save_every_steps=0")
+    opts = tiny_opts(data, out, "optim.batch_size=1", "run.save_every_steps=0")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "kgclip_core.cli", "train", "--config", str(TINY), "--opts", *opts]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -118,6 +122,10 @@ def test_two_process_gloo_matches_one_process(full_run, data, tmp_path):
     expected, got = train_losses(full_out), train_losses(out)
     assert sorted(got) == sorted(expected)
     assert got == pytest.approx(expected, rel=1e-4, abs=1e-5)
+    # Evaluation is sharded over the ranks and gathered: every video is scored exactly once.
+    ddp_evals, evals = log_records(out, "eval"), log_records(full_out, "eval")
+    assert [e["val_num_samples"] for e in ddp_evals] == [4] * EPOCHS
+    assert [e["val_top1"] for e in ddp_evals] == [e["val_top1"] for e in evals]
 
 
 def test_corrupt_video_is_skipped_and_counted(tmp_path, shared_clips):
@@ -126,8 +134,7 @@ def test_corrupt_video_is_skipped_and_counted(tmp_path, shared_clips):
     opts = tiny_opts(data, out, "optim.epochs=1", "data.val_list=", "optim.batch_size=3")
     result = train(load_config(TINY, opts))
     assert result.steps == 2  # 6 listed, batch 3: both steps ran although 2 videos are unreadable
-    records = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
-    assert [r["skipped_videos"] for r in records if r["kind"] == "data"] == [2]
+    assert [r["skipped_videos"] for r in log_records(out, "data")] == [2]
 
 
 def test_param_groups_give_new_modules_ten_times_the_lr(tmp_path, data):

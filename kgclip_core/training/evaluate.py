@@ -95,7 +95,8 @@ def score_dataset(
         indices.append(batch["index"])
     model.train(was_training)
     parts = all_gather((indices, logits, skipped), env)
-    order = torch.cat([torch.tensor(shard.indices)[i] for p in parts for i in p[0]] or [torch.empty(0, dtype=torch.long)])
+    # Items carry their index in the whole dataset (Subset passes it through), so ranks' parts interleave.
+    order = torch.cat([i for p in parts for i in p[0]] or [torch.empty(0, dtype=torch.long)])
     all_logits = torch.cat([x for p in parts for x in p[1]] or [torch.empty(0, 1, len(classes.names))])
     total_skipped = sum(p[2] for p in parts)
     if total_skipped:
