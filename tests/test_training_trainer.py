@@ -131,10 +131,11 @@ def test_two_process_gloo_matches_one_process(full_run, data, tmp_path):
 def test_corrupt_video_is_skipped_and_counted(tmp_path, shared_clips):
     data = write_tiny_dataset(tmp_path / "data", shared_clips, corrupt=2)
     out = tmp_path / "run"
-    opts = tiny_opts(data, out, "optim.epochs=1", "data.val_list=", "optim.batch_size=3")
+    opts = tiny_opts(data, out, "optim.epochs=1", "data.val_list=", "optim.batch_size=1")
     result = train(load_config(TINY, opts))
-    assert result.steps == 2  # 6 listed, batch 3: both steps ran although 2 videos are unreadable
+    assert result.steps == 6  # 6 listed, batch 1: the epoch runs through, 2 of its batches are empty
     assert [r["skipped_videos"] for r in log_records(out, "data")] == [2]
+    assert len(log_records(out, "train")) == 4  # only the steps that had a readable video learn
 
 
 def test_param_groups_give_new_modules_ten_times_the_lr(tmp_path, data):

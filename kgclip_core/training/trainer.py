@@ -239,6 +239,11 @@ class Trainer:
         self.amp = amp_dtype(o.amp, self.env.device)
         groups = param_groups(self.model, o)
         self.params = [p for g in groups for p in g["params"]]
+        if not self.params:
+            raise ConfigError(
+                "Nothing to train: optim.freeze_backbone is on and the model has no new modules; "
+                "turn on a head (model.use_mra, use_decoder, use_wti, use_triplet) or unfreeze the backbone."
+            )
         self.optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, eps=o.eps)
         total = o.epochs * self.steps_per_epoch
         warmup = round(o.warmup_epochs * self.steps_per_epoch)
@@ -320,16 +325,19 @@ class Trainer:
             self.scaler.scale(losses["total"] / self.cfg.optim.grad_accum).backward()
         return {k: v.item() for k, v in losses.items()}
 
-    def _optimizer_step(self, synced: bool) -> None:
-        if not synced:
-            du.average_gradients(self.params, self.env)
-        o = self.cfg.optim
-        if o.clip_grad_norm > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.params, o.clip_grad_norm)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
+    def _optimizer_step(self, synced: bool, update: bool) -> None:
+        """One optimizer step; ``update`` False (no micro-batch of the window was readable on
+        some rank) keeps the weights but still advances the schedule, so steps stay aligned."""
+        if update:
+            if not synced:
+                du.average_gradients(self.params, self.env)
+            o = self.cfg.optim
+            if o.clip_grad_norm > 0:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.params, o.clip_grad_norm)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
         group = self.optimizer.param_groups[0]
         self.lr = self.cfg.optim.lr * group["lr"] / group["initial_lr"]  # the backbone lr of this step
         self.scheduler.step()
@@ -356,7 +364,7 @@ class Trainer:
             self.batches_done += 1
             bar.update(1)
             if last_of_window:
-                self._optimizer_step(synced)
+                self._optimizer_step(synced, update=bool(window))
                 self._log_step(window)
                 window, synced = [], False
                 every = cfg.run.save_every_steps
