@@ -85,7 +85,6 @@ def write_video(path: Path, frames: np.ndarray, fps: int, codec: str | None = No
             # One thread keeps the encoder's output the same from run to run.
             stream.options = {"crf": str(H264_CRF), "preset": "veryfast", "threads": "1"}
         else:
-            stream.options = {"qscale": str(MPEG4_QSCALE)}
             stream.codec_context.qscale = MPEG4_QSCALE
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
@@ -104,8 +103,8 @@ def write_dataset(out_dir: str | Path, per_class: int, seed: int, classes: str |
     """Render ``per_class`` clips of every class and write the data set to ``out_dir``.
 
     ``classes`` is a label set name (``synthetic``, ``synthetic_novel``) or a list of
-    action names; label indices follow its order. The first ``round(per_class *
-    val_fraction)`` clips of every class go to ``val.txt``, the rest to ``train.txt``.
+    action names; label indices follow its order. The first ``per_class * val_fraction``
+    clips (rounded half up) of every class go to ``val.txt``, the rest to ``train.txt``.
     """
     if per_class < 1:
         raise ConfigError(f"--per-class must be at least 1, got {per_class}.")
@@ -116,7 +115,7 @@ def write_dataset(out_dir: str | Path, per_class: int, seed: int, classes: str |
     label_set, actions = _resolve_classes(classes)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    num_val = round(per_class * val_fraction)
+    num_val = int(per_class * val_fraction + 0.5)  # half up: 2 clips at 0.25 -> 1 val clip
     lists: dict[str, list[str]] = {"train": [], "val": []}
     with open(out / "ground_truth.jsonl", "w", encoding="utf-8") as gt_file:
         for label, action in enumerate(actions):

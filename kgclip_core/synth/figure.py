@@ -24,26 +24,29 @@ PART_KEYS = (
     "right arm", "left arm", "right hand", "left hand",
     "right leg", "left leg", "right foot", "left foot",
 )
-# Parts that are drawn, in painting order (later ones cover earlier ones).
+# Parts that are drawn, each with its own colour and label-map id (render.py paints them).
 DRAWN_PARTS = (
     "torso", "right leg", "left leg", "right foot", "left foot", "head",
     "right arm", "left arm", "right hand", "left hand",
 )
-# Saturated, well separated colours; backgrounds and distractors stay muted (scene.py), so
-# every pixel of one of these colours belongs to that part.
+# Saturated (or pure black and white), well separated colours; backgrounds and distractors
+# stay muted (scene.py), so every pixel of one of these colours belongs to that part. The
+# assignment also keeps parts that often touch from blending, under the 4:2:0 chroma
+# subsampling of h264, into a third part's colour (e.g. no violet between a blue and a
+# magenta part): chosen by a search over hue assignments scored on such blends.
 PART_COLOURS: dict[str, tuple[int, int, int]] = {
-    "head": (255, 215, 0),
-    "torso": (30, 90, 255),
-    "right arm": (235, 30, 30),
-    "left arm": (0, 190, 70),
-    "right hand": (255, 0, 230),
-    "left hand": (0, 235, 255),
-    "right leg": (255, 125, 0),
-    "left leg": (170, 255, 0),
-    "right foot": (140, 0, 255),
-    "left foot": (0, 0, 0),
+    "head": (255, 128, 0),
+    "torso": (250, 250, 250),
+    "right arm": (0, 255, 21),
+    "left arm": (255, 0, 255),
+    "right hand": (128, 0, 255),
+    "left hand": (0, 255, 149),
+    "right leg": (0, 128, 255),
+    "left leg": (0, 234, 255),
+    "right foot": (0, 0, 0),
+    "left foot": (255, 0, 0),
 }
-OBJECT_COLOURS: dict[str, tuple[int, int, int]] = {"ball": (250, 250, 250)}
+OBJECT_COLOURS: dict[str, tuple[int, int, int]] = {"ball": (255, 234, 0)}
 
 # The state a part is in when no program moves it (all lexicon states of that part).
 REST_STATES = {

@@ -263,7 +263,7 @@ def _squat(pose: Pose, u: float, tm: Timing, sides: tuple[str, ...]) -> dict[str
 
 def _bend(pose: Pose, u: float, tm: Timing, sides: tuple[str, ...]) -> dict[str, str]:
     _, w, phi = _clock(u, tm)
-    pose.torso_bend = (0.42 + 0.05 * math.sin(phi)) * tm.amp * w
+    pose.torso_bend = (0.5 + 0.05 * math.sin(phi)) * tm.amp * w
     return {"torso": "bend"} if _active(u, tm) else {}
 
 

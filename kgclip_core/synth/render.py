@@ -8,7 +8,8 @@ the frame, so a box is exactly the extent of that part's visible pixels. Everyth
 is drawn from the seed, so the same (action, seed, config) gives identical frames.
 
 Boxes are ``[x0, y0, x1, y1]`` in pixels with exclusive ends (``frame[y0:y1, x0:x1]``);
-``None`` when the part or object is not visible in that frame.
+``None`` when the part or object is not visible in that frame. The whole body's box is the
+union of the drawn parts' boxes (objects excluded).
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ class SynthConfig:
     jitter_px: int = 2
     max_distractors: int = 4
     noise_std: tuple[float, float] = (0.0, 6.0)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SynthConfig:
+        """The config recorded in a clip's ground truth (``truth["config"]``)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     def __post_init__(self) -> None:
         if self.size < 48 or self.size % 2:
@@ -191,13 +197,14 @@ def _paint_figure(draw: ImageDraw.ImageDraw, cam: _Camera, i: int, sk: Skeleton,
         disc(sk.arms[side][2], BODY.hand_r, PART_IDS[f"{side} hand"])
 
 
-def _boxes(labels: np.ndarray) -> dict[int, list[int] | None]:
-    """Tight [x0, y0, x1, y1] (exclusive ends) of every id in the label map."""
-    out: dict[int, list[int] | None] = {}
+def _regions(labels: np.ndarray) -> dict[int, tuple[list[int] | None, int]]:
+    """Per id of the label map: tight [x0, y0, x1, y1] (exclusive ends) and pixel count."""
+    out: dict[int, tuple[list[int] | None, int]] = {}
     for idx in range(1, len(_PALETTE)):
         mask = labels == idx
         rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-        out[idx] = None if rows.size == 0 else [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
+        box = None if rows.size == 0 else [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
+        out[idx] = (box, int(mask.sum()))
     return out
 
 
@@ -227,8 +234,9 @@ def render_clip(action: str | Action, seed: int, cfg: SynthConfig | None = None)
     """Frames (uint8 [T, H, W, 3]) and ground truth of one clip of ``action``.
 
     The ground truth holds the action, its movements, the scene settings and, per frame,
-    ``parts`` (part key -> ``{"state", "box"}``) and ``objects`` (``{"name", "state",
-    "box"}``). Same ``(action, seed, cfg)`` -> identical frames and ground truth.
+    ``parts`` (part key -> ``{"state", "box", "area"}``) and ``objects`` (``{"name",
+    "state", "box", "area"}``), where area is the visible pixel count. Same ``(action,
+    seed, cfg)`` -> identical frames and ground truth.
     """
     cfg = cfg or SynthConfig()
     action = get_action(action) if isinstance(action, str) else action
@@ -268,14 +276,19 @@ def render_clip(action: str | Action, seed: int, cfg: SynthConfig | None = None)
             noisy = frame + noise_rng.standard_normal(frame.shape, dtype=np.float32) * noise_std
             frame = np.clip(np.rint(noisy), 0, 255)
         frames[i] = frame
-        boxes = _boxes(labels)
-        parts = {key: {"state": states[key], "box": boxes[PART_IDS[key]] if key in PART_IDS else None}
-                 for key in PART_KEYS}
-        parts["whole body"]["box"] = _union([boxes[idx] for idx in PART_IDS.values()])
+        regions = _regions(labels)
+        parts = {}
+        for key in PART_KEYS:
+            if key in PART_IDS:
+                box, area = regions[PART_IDS[key]]
+            else:  # the whole body: every drawn part together
+                box = _union([regions[idx][0] for idx in PART_IDS.values()])
+                area = sum(regions[idx][1] for idx in PART_IDS.values())
+            parts[key] = {"state": states[key], "box": box, "area": area}
         gt_frames.append({
             "parts": parts,
-            "objects": [{"name": obj.name, "state": obj.state, "box": boxes[OBJECT_IDS[obj.name]]}
-                        for obj, _ in objects],
+            "objects": [{"name": obj.name, "state": obj.state, "box": regions[OBJECT_IDS[obj.name]][0],
+                         "area": regions[OBJECT_IDS[obj.name]][1]} for obj, _ in objects],
         })
 
     truth = {
