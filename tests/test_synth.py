@@ -95,6 +95,16 @@ def test_boxes_are_exactly_the_part_pixels_without_noise(action):
                 assert whole[0] <= box[0] and whole[1] <= box[1] and box[2] <= whole[2] and box[3] <= whole[3]
 
 
+def test_figure_stays_whole_in_frame_under_strong_camera_motion():
+    cfg = SynthConfig(num_frames=24, size=96, figure_height=(0.95, 0.95), max_zoom=0.5, max_drift=0.25, jitter_px=12)
+    for k, action in enumerate(["jump with arms up", "kick left leg", "throw ball overhand", "lean to the side"]):
+        _, truth = render_clip(action, k, cfg)
+        for gt in truth["frames"]:
+            x0, y0, x1, y1 = gt["parts"]["whole body"]["box"]
+            assert x0 > 0 and y0 > 0 and x1 < cfg.size and y1 < cfg.size, (action, gt["parts"]["whole body"])
+            assert gt["parts"]["head"]["area"] > 0 and gt["parts"]["torso"]["area"] > 0
+
+
 def test_noise_leaves_geometry_and_ground_truth_unchanged():
     noisy, truth = render_clip("bounce ball", 8, SHORT)
     clean, clean_truth = render_clip("bounce ball", 8, replace(SHORT, noise_std=(0.0, 0.0)))
@@ -297,6 +307,9 @@ def test_bad_config_raises_config_error(tmp_path):
         _cli(["synth", "--out", str(tmp_path), "--per-class", "1", "--size", "63"])
     with pytest.raises(ConfigError):
         write_dataset(tmp_path, per_class=0, seed=0)
+    for bad in ({"num_frames": 1}, {"max_drift": 0.5}, {"figure_height": (0.8, 0.5)}, {"fps": 0}):
+        with pytest.raises(ConfigError):
+            SynthConfig(**bad)
 
 
 @pytest.mark.parametrize("codec", ["h264", "mpeg4"])

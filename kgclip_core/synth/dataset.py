@@ -82,8 +82,10 @@ def write_video(path: Path, frames: np.ndarray, fps: int, codec: str | None = No
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         if codec == "h264":
-            # One thread keeps the encoder's output the same from run to run.
-            stream.options = {"crf": str(H264_CRF), "preset": "veryfast", "threads": "1"}
+            # One thread and no B-frames keep x264's output byte-identical from run to run
+            # (its adaptive B-frame decision is not); without frame reordering, decoders that
+            # seek (decord) also land on the exact frames asked for.
+            stream.options = {"crf": str(H264_CRF), "preset": "veryfast", "threads": "1", "bf": "0"}
         else:
             stream.codec_context.qscale = MPEG4_QSCALE
         for frame in frames:

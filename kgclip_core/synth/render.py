@@ -9,7 +9,9 @@ is drawn from the seed, so the same (action, seed, config) gives identical frame
 
 Boxes are ``[x0, y0, x1, y1]`` in pixels with exclusive ends (``frame[y0:y1, x0:x1]``);
 ``None`` when the part or object is not visible in that frame. The whole body's box is the
-union of the drawn parts' boxes (objects excluded).
+union of the drawn parts' boxes (objects excluded). Part states are lexicon states (a part
+no program moves is in its resting state, e.g. ``still`` or ``plant``); an object's state is
+``held``, ``bouncing`` or ``flying``.
 """
 
 from __future__ import annotations
@@ -74,6 +76,12 @@ class SynthConfig:
             raise ConfigError(f"A clip needs at least 2 frames, got {self.num_frames}.")
         if self.fps < 1:
             raise ConfigError(f"Frame rate must be at least 1, got {self.fps}.")
+        lo, hi = self.figure_height
+        if not 0.1 <= lo <= hi <= 0.95:
+            raise ConfigError(f"figure_height must be 0.1 <= low <= high <= 0.95, got {self.figure_height}.")
+        if not (0.0 <= self.max_zoom <= 0.5 and 0.0 <= self.max_drift <= 0.25 and 0 <= self.jitter_px <= self.size // 8):
+            raise ConfigError("Keep max_zoom in [0, 0.5], max_drift in [0, 0.25] and jitter_px in [0, size/8] "
+                              "so the figure can stay inside the frame.")
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,8 @@ def _place_camera(extents: np.ndarray, cfg: SynthConfig, rng: np.random.Generato
     offset = drift + jitter
     s0 = rng.uniform(*cfg.figure_height) * S / STANDING_HEIGHT
     pick_x, pick_y = rng.uniform(size=2)
+    # Shrink the figure until its whole motion fits; the config's limits on drift and shake
+    # guarantee that a small enough figure does.
     while True:
         scale = s0 * zoom
         x_lo = np.max(margin - offset[:, 0] - scale * extents[:, 0])
@@ -163,7 +173,7 @@ def _place_camera(extents: np.ndarray, cfg: SynthConfig, rng: np.random.Generato
         y_hi = np.min(S - margin - offset[:, 1] + scale * extents[:, 2])
         if x_lo <= x_hi and y_lo <= y_hi:
             break
-        s0 *= 0.92  # too big for this motion: shrink until it fits
+        s0 *= 0.92
     cx = x_lo + pick_x * (x_hi - x_lo)
     cy = y_lo + pick_y * (y_hi - y_lo)
     return _Camera(ax=cx + offset[:, 0], ay=cy + offset[:, 1], scale=scale, jitter=jitter)
