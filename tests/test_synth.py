@@ -15,11 +15,14 @@ import pytest
 from kgclip_core.errors import ConfigError, LabelError
 from kgclip_core.kg.knowledge import LABELS_DIR, load_knowledge, validate_knowledge
 from kgclip_core.kg.lexicon import KNOWLEDGE_DIR
-from kgclip_core.synth import SYNTHETIC, SYNTHETIC_NOVEL, SynthConfig, render_clip, write_dataset, write_video
+from kgclip_core.synth import (
+    SYNTHETIC, SYNTHETIC_NOVEL, SynthConfig, active_parts, render_clip, write_dataset, write_video,
+)
 from kgclip_core.synth.actions import LABEL_SETS, get_action
 from kgclip_core.synth.cli import add_parser
-from kgclip_core.synth.figure import OBJECT_COLOURS, PART_COLOURS, rest_state, split_key
+from kgclip_core.synth.figure import OBJECT_COLOURS, PART_COLOURS, SIDES, Pose, rest_state, split_key
 from kgclip_core.synth.knowledge import build_knowledge, knowledge_text, labels_text
+from kgclip_core.synth.programs import PROGRAMS, sample_timing
 from kgclip_core.synth.scene import muted_colour
 
 ALL_ACTIONS = SYNTHETIC + SYNTHETIC_NOVEL
@@ -184,6 +187,30 @@ def _label_set_of(name: str) -> str:
     return next(s for s, actions in LABEL_SETS.items() if any(a.name == name for a in actions))
 
 
+def _written_channels(pose: Pose) -> set[str]:
+    rest, out = Pose(), set()
+    for side in SIDES:
+        if pose.hand[side] != rest.hand[side] or pose.elbow[side] != rest.elbow[side]:
+            out.add(f"hand:{side}")
+        if pose.foot[side] != rest.foot[side] or pose.knee[side] != rest.knee[side]:
+            out.add(f"foot:{side}")
+    out |= {name for name in ("lift", "torso_bend", "torso_lean") if getattr(pose, name) != getattr(rest, name)}
+    return out | ({"ball"} if pose.objects else set())
+
+
+@pytest.mark.parametrize("program", sorted(PROGRAMS))
+def test_programs_write_exactly_the_channels_they_declare(program):
+    spec = PROGRAMS[program]
+    timing = sample_timing(spec, np.random.default_rng(0))
+    for sides in ((("right",), ("left",), SIDES) if spec.lateral else ((),)):
+        written = set()
+        for u in np.linspace(0.0, 0.99, 50):
+            pose = Pose()
+            spec.fn(pose, float(u), timing, sides)
+            written |= _written_channels(pose)
+        assert written == spec.expand_channels(sides), (program, sides)
+
+
 def test_moving_parts_really_move_and_resting_parts_stay_put():
     _, truth = render_clip("kick right leg", 4, replace(SHORT, max_zoom=0.0, max_drift=0.0, jitter_px=0))
     def travel(key):
@@ -191,6 +218,15 @@ def test_moving_parts_really_move_and_resting_parts_stay_put():
         return float(np.ptp(boxes, axis=0).max())
     assert travel("right foot") > 8 * max(travel("left foot"), 1.0)
     assert travel("right leg") > 3 * max(travel("left arm"), 1.0)
+
+
+def test_active_parts_are_the_parts_a_program_moves():
+    _, truth = render_clip("wave right hand", 6, SHORT)
+    last = truth["frames"][-1]
+    assert active_parts(last) == ["right arm", "right hand"]
+    _, truth = render_clip("jump in place", 6, SHORT)
+    assert active_parts(truth["frames"][-1]) == ["right leg", "left leg"]
+    assert active_parts(truth["frames"][-1], include_whole_body=True) == ["whole body", "right leg", "left leg"]
 
 
 def test_thrown_ball_leaves_the_hand():

@@ -14,9 +14,9 @@ the same program definitions (``knowledge.py``).
 
 from kgclip_core.synth.actions import ACTIONS, LABEL_SETS, SYNTHETIC, SYNTHETIC_NOVEL, Action, get_action
 from kgclip_core.synth.dataset import DatasetSummary, read_ground_truth, write_dataset, write_video
-from kgclip_core.synth.render import SynthConfig, render_clip
+from kgclip_core.synth.render import SynthConfig, active_parts, render_clip
 
 __all__ = [
     "ACTIONS", "LABEL_SETS", "SYNTHETIC", "SYNTHETIC_NOVEL", "Action", "DatasetSummary", "SynthConfig",
-    "get_action", "read_ground_truth", "render_clip", "write_dataset", "write_video",
+    "active_parts", "get_action", "read_ground_truth", "render_clip", "write_dataset", "write_video",
 ]

@@ -226,6 +226,13 @@ def _union(boxes: list[list[int] | None]) -> list[int] | None:
             max(b[2] for b in present), max(b[3] for b in present)]
 
 
+def active_parts(frame_truth: dict, include_whole_body: bool = False) -> list[str]:
+    """Part keys of one ground-truth frame that are not in their resting state: the parts a
+    region map or attribution should point at (e.g. ``["right arm", "right hand"]``)."""
+    return [key for key, part in frame_truth["parts"].items()
+            if part["state"] != rest_state(key) and (include_whole_body or key != "whole body")]
+
+
 def movement_dicts(action: Action) -> list[dict]:
     """The action's movements in the knowledge-file format (side and object only when set)."""
     out = []
