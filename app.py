@@ -78,6 +78,11 @@ def _graph_key(label_set: str, custom: str) -> str | tuple[str, ...]:
     return parse_labels(custom).classes if label_set == CUSTOM else label_set
 
 
+def _action_choices(kg: KnowledgeGraph, actions: list[str]) -> list[tuple[str, str]]:
+    """(display name, class name) pairs for a dropdown."""
+    return [(kg.graph.nodes[kg.action_node(a)]["label"], a) for a in actions]
+
+
 def _details(pred: Prediction) -> dict:
     """The prediction as JSON, without the server's file path (a dict with a ``path`` reads as a file)."""
     details = pred.to_dict()
@@ -85,10 +90,12 @@ def _details(pred: Prediction) -> dict:
     return details
 
 
-def build_app(predictor: Predictor, warning: str | None = None) -> gr.Blocks:
-    """Lay out the UI around ``predictor``."""
+def build_app(predictor: Predictor, warning: str | None = None, labels: str | None = None) -> gr.Blocks:
+    """Lay out the UI around ``predictor``; ``labels`` is the label set selected at start."""
     choices = [*builtin_label_sets(), CUSTOM] + ([CHECKPOINT] if predictor.default_labels else [])
-    default_set = CHECKPOINT if predictor.default_labels else "kinetics400"
+    default_set = labels or (CHECKPOINT if predictor.default_labels else "kinetics400")
+    if labels is not None and labels not in builtin_label_sets():
+        raise SystemExit(f"--labels must be one of {', '.join(builtin_label_sets())}; got {labels!r}.")
 
     def resolve(label_set: str, custom: str) -> LabelSet:
         if label_set == CHECKPOINT:
@@ -164,17 +171,18 @@ def build_app(predictor: Predictor, warning: str | None = None) -> gr.Blocks:
                 f"(completeness error {attr.delta:.3g}); bright = pixels that moved the score most.")
         return explain.heatmap_gallery(session.pred, attr.maps, float(opacity)), note
 
-    def kg_search(label_set: str, custom: str, query: str, progress: gr.Progress = gr.Progress()):
+    def kg_search(label_set: str, custom: str | None, query: str | None, progress: gr.Progress = gr.Progress()):
+        custom, query = custom or "", query or ""  # a load event sends None for empty boxes
         try:
             progress(0.0, desc="Building the knowledge graph")
             kg = _graph(_graph_key(label_set, custom))
         except KGClipError as err:
             raise _user_error(err) from err
         found = kg.search(query, limit=200) if query.strip() else kg.actions
-        label = {a: kg.graph.nodes[kg.action_node(a)]["label"] for a in found}
-        return gr.update(choices=[(label[a], a) for a in found], value=found[0] if found else None)
+        return gr.update(choices=_action_choices(kg, found), value=found[0] if found else None)
 
-    def kg_action(label_set: str, custom: str, action: str | None):
+    def kg_action(label_set: str, custom: str | None, action: str | None):
+        custom = custom or ""
         if not action:
             return "*Pick an action.*", ""
         try:
@@ -189,10 +197,7 @@ def build_app(predictor: Predictor, warning: str | None = None) -> gr.Blocks:
         labels = session.labels
         label_set, custom = (labels.name, "") if labels.builtin else (CUSTOM, "\n".join(labels.classes))
         kg = _graph(_graph_key(label_set, custom))
-        markdown, page = kg_action(label_set, custom, action)
-        return (gr.Tabs(selected="kg"), label_set, custom, "",
-                gr.update(choices=[(kg.graph.nodes[kg.action_node(a)]["label"], a) for a in kg.actions], value=action),
-                markdown, page)
+        return gr.Tabs(selected="kg"), label_set, custom, "", gr.update(choices=_action_choices(kg, kg.actions), value=action)
 
     examples = sorted(str(p) for p in ASSETS.glob("examples/*.mp4"))
     with gr.Blocks(title="KG-CLIP: explainable fine-grained action recognition", delete_cache=(600, 3600)) as demo:
@@ -215,7 +220,7 @@ def build_app(predictor: Predictor, warning: str | None = None) -> gr.Blocks:
                         if examples:
                             gr.Examples(examples, inputs=[video], label="Example clips")
                         with gr.Row():
-                            open_action = gr.Dropdown([], label="Predicted action", scale=3)
+                            open_action = gr.Dropdown([], label="Predicted action", scale=3, elem_id="predicted-action")
                             open_button = gr.Button("Show its concepts", scale=1, elem_id="open-in-kg")
                     with gr.Column(scale=2):
                         chart = gr.Plot(label="Predicted actions", elem_id="topk-chart")
@@ -244,14 +249,16 @@ def build_app(predictor: Predictor, warning: str | None = None) -> gr.Blocks:
                     deep_gallery = gr.Gallery(label="Attribution to the top class", columns=4, height="auto")
                 with gr.Accordion("Details (JSON)", open=False):
                     details = gr.JSON(label="Details")
-            with gr.Tab("Knowledge graph", id="kg"):
+            with gr.Tab("Knowledge graph", id="kg") as kg_tab:
                 gr.Markdown("Browse the concepts of any label set's actions, without a video.")
                 with gr.Row():
                     with gr.Column(scale=1):
-                        kg_set = gr.Dropdown([*builtin_label_sets(), CUSTOM], value="kinetics400", label="Label set")
+                        kg_set = gr.Dropdown([*builtin_label_sets(), CUSTOM], value=labels or "kinetics400", label="Label set")
                         kg_custom = gr.Textbox(label="Custom labels (comma or newline separated)", lines=2)
                         kg_query = gr.Textbox(label="Search actions", placeholder="e.g. guitar")
-                        kg_pick = gr.Dropdown([], label="Action", elem_id="kg-action")
+                        start = _graph(kg_set.value)
+                        kg_pick = gr.Dropdown(_action_choices(start, start.actions), value=start.actions[0],
+                                              label="Action", elem_id="kg-action")
                         kg_text = gr.Markdown(elem_id="kg-description")
                     with gr.Column(scale=2):
                         kg_page = gr.HTML(elem_id="kg-graph")
@@ -262,11 +269,16 @@ def build_app(predictor: Predictor, warning: str | None = None) -> gr.Blocks:
         kind.input(heatmap_kind, [session, kind, opacity], [which, gallery], api_name="heatmap_kind")
         gr.on([which.input, opacity.release], heatmaps, [session, kind, which, opacity], [gallery], api_name="heatmaps")
         deep.click(deep_explanation, [session, steps, opacity], [deep_gallery, deep_note], api_name="deep_explanation")
-        open_button.click(open_in_kg, [session, open_action], [tabs, kg_set, kg_custom, kg_query, kg_pick, kg_text, kg_page],
-                          api_name="open_in_kg")
-        gr.on([kg_set.input, kg_query.submit, kg_custom.submit, demo.load], kg_search, [kg_set, kg_custom, kg_query],
-              [kg_pick], api_name="kg_search")
-        kg_pick.change(kg_action, [kg_set, kg_custom, kg_pick], [kg_text, kg_page], api_name="kg_action")
+        # The graph is drawn only while its tab is visible: vis-network lays out and focuses
+        # in a zero-size canvas inside a hidden tab. So the graph follows tab visits and user
+        # picks, and the chained re-draws below are the same kg_action, kept off the API.
+        show = dict(fn=kg_action, inputs=[kg_set, kg_custom, kg_pick], outputs=[kg_text, kg_page])
+        kg_pick.input(**show, api_name="kg_action")
+        kg_tab.select(**show, api_visibility="private")
+        open_button.click(open_in_kg, [session, open_action], [tabs, kg_set, kg_custom, kg_query, kg_pick],
+                          api_name="open_in_kg").then(**show, api_visibility="private")
+        gr.on([kg_set.input, kg_query.submit, kg_custom.submit], kg_search, [kg_set, kg_custom, kg_query],
+              [kg_pick], api_name="kg_search").then(**show, api_visibility="private")
     return demo
 
 
@@ -278,6 +290,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--checkpoint", default=None, metavar="DIR",
                    help="a trained checkpoint directory (config.json, model.safetensors, kg.json)")
+    p.add_argument("--labels", default=None, help="label set selected at start (default: kinetics400, or the checkpoint's)")
     p.add_argument("--concurrency", type=int, default=1, help="predictions run at once")
     p.add_argument("--max-queue", type=int, default=20, help="requests waiting before new ones are refused")
     add_backbone_args(p)
@@ -289,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     predictor, warning = load_predictor(args)
-    demo = build_app(predictor, warning)
+    demo = build_app(predictor, warning, args.labels)
     demo.queue(max_size=args.max_queue, default_concurrency_limit=args.concurrency)
     demo.launch(server_name=args.host, server_port=args.port, max_file_size="500mb", show_error=True)
 

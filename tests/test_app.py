@@ -154,8 +154,9 @@ def test_knowledge_graph_endpoints(app_url, real_clip):
     text, _ = client.predict("custom (type below)", "juggling knives, <b>x</b>", "<b>x</b>", api_name="/kg_action")
     assert "<b>" not in text
     *_, details = _predict(client, real_clip)
-    label_set, custom, query, action, text, page = client.predict(details["class_names"][1], api_name="/open_in_kg")
+    label_set, custom, query, action = client.predict(details["class_names"][1], api_name="/open_in_kg")
     assert label_set == "ucf101" and action["value"] == details["class_names"][1]
+    text, page = client.predict(label_set, custom, action["value"], api_name="/kg_action")
     assert details["labels"][1] in text and page.startswith("<iframe")
 
 
