@@ -74,6 +74,15 @@ def test_written_dataset_is_reproducible_byte_for_byte(tmp_path):
     assert (tmp_path / "a" / "ground_truth.jsonl").read_bytes() != (tmp_path / "c" / "ground_truth.jsonl").read_bytes()
 
 
+def test_encoding_the_same_frames_gives_the_same_bytes(tmp_path):
+    frames, truth = render_clip("march and swing arms", 4)
+    outputs = set()
+    for k in range(6):
+        write_video(tmp_path / f"{k}.mp4", frames, truth["fps"])
+        outputs.add((tmp_path / f"{k}.mp4").read_bytes())
+    assert len(outputs) == 1
+
+
 # --- ground truth against pixels ---------------------------------------------------------
 
 @pytest.mark.parametrize("action", [a.name for a in ALL_ACTIONS])
@@ -320,6 +329,19 @@ def test_written_dataset_files_parse(tmp_path):
     frames, again = render_clip(truths[0]["action"], truths[0]["seed"], SynthConfig.from_dict(truths[0]["config"]))
     assert again["frames"] == truths[0]["frames"]
     assert np.abs(frames.astype(int) - video.astype(int)).mean() < 12
+
+
+def test_training_code_reads_the_written_lists(tmp_path):
+    from kgclip_core.training.datasets import load_labels, read_list
+
+    write_dataset(tmp_path, per_class=2, seed=0, classes="synthetic", cfg=SynthConfig(num_frames=8, size=64))
+    labels = load_labels(str(tmp_path / "labels.csv"))
+    assert list(labels.classes) == [a.name for a in SYNTHETIC]
+    for split in ("train", "val"):
+        samples = read_list(tmp_path / f"{split}.txt", labels)
+        assert len(samples) == len(SYNTHETIC)
+        assert all(Path(s.path).is_file() for s in samples)
+        assert sorted(s.label for s in samples) == list(range(len(SYNTHETIC)))
 
 
 def _cli(argv: list[str]) -> int:
