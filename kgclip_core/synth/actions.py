@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 from kgclip_core.errors import LabelError
 from kgclip_core.synth.figure import SIDES
-from kgclip_core.synth.programs import PROGRAMS, Program
-
-Movement = tuple[str, str | None, str, str | None]  # part, side, state, object
+from kgclip_core.synth.programs import PROGRAMS, Movement, Program
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ class Timing:
 # One declared movement: (part, which side, state, object). which is "side" (each side the
 # program runs on), "other" (the opposite side), a fixed side, or None (a part without sides).
 MovementSpec = tuple[str, str | None, str, str | None]
+# A concrete movement: (part, side or None, state, object or None).
+Movement = tuple[str, str | None, str, str | None]
 ProgramFn = Callable[[Pose, float, Timing, tuple[str, ...]], dict[str, str]]
 
 
@@ -59,7 +61,7 @@ class Program:
     cycles: tuple[float, float] = (1.5, 3.0)
     objects: tuple[str, ...] = ()
 
-    def expand_movements(self, sides: tuple[str, ...]) -> list[tuple[str, str | None, str, str | None]]:
+    def expand_movements(self, sides: tuple[str, ...]) -> list[Movement]:
         """Concrete (part, side, state, object) tuples for the given sides."""
         out = []
         for part, which, state, obj in self.movements:
