@@ -82,7 +82,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 
 # Each registers its own sub-command(s) next to the code it drives.
-_COMMAND_MODULES = ("kgclip_core.kg.cli", "kgclip_core.training.cli")
+_COMMAND_MODULES = ("kgclip_core.kg.cli", "kgclip_core.synth.cli", "kgclip_core.training.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
