@@ -107,8 +107,10 @@ def build_app(predictor: Predictor, warning: str | None = None, labels: str | No
         return predictor.predict(video, labels=labels, top_k=top_k)
 
     @gpu
-    def run_attribution(session: Session, steps: int, progress) -> explain.Attribution:
-        return explain.integrated_gradients(predictor, session.pred, session.labels, steps=steps, progress=progress)
+    def run_attribution(session: Session, steps: int, progress: gr.Progress) -> explain.Attribution:
+        # ZeroGPU pickles the arguments of a GPU call: pass gr.Progress itself, not a closure.
+        return explain.integrated_gradients(predictor, session.pred, session.labels, steps=steps,
+                                            progress=lambda fraction, message: progress(fraction, desc=message))
 
     def heatmap_view(pred: Prediction | None, kind: str | None, which: str | None, opacity: float):
         if pred is None:
@@ -164,7 +166,7 @@ def build_app(predictor: Predictor, warning: str | None = None, labels: str | No
         if session is None:
             raise gr.Error("Recognise a clip first; the deep explanation explains its top prediction.")
         try:
-            attr = run_attribution(session, int(steps), lambda fraction, message: progress(fraction, desc=message))
+            attr = run_attribution(session, int(steps), progress)
         except KGClipError as err:
             raise _user_error(err) from err
         note = (f"Integrated Gradients for **{attr.label}** over {attr.steps} steps "
