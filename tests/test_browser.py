@@ -2,16 +2,18 @@
 
 Uses the system's Chromium (``apt-get install chromium``); Playwright never downloads a
 browser here. Skips when either is missing. Saves screenshots of the result and of the
-Knowledge-graph tab to ``assets/`` for the README.
+Knowledge-graph tab to a temporary folder, or to ``$KGCLIP_SCREENSHOT_DIR`` (set it to
+``assets`` to refresh the README's pictures).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from test_app import TINY_APP, start_app, stop_app
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -30,6 +32,12 @@ def app_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def shot_dir(tmp_path_factory) -> Path:
+    target = os.environ.get("KGCLIP_SCREENSHOT_DIR")
+    return Path(target) if target else tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="module")
 def clip(shared_clips):
     """A real Kinetics clip in H.264 (the browser's player shows it; UCF-101's .avi it cannot)."""
     return next(r["file"] for r in shared_clips if r["path"] == "stgcn/skateboarding.mp4")
@@ -45,7 +53,7 @@ def page():
         browser.close()
 
 
-def test_upload_a_clip_and_see_every_explanation(app_url, page, clip):
+def test_upload_a_clip_and_see_every_explanation(app_url, page, clip, shot_dir):
     page.goto(app_url)
     page.locator("#random-weights-warning").wait_for()  # the banner is visible
     page.locator("#clip input[type=file]").set_input_files(str(clip))
@@ -69,10 +77,11 @@ def test_upload_a_clip_and_see_every_explanation(app_url, page, clip):
     # Chromium does not paint off-screen sandboxed iframes: bring the graph into view, let it settle.
     page.locator("#prediction-kg").scroll_into_view_if_needed()
     page.wait_for_timeout(6000)
-    page.screenshot(path=str(REPO / "assets" / "screenshot.png"), full_page=True)
+    page.screenshot(path=str(shot_dir / "screenshot.png"), full_page=True)
+    assert (shot_dir / "screenshot.png").stat().st_size > 10_000
 
 
-def test_predicted_action_opens_in_the_knowledge_graph_tab(app_url, page):
+def test_predicted_action_opens_in_the_knowledge_graph_tab(app_url, page, shot_dir):
     action = page.locator("#open-in-kg")
     if not page.locator("#heatmaps img").count():
         pytest.skip("needs the prediction of the previous test")
@@ -86,4 +95,5 @@ def test_predicted_action_opens_in_the_knowledge_graph_tab(app_url, page):
     page.frame_locator("#kg-graph iframe").locator("#kg canvas").wait_for()
     page.locator("#kg-graph").scroll_into_view_if_needed()
     page.wait_for_timeout(6000)
-    page.screenshot(path=str(REPO / "assets" / "screenshot_kg.png"), full_page=True)
+    page.screenshot(path=str(shot_dir / "screenshot_kg.png"), full_page=True)
+    assert (shot_dir / "screenshot_kg.png").stat().st_size > 10_000
