@@ -40,6 +40,12 @@ CUSTOM = "custom (type below)"
 CHECKPOINT = "the checkpoint's labels"
 NO_WTI = "*This model has no word-frame interaction (WTI) head: load a fine-tuned checkpoint to see the alignment.*"
 SESSION_TTL_S = 3600
+DEMO_CHECKPOINT = Path(__file__).parent / "checkpoints" / "synthetic"
+OFFLINE_DEMO_NOTE = (
+    "The pretrained CLIP weights could not be loaded, so the app runs the shipped demo model "
+    "(`checkpoints/synthetic`), trained on procedurally generated stick-figure actions: it "
+    "recognises and explains those (try the example clips), not real videos."
+)
 
 
 @dataclass
@@ -51,13 +57,20 @@ class Session:
 
 
 def load_predictor(args: argparse.Namespace) -> tuple[Predictor, str | None]:
-    """The app's model, and a warning to show when it could only start on random weights."""
+    """The app's model, and a notice to show when it is not the pretrained CLIP that was asked for.
+
+    Offline, the shipped synthetic demo checkpoint (a real trained model, for the stick-figure
+    actions) beats random weights; random weights run only when that is missing or asked for.
+    """
     if args.checkpoint:
         return Predictor.from_checkpoint(args.checkpoint, device=args.device), None
     cfg = PredictorConfig(backbone=backbone_config(args), num_frames=args.frames)
     try:
         return Predictor.from_config(cfg), None
     except WeightsError as err:
+        if DEMO_CHECKPOINT.is_dir() and not args.random_weights:
+            log.warning("%s\nStarting the app on the synthetic demo checkpoint.", err)
+            return Predictor.from_checkpoint(DEMO_CHECKPOINT, device=args.device), f"{OFFLINE_DEMO_NOTE}\n\n```\n{err}\n```"
         # The UI is still useful to explore offline, but never silently: the banner says so.
         log.warning("%s\nStarting the app on random weights.", err)
         cfg.backbone.pretrained, cfg.backbone.allow_random = None, True
@@ -90,8 +103,9 @@ def _details(pred: Prediction) -> dict:
     return details
 
 
-def build_app(predictor: Predictor, warning: str | None = None, labels: str | None = None) -> gr.Blocks:
-    """Lay out the UI around ``predictor``; ``labels`` is the label set selected at start."""
+def build_app(predictor: Predictor, notice: str | None = None, labels: str | None = None) -> gr.Blocks:
+    """Lay out the UI around ``predictor``; ``notice`` explains a fallback model, ``labels`` is
+    the label set selected at start."""
     choices = [*builtin_label_sets(), CUSTOM] + ([CHECKPOINT] if predictor.default_labels else [])
     default_set = labels or (CHECKPOINT if predictor.default_labels else "kinetics400")
     if labels is not None and labels not in builtin_label_sets():
@@ -206,8 +220,10 @@ def build_app(predictor: Predictor, warning: str | None = None, labels: str | No
         gr.Markdown("# KG-CLIP\nUpload a short clip: the model names the action, shows where it looked and "
                     "which knowledge-graph concepts matched.")
         gr.Markdown(f"**Model:** {predictor.model_name}")
-        if warning or predictor.backbone.random_weights:
-            gr.Markdown(f"## ⚠️ Random weights\n{warning or RANDOM_WEIGHTS_WARNING}", elem_id="random-weights-warning")
+        if predictor.backbone.random_weights:
+            gr.Markdown(f"## ⚠️ Random weights\n{notice or RANDOM_WEIGHTS_WARNING}", elem_id="random-weights-warning")
+        elif notice:
+            gr.Markdown(f"## ℹ️ Offline demo model\n{notice}", elem_id="model-notice")
         session = gr.State(None, time_to_live=SESSION_TTL_S)
         with gr.Tabs() as tabs:
             with gr.Tab("Recognise", id="recognise"):
@@ -303,8 +319,8 @@ def main(argv: list[str] | None = None) -> None:
     """Start the app."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    predictor, warning = load_predictor(args)
-    demo = build_app(predictor, warning, args.labels)
+    predictor, notice = load_predictor(args)
+    demo = build_app(predictor, notice, args.labels)
     demo.queue(max_size=args.max_queue, default_concurrency_limit=args.concurrency)
     demo.launch(server_name=args.host, server_port=args.port, max_file_size="500mb", show_error=True)
 

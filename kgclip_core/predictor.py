@@ -147,10 +147,7 @@ class Predictor:
         backbone_cfg = ckpt.model.backbone.cfg
         cfg = PredictorConfig(backbone=backbone_cfg, model=ckpt.config, num_frames=ckpt.config.num_frames, **overrides)
         kg = KnowledgeGraph.from_json(ckpt.kg) if ckpt.kg.get("nodes") else None
-        predictor = cls(ckpt.model, cfg, kg=kg, labels=ckpt.labels)
-        # The weights came from the checkpoint, not from random initialisation.
-        predictor.model.backbone.random_weights = False
-        return predictor
+        return cls(ckpt.model, cfg, kg=kg, labels=ckpt.labels)
 
     @property
     def backbone(self):

@@ -95,6 +95,7 @@ def load(directory: str | Path, device: str = "cpu", expected: ModelConfig | Non
             f"(first: {(missing + unexpected + mismatched)[0]}). Re-save the checkpoint."
         )
     model.load_state_dict(state)
+    model.backbone.random_weights = False  # the backbone now holds the checkpoint's trained weights
     return Checkpoint(model=model.to(device).eval(), config=cfg, kg=read_kg(root), labels=labels)
 
 
