@@ -1,0 +1,1 @@
+"""Experiments that train and evaluate KG-CLIP end to end (not part of the installed library)."""

@@ -1,0 +1,143 @@
+"""Train one (variant, protocol, seed) run from scratch on cached clips, and evaluate it.
+
+The variants are the ablations of docs/MODEL.md on the ``kgclip-tiny`` backbone with random
+initial weights: plain mean-pooled CLIP, +WTI, +MRA/SU/decoder, +KG triplet, and the full
+model. Optimisation reuses the trainer's pieces (parameter groups, warmup + cosine, the
+model's own losses); only the data path differs (cached frames, see ``data.py``). No
+horizontal flip: it would turn "raise right arm" into "raise left arm".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from kgclip_core.kg.graph import KnowledgeGraph
+from kgclip_core.labels import load_label_set
+from kgclip_core.model.config import ModelConfig
+from kgclip_core.model.kgclip import ClassFeatures, KGClipModel, build_model
+from kgclip_core.model.losses import compute_losses
+from kgclip_core.training.config import OptimConfig
+from kgclip_core.training.evaluate import encode_label_set
+from kgclip_core.training.protocols import few_shot
+from kgclip_core.training.trainer import configure_trainable, param_groups, seed_everything, warmup_cosine
+from experiments.testbed.data import ClipSet
+
+log = logging.getLogger(__name__)
+
+# The heads of each variant; everything else as in configs/tiny_cpu.yaml (4 regions as in ASU).
+VARIANTS: dict[str, dict[str, bool]] = {
+    "plain CLIP": {},
+    "+WTI": {"use_wti": True},
+    "+MRA/SU/decoder": {"use_mra": True, "use_su": True, "use_decoder": True},
+    "+KG triplet": {"use_triplet": True},
+    "full KG-CLIP": {"use_mra": True, "use_su": True, "use_decoder": True, "use_wti": True, "use_triplet": True},
+}
+TINY_HEADS = dict(backbone="kgclip-tiny", pretrained=None, num_regions=4, su_top_k=4, decoder_layers=1,
+                  decoder_heads=2, triplet_layers=1, triplet_heads=2)
+
+
+def model_config(variant: str, num_frames: int) -> ModelConfig:
+    """The ModelConfig of an ablation variant on the tiny backbone."""
+    return ModelConfig.plain_clip(**TINY_HEADS, num_frames=num_frames, **VARIANTS[variant])
+
+
+@dataclass
+class RunSpec:
+    """One training run: which model, which data, how long."""
+
+    variant: str
+    seed: int
+    num_frames: int = 8
+    shots: int = 0  # 0: every training clip (supervised); K: K clips per class
+    steps: int = 300
+    batch_size: int = 16
+    # From scratch: one learning rate for backbone and heads, far above fine-tuning's 1e-5.
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        lr=2e-3, new_module_lr_mult=1.0, weight_decay=0.05, warmup_epochs=0.0, clip_grad_norm=1.0))
+    warmup_fraction: float = 0.1
+
+    @property
+    def protocol(self) -> str:
+        return f"few-shot K={self.shots}" if self.shots else "supervised"
+
+
+def label_classes(model: KGClipModel, label_set: str | Sequence[str]) -> tuple[KnowledgeGraph, ClassFeatures]:
+    """A label set's (a built-in name or class names) knowledge graph and class features under ``model``."""
+    labels = load_label_set(label_set)
+    kg = KnowledgeGraph.for_label_set(labels)
+    return kg, encode_label_set(model, labels, kg)
+
+
+def train_model(spec: RunSpec, train: ClipSet, label_set: str | Sequence[str] = "synthetic",
+                ) -> tuple[KGClipModel, KnowledgeGraph]:
+    """Train a fresh model as ``spec`` says on clips labelled in ``label_set`` (a built-in name
+    or the class names in label order); returns it in eval mode with the label set's KG."""
+    seed_everything(spec.seed)
+    model = build_model(model_config(spec.variant, spec.num_frames), device="cpu")
+    configure_trainable(model, spec.optim)
+    kg, classes = label_classes(model, label_set)
+    if spec.shots:
+        paths = {p: i for i, p in enumerate(train.paths)}
+        chosen = few_shot(train.samples(), spec.shots, spec.seed, len(train.classes))
+        train = train.subset([paths[s.path] for s in chosen])
+    optimizer = torch.optim.AdamW(param_groups(model, spec.optim), lr=spec.optim.lr, betas=spec.optim.betas)
+    warmup = round(spec.warmup_fraction * spec.steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, spec.steps))
+    rng = np.random.default_rng([spec.seed, spec.shots, spec.num_frames])
+    order = np.empty(0, dtype=np.int64)
+    batch = min(spec.batch_size, len(train))
+    params = [p for p in model.parameters() if p.requires_grad]
+    model.train()
+    start = time.perf_counter()
+    for _ in range(spec.steps):
+        if len(order) < batch:  # a new epoch: reshuffle, as DistributedSampler does
+            order = np.concatenate([order, rng.permutation(len(train))])
+        idx, order = order[:batch], order[batch:]
+        images = train.clips(idx, spec.num_frames, rng)
+        losses = compute_losses(model, model(images, classes), classes, train.labels[idx])
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(params, spec.optim.clip_grad_norm)
+        optimizer.step()
+        scheduler.step()
+    log.info("%s %s T=%d seed %d: %d steps in %.0f s, last loss %.3f", spec.variant, spec.protocol,
+             spec.num_frames, spec.seed, spec.steps, time.perf_counter() - start, losses["total"].item())
+    return model.eval(), kg
+
+
+def unit_logits(model: KGClipModel, video_emb: torch.Tensor, classes: ClassFeatures) -> torch.Tensor:
+    """Classification by KG description: a class scores the mean of its units' video-movement
+    triplet scores [B, C] (only for models with the triplet encoder)."""
+    fwd, inv = model.triplet.pair_scores(video_emb, "video-movement", classes.unit_emb)
+    units = 0.5 * (fwd + inv)  # [B, U]
+    mask = classes.class_unit_mask.float()  # [C, U]
+    return units @ mask.T / mask.sum(1).clamp_min(1.0)
+
+
+@torch.no_grad()
+def accuracy(model: KGClipModel, clips: ClipSet, classes: ClassFeatures, batch_size: int = 32) -> dict[str, float]:
+    """Top-1 accuracy (%) of the model's logits and, with a triplet encoder, of its KG-unit scores."""
+    t = model.cfg.num_frames
+    hits = {"top1": 0, "kg_units_top1": 0}
+    for start in range(0, len(clips), batch_size):
+        idx = list(range(start, min(start + batch_size, len(clips))))
+        out = model.score(model.encode_video(clips.clips(idx, t, None)), classes, explain=False)
+        labels = clips.labels[idx]
+        hits["top1"] += int((out.logits.argmax(1) == labels).sum())
+        if model.triplet is not None:
+            hits["kg_units_top1"] += int((unit_logits(model, out.video_emb, classes).argmax(1) == labels).sum())
+    result = {"top1": 100.0 * hits["top1"] / len(clips)}
+    if model.triplet is not None:
+        result["kg_units_top1"] = 100.0 * hits["kg_units_top1"] / len(clips)
+    return result
+
+
+def with_frames(spec: RunSpec, num_frames: int) -> RunSpec:
+    """The same run with another number of frames."""
+    return replace(spec, num_frames=num_frames)
