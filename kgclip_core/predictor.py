@@ -21,7 +21,7 @@ from kgclip_core.backbone import BackboneConfig, load_backbone
 from kgclip_core.class_inputs import class_inputs
 from kgclip_core.errors import LabelError
 from kgclip_core.kg.graph import KnowledgeGraph
-from kgclip_core.labels import LabelSet, load_label_set
+from kgclip_core.labels import LabelSet, label_set_of, load_label_set
 from kgclip_core.model import checkpoint
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.kgclip import ClassFeatures, KGClipModel, ScoreOutput
@@ -123,10 +123,10 @@ class Predictor:
     """Action recognition of a clip over a label set, with the model's own explanations."""
 
     def __init__(self, model: KGClipModel, cfg: PredictorConfig, kg: KnowledgeGraph | None = None,
-                 labels: Sequence[str] | None = None) -> None:
+                 labels: LabelSet | None = None) -> None:
         self.model = model.eval()
         self.cfg = cfg
-        self.default_labels = list(labels) if labels else None
+        self.default_labels = labels
         self._checkpoint_kg = kg
         self._classes: OrderedDict[tuple[str, tuple[str, ...]], tuple[KnowledgeGraph, ClassFeatures]] = OrderedDict()
 
@@ -147,7 +147,8 @@ class Predictor:
         backbone_cfg = ckpt.model.backbone.cfg
         cfg = PredictorConfig(backbone=backbone_cfg, model=ckpt.config, num_frames=ckpt.config.num_frames, **overrides)
         kg = KnowledgeGraph.from_json(ckpt.kg) if ckpt.kg.get("nodes") else None
-        return cls(ckpt.model, cfg, kg=kg, labels=ckpt.labels)
+        labels = label_set_of(ckpt.labels, name=Path(directory).name) if ckpt.labels else None
+        return cls(ckpt.model, cfg, kg=kg, labels=labels)
 
     @property
     def backbone(self):
@@ -184,7 +185,7 @@ class Predictor:
         if isinstance(labels, LabelSet):
             return labels
         if labels is None:
-            return load_label_set(self.default_labels or "kinetics400")
+            return self.default_labels or load_label_set("kinetics400")
         return load_label_set(labels)
 
     @torch.no_grad()

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import REFERENCE_LABELS
 from kgclip_core.errors import LabelError
-from kgclip_core.labels import builtin_label_sets, display_name, load_label_set, parse_labels
+from kgclip_core.labels import builtin_label_sets, display_name, label_set_of, load_label_set, parse_labels
 
 
 @pytest.mark.parametrize("name", ["kinetics400", "ucf101", "hmdb51", "kinetics_tps24"])
@@ -58,3 +58,10 @@ def test_unknown_label_set_names_the_choices(tmp_path):
         load_label_set("kinetics-700")
     with pytest.raises(LabelError, match="does not exist"):
         load_label_set(str(tmp_path / "missing.txt"))
+
+
+def test_label_set_of_names_builtin_and_custom_sets():
+    ucf = load_label_set("ucf101")
+    assert label_set_of(list(ucf.classes)) == ucf
+    mine = label_set_of(["run", "jump"], name="my_ckpt")
+    assert mine.name == "my_ckpt" and mine.classes == ("run", "jump") and not mine.builtin

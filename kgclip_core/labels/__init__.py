@@ -76,6 +76,18 @@ def custom_label_set(labels: Sequence[str], name: str = "custom") -> LabelSet:
     return LabelSet(name, tuple(cleaned), tuple(display_name(label) for label in cleaned), builtin=False)
 
 
+def label_set_of(classes: Sequence[str], name: str = "custom") -> LabelSet:
+    """The built-in label set with exactly these classes, else a custom set called ``name``.
+
+    Checkpoints store their classes, not the set's name; this gives them their name back.
+    """
+    for builtin in builtin_label_sets():
+        label_set = load_label_set(builtin)
+        if label_set.classes == tuple(classes):
+            return label_set
+    return custom_label_set(classes, name=name)
+
+
 def parse_labels(text: str) -> LabelSet:
     """Custom labels from free text: one per line, or comma-separated on one line."""
     parts = text.splitlines() if "\n" in text.strip() else text.split(",")
