@@ -84,7 +84,7 @@ def pointing_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def demo_section(work: Path) -> str:
+def demo_section(work: Path, rows: list[dict]) -> str:
     path = work / "demo.json"
     if not path.is_file():
         return "The demo checkpoint has not been built in this work folder (run without `--only grid`)."
@@ -92,13 +92,17 @@ def demo_section(work: Path) -> str:
     fresh = d["fresh"]
     return (
         f"`{demo.CHECKPOINT_DIR}`: the full KG-CLIP model (all heads on, tiny backbone), trained "
-        f"{d['steps']} steps at batch {d['batch_size']} (lr {d['lr']}) on the same training clips. "
+        f"{d['steps']} steps at batch {d['batch_size']} (lr {d['lr']}) on the same training clips "
+        f"({d['train_seconds'] / 60:.0f} min on this machine, one thread). "
         f"Held-out accuracy {d['val']['top1']:.1f}% top-1 on the validation clips (KG-unit scores: {d['val'].get('kg_units_top1', float('nan')):.1f}%). Through the app's "
         f"own path (video file -> `Predictor.from_checkpoint(...).predict`), fresh clips rendered with seed "
         f"{demo.EXAMPLE_SEED} (one per class) are classified correctly {fresh['correct']}. The examples in "
         f"`{demo.EXAMPLES_DIR}` are the first correctly classified fresh clips in label order: "
         f"{', '.join(fresh['shipped'])}. Wrong ones: "
-        + (", ".join(f"{a} -> {p}" for a, p in fresh["predictions"].items() if a != p) or "none") + "."
+        + (", ".join(f"{a} -> {p}" for a, p in fresh["predictions"].items() if a != p) or "none") + ".\n\n"
+        f"For scale: the grid's full model, with the same data and {run.SUPERVISED_STEPS} steps, reaches "
+        f"{_fmt(_stats(_column(rows, 'full KG-CLIP', 0, max(run.FRAMES), ('val', 'top1'))))}% on the same "
+        "validation clips; the grid's runs are short of what these models can learn."
     )
 
 
@@ -115,8 +119,8 @@ Options: `--work DIR` (scratch folder, default `/tmp/kgclip_testbed`), `--proces
 `--only grid|demo|report`. Finished runs are kept in `DIR/results.jsonl`, so an interrupted run resumes.
 
 **Machine**: {machine}. Wall time of the grid: {wall} ({len(rows)} runs, {run_seconds / 60:.0f} min
-of run time summed over its process pool), plus a few minutes for the data set and the demo
-checkpoint.
+of run time summed over its process pool); rendering and decoding the data set once takes a
+few minutes more, and the demo checkpoint's training time is given in its section.
 
 ## Set-up
 
@@ -169,7 +173,7 @@ peak must be) and "random pixel" (peak anywhere).
 
 ## Demo checkpoint
 
-{demo_section(work) if work is not None else ''}
+{demo_section(work, rows) if work is not None else ''}
 """
     path.write_text(text, encoding="utf-8")
     return path

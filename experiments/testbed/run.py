@@ -11,9 +11,9 @@ import argparse
 import json
 import logging
 import multiprocessing as mp
+import os
 import platform
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -37,7 +37,7 @@ _DATA: dict[str, ClipSet] = {}  # filled before the pool forks, shared copy-on-w
 
 def prepare_data(work: Path) -> dict[str, ClipSet]:
     """Render (once) and cache (once) the training, validation and novel clips."""
-    cache = work / "clips.pt"
+    cache = work / f"clips_{PER_CLASS}_{VAL_PER_CLASS}_{NOVEL_PER_CLASS}.pt"  # stale when the sizes change
     if cache.is_file():
         return torch.load(cache, weights_only=False)
     synthetic = ensure_dataset(work / "synthetic", "synthetic", PER_CLASS, 0, VAL_PER_CLASS / PER_CLASS)
@@ -131,8 +131,6 @@ def grid_wall_seconds(work: Path) -> float | None:
 
 def machine() -> str:
     """The machine the testbed ran on, in words."""
-    import os
-
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores (shared), {gpu}, torch {torch.__version__}"
 
@@ -149,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("root", "kgclip_core.backbone"):  # open_clip's per-model "random weights" chatter
         logging.getLogger(noisy).setLevel(logging.ERROR)
     log.setLevel(logging.INFO)
+    torch.set_num_threads(1)  # the cores are shared: one thread per process
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -137,7 +137,3 @@ def accuracy(model: KGClipModel, clips: ClipSet, classes: ClassFeatures, batch_s
         result["kg_units_top1"] = 100.0 * hits["kg_units_top1"] / len(clips)
     return result
 
-
-def with_frames(spec: RunSpec, num_frames: int) -> RunSpec:
-    """The same run with another number of frames."""
-    return replace(spec, num_frames=num_frames)
