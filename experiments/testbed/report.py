@@ -93,11 +93,11 @@ def demo_section(work: Path, rows: list[dict]) -> str:
     return (
         f"`{demo.CHECKPOINT_DIR}`: the full KG-CLIP model (all heads on, tiny backbone), trained "
         f"{d['steps']} steps at batch {d['batch_size']} (lr {d['lr']}) on the same training clips "
-        f"({d['train_seconds'] / 60:.0f} min on this machine, one thread). "
+        f"(about {d['train_seconds'] / 60:.0f} min on this machine, one thread, beside the grid). "
         f"Held-out accuracy {d['val']['top1']:.1f}% top-1 on the validation clips (KG-unit scores: {d['val'].get('kg_units_top1', float('nan')):.1f}%). Through the app's "
         f"own path (video file -> `Predictor.from_checkpoint(...).predict`), fresh clips rendered with seed "
         f"{demo.EXAMPLE_SEED} (one per class) are classified correctly {fresh['correct']}. The examples in "
-        f"`{demo.EXAMPLES_DIR}` are the first correctly classified fresh clips in label order: "
+        f"`{demo.EXAMPLES_DIR}` are correctly classified fresh clips, evenly spaced over those in label order: "
         f"{', '.join(fresh['shipped'])}. Wrong ones: "
         + (", ".join(f"{a} -> {p}" for a, p in fresh["predictions"].items() if a != p) or "none") + ".\n\n"
         f"For scale: the grid's full model, with the same data and {run.SUPERVISED_STEPS} steps, reaches "

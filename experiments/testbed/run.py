@@ -144,9 +144,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the grid, only the demo checkpoint, or only rewrite the report (default: all)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    for noisy in ("root", "kgclip_core.backbone"):  # open_clip's per-model "random weights" chatter
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    log.setLevel(logging.INFO)
+    # Quiet open_clip's per-model chatter (root logger) and the library; keep the testbed's progress.
+    logging.getLogger().setLevel(logging.ERROR)
+    logging.getLogger("experiments").setLevel(logging.INFO)
     torch.set_num_threads(1)  # the cores are shared: one thread per process
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
