@@ -16,7 +16,7 @@ from experiments.testbed import demo, run
 from experiments.testbed.data import CROP_AREA
 from experiments.testbed.train import TINY_HEADS, VARIANTS, RunSpec
 
-COMMAND = "PYTHONPATH=. python -m experiments.testbed"
+COMMAND = "python -m experiments.testbed"
 POINTING_COLUMNS = ("regions", "unit", "integrated gradients", "random patch", "random pixel")
 
 
@@ -151,6 +151,8 @@ few minutes more, and the demo checkpoint's training time is given in its sectio
   video-movement triplet score of its KG units (part-state phrases all seen in training).
 
 ## Accuracy (top-1 %, mean ± std over {len(run.SEEDS)} seeds)
+
+"supervised" and "T={max(run.FRAMES)}" are the same runs; few-shot runs use T={max(run.FRAMES)}.
 
 {accuracy_table(rows)}
 
