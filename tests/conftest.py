@@ -54,3 +54,20 @@ def tiny_backbone():
 
     torch.manual_seed(0)
     return load_backbone(BackboneConfig("kgclip-tiny", None, allow_random=True, device="cpu"))
+
+
+@pytest.fixture(scope="session")
+def make_full_predictor(tiny_backbone):
+    """Build a seeded Predictor running every KG-CLIP head (MRA, SU, decoder, WTI, triplets) on the tiny CLIP."""
+    import torch
+
+    from kgclip_core.model.config import ModelConfig
+    from kgclip_core.model.kgclip import KGClipModel
+    from kgclip_core.predictor import Predictor, PredictorConfig
+
+    def make(num_frames: int = 8) -> Predictor:
+        torch.manual_seed(0)
+        cfg = ModelConfig(backbone="kgclip-tiny", pretrained=None, decoder_heads=2, triplet_heads=2, num_regions=4)
+        return Predictor(KGClipModel(cfg, tiny_backbone), PredictorConfig(backbone=tiny_backbone.cfg, num_frames=num_frames))
+
+    return make

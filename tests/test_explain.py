@@ -7,7 +7,6 @@ Integrated Gradients has its own file (``test_explain_attribution.py``).
 import matplotlib
 import numpy as np
 import pytest
-import torch
 
 from kgclip_core import explain
 from kgclip_core.explain.graph import MATCH_MARK, prediction_graph
@@ -23,10 +22,8 @@ REGIONS = 4
 
 
 @pytest.fixture(scope="module")
-def predictor(tiny_backbone):
-    torch.manual_seed(0)
-    cfg = ModelConfig(backbone="kgclip-tiny", pretrained=None, decoder_heads=2, triplet_heads=2, num_regions=REGIONS)
-    return Predictor(KGClipModel(cfg, tiny_backbone), PredictorConfig(backbone=tiny_backbone.cfg, num_frames=8))
+def predictor(make_full_predictor):
+    return make_full_predictor(num_frames=8)
 
 
 @pytest.fixture(scope="module")

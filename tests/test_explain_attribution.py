@@ -2,24 +2,18 @@
 
 import numpy as np
 import pytest
-import torch
 
 from kgclip_core import explain
 from kgclip_core.errors import ConfigError
 from kgclip_core.explain.maps import crop_box
-from kgclip_core.model.config import ModelConfig
-from kgclip_core.model.kgclip import KGClipModel
-from kgclip_core.predictor import Predictor, PredictorConfig
 
 LABELS = ["biking", "playing guitar", "archery", "surfing"]
 STEPS = 4
 
 
 @pytest.fixture(scope="module")
-def predictor(tiny_backbone):
-    torch.manual_seed(0)
-    cfg = ModelConfig(backbone="kgclip-tiny", pretrained=None, decoder_heads=2, triplet_heads=2, num_regions=4)
-    return Predictor(KGClipModel(cfg, tiny_backbone), PredictorConfig(backbone=tiny_backbone.cfg, num_frames=4))
+def predictor(make_full_predictor):
+    return make_full_predictor(num_frames=4)
 
 
 @pytest.fixture(scope="module")

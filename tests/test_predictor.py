@@ -14,9 +14,6 @@ from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.kgclip import KGClipModel
 from kgclip_core.predictor import Predictor, PredictorConfig
 
-TINY_HEADS = dict(backbone="kgclip-tiny", pretrained=None, decoder_heads=2, triplet_heads=2, num_regions=4)
-
-
 @pytest.fixture(scope="module")
 def predictor(tiny_backbone):
     """Training-free scoring on the tiny CLIP, as the app runs a pretrained one."""
@@ -25,11 +22,9 @@ def predictor(tiny_backbone):
 
 
 @pytest.fixture(scope="module")
-def full_predictor(tiny_backbone):
+def full_predictor(make_full_predictor):
     """Every KG-CLIP head on: MRA, SU selection, decoder, WTI and the triplet encoder."""
-    torch.manual_seed(0)
-    model = KGClipModel(ModelConfig(**TINY_HEADS), tiny_backbone)
-    return Predictor(model, PredictorConfig(backbone=tiny_backbone.cfg, num_frames=8))
+    return make_full_predictor()
 
 
 def test_predict_real_clip(predictor, real_clip):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import shutil
 from pathlib import Path
 
 import av
