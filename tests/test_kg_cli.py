@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 
 import pytest
 
+from conftest import REPO
 from kgclip_core import cli
-from kgclip_core.kg.cli import add_parser
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.kg.report import BEGIN, END
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
-    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-
-
-def _main_has_kg() -> bool:
-    return "kg" in _subparsers(cli.build_parser()).choices
-
-
 def run(argv: list[str]) -> int:
-    """Run a ``kgclip`` command line in-process, registering ``kg`` if the main CLI does not yet."""
-    parser = cli.build_parser()
-    if "kg" not in _subparsers(parser).choices:
-        add_parser(_subparsers(parser))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """Run a ``kgclip`` command line in-process, as the console command does."""
+    return cli.main(argv)
 
 
 def test_build_writes_json_and_html(tmp_path, capsys):
@@ -95,9 +82,8 @@ def test_table_rewrites_the_docs_section(tmp_path, capsys):
     assert run(["kg", "table", "--write", str(no_markers)]) == 2
 
 
-@pytest.mark.skipif(not _main_has_kg(), reason="kgclip_core.cli does not register `kg` yet")
 def test_console_command_runs_kg_show():
     proc = subprocess.run([sys.executable, "-m", "kgclip_core.cli", "kg", "show", "hurling (sport)"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("hurling (sport)  [curated]")
