@@ -70,3 +70,23 @@ def test_offline_tag_fails_fast_with_help(monkeypatch):
     with pytest.raises(WeightsError, match="unreachable") as info:
         load_backbone(BackboneConfig("ViT-B-32", "openai"))
     assert "--random-weights" in str(info.value) and "--pretrained" in str(info.value)
+
+
+def test_text_grad_path_matches_the_cache_and_carries_gradients(tmp_path):
+    torch.manual_seed(0)
+    backbone = load_backbone(BackboneConfig("kgclip-tiny", None, allow_random=True, device="cpu",
+                                            cache_dir=str(tmp_path)))
+    texts = ["a person is playing guitar.", "jump", "a video of someone raising both arms slowly"]
+    eot, tokens, mask = backbone.encode_text_tokens(texts)
+    assert not eot.requires_grad and any(tmp_path.iterdir())  # the default is cached, without gradients
+    files = set(tmp_path.rglob("*"))
+    g_eot, g_tokens, g_mask = backbone.encode_text_tokens(texts, grad=True)
+    assert set(tmp_path.rglob("*")) == files  # the grad path neither reads nor writes the cache
+    torch.testing.assert_close(g_eot, eot)
+    length = g_tokens.shape[1]  # trimmed after the longest text's end token
+    assert length < tokens.shape[1] and not mask[:, length:].any()
+    torch.testing.assert_close(g_tokens, tokens[:, :length])
+    assert torch.equal(g_mask, mask[:, :length])
+    (backbone.encode_text(texts, grad=True).sum() + g_tokens[g_mask].sum()).backward()
+    for p in (backbone.model.token_embedding.weight, backbone.model.text_projection):
+        assert p.grad is not None and p.grad.abs().sum() > 0

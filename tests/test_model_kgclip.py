@@ -107,6 +107,39 @@ def test_gradients_reach_every_new_parameter():
     assert model.backbone.model.visual.conv1.weight.grad.abs().sum() > 0
 
 
+def _text_tower(model: KGClipModel) -> list[torch.nn.Parameter]:
+    clip = model.backbone.model
+    return [p for n, p in clip.named_parameters() if not n.startswith("visual.") and n != "logit_scale"]
+
+
+def test_train_text_sends_gradients_into_the_text_tower(monkeypatch):
+    model = tiny_model(train_text=True).train()
+    monkeypatch.setattr(model.backbone.cache, "get_or_compute",
+                        lambda *a: pytest.fail("train_text must not use the text cache"))
+    classes = model.encode_classes(class_inputs())
+    assert classes.class_emb.requires_grad and classes.word_tokens.requires_grad
+    compute_losses(model, model(images(2, 3), classes), classes, torch.tensor([0, 2]))["total"].backward()
+    clip = model.backbone.model
+    for p in (clip.token_embedding.weight, clip.text_projection, clip.ln_final.weight):
+        assert p.grad is not None and p.grad.abs().sum() > 0
+    with torch.no_grad():  # evaluation: the same embeddings, without a graph
+        frozen = model.encode_classes(class_inputs())
+    assert not frozen.class_emb.requires_grad
+    torch.testing.assert_close(frozen.class_emb, classes.class_emb.detach())
+
+
+def test_frozen_text_tower_uses_the_cache_and_gets_no_gradient(monkeypatch):
+    model = tiny_model().train()
+    calls = []
+    get = model.backbone.cache.get_or_compute
+    monkeypatch.setattr(model.backbone.cache, "get_or_compute", lambda *a: calls.append(1) or get(*a))
+    classes = model.encode_classes(class_inputs())
+    assert calls and not classes.class_emb.requires_grad and not classes.unit_emb.requires_grad
+    compute_losses(model, model(images(2, 3), classes), classes, torch.tensor([0, 2]))["total"].backward()
+    assert all(p.grad is None for p in _text_tower(model))
+    assert model.backbone.model.visual.conv1.weight.grad is not None
+
+
 def test_deterministic_under_a_seed():
     x = images(2, 3)
     outs = []

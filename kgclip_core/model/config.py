@@ -25,6 +25,9 @@ class ModelConfig:
     backbone: str = "ViT-B-16"
     pretrained: str | None = "openai"
     num_frames: int = 8
+    # Train the text tower too (from scratch): class texts are then embedded with gradients,
+    # uncached, on every training step. Off: frozen, cached text embeddings (fine-tuning).
+    train_text: bool = False
     # Multi-region attention (ASU): R region queries over each frame's patch tokens.
     use_mra: bool = True
     num_regions: int = 4

@@ -207,23 +207,30 @@ class KGClipModel(nn.Module):
         return feats
 
     # ----------------------------------------------------------------- text side
-    @torch.no_grad()
     def encode_classes(self, inputs: ClassInputs) -> ClassFeatures:
         """Embed a label set's prompts, class-name words, semantic units and triples.
 
-        Text embeddings come from the backbone's (cached) text tower and carry no gradient:
-        compute them once per label set, not per batch.
+        With a frozen text tower (``cfg.train_text`` off) the embeddings come from the
+        backbone's cache and carry no gradient: compute them once per label set. With
+        ``train_text`` on they are computed afresh, uncached, and carry gradients into the
+        text tower while grad mode is enabled: recompute them every training step (and once,
+        under ``torch.no_grad``, for evaluation).
         """
+        grad = self.cfg.train_text
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            return self._encode_classes(inputs, grad)
+
+    def _encode_classes(self, inputs: ClassInputs, grad: bool) -> ClassFeatures:
         inputs.validate()
         bb = self.backbone
         c, d = len(inputs.names), bb.embed_dim
         flat = [p for prompts in inputs.prompts for p in prompts]
-        prompt_emb = F.normalize(bb.encode_text(flat), dim=-1)
+        prompt_emb = F.normalize(bb.encode_text(flat, grad=grad), dim=-1)
         owner = torch.repeat_interleave(torch.tensor([len(p) for p in inputs.prompts]))
-        class_emb = torch.zeros(c, d, device=prompt_emb.device).index_add_(0, owner.to(prompt_emb.device), prompt_emb)
+        class_emb = torch.zeros(c, d, device=prompt_emb.device).index_add(0, owner.to(prompt_emb.device), prompt_emb)
         class_emb = F.normalize(class_emb, dim=-1)
         if inputs.unit_texts:
-            unit_emb = F.normalize(bb.encode_text(inputs.unit_texts), dim=-1)
+            unit_emb = F.normalize(bb.encode_text(inputs.unit_texts, grad=grad), dim=-1)
         else:
             unit_emb = class_emb.new_zeros(0, d)
         mask = torch.zeros(c, len(inputs.unit_texts), dtype=torch.bool, device=class_emb.device)
@@ -239,21 +246,21 @@ class KGClipModel(nn.Module):
         )
         if self.wti is not None:
             # WTI aligns the words of the class name itself, not the prompt template.
-            _, tokens, word_mask = bb.encode_text_tokens(inputs.names)
+            _, tokens, word_mask = bb.encode_text_tokens(inputs.names, grad=grad)
             length = int(word_mask.any(0).nonzero().max()) + 1 if word_mask.any() else 1
             feats.word_tokens, feats.word_mask = tokens[:, :length], word_mask[:, :length]
         if self.triplet is not None and inputs.triples:
-            self._embed_triples(inputs, feats)
+            self._embed_triples(inputs, feats, grad)
         return feats
 
-    def _embed_triples(self, inputs: ClassInputs, feats: ClassFeatures) -> None:
+    def _embed_triples(self, inputs: ClassInputs, feats: ClassFeatures, grad: bool) -> None:
         """Triple ends reuse the class and unit embeddings; other texts are encoded once."""
         known = dict(zip(feats.names, feats.class_emb))
         known.update(zip(feats.unit_texts, feats.unit_emb))
         triples = list(dict.fromkeys(tuple(t) for t in inputs.triples))
         other = sorted({x for h, _, t in triples for x in (h, t)} - set(known))
         if other:
-            known.update(zip(other, F.normalize(self.backbone.encode_text(other), dim=-1)))
+            known.update(zip(other, F.normalize(self.backbone.encode_text(other, grad=grad), dim=-1)))
         feats.triples = triples
         feats.triple_heads = torch.stack([known[h] for h, _, _ in triples])
         feats.triple_tails = torch.stack([known[t] for _, _, t in triples])
