@@ -61,3 +61,12 @@ def test_bad_values_fail_before_training():
         config_from_dict({"optim": {"lr": "fast"}})
     with pytest.raises(ConfigError, match="optim.amp"):
         config_from_dict({"optim": {"amp": "fp8"}})
+
+
+def test_flip_and_train_text_switches():
+    cfg = config_from_dict({})
+    assert cfg.data.flip and not cfg.model.train_text
+    cfg = load_config(CONFIGS[0], ["data.flip=false", "model.train_text=true"])
+    assert cfg.data.flip is False and cfg.model.train_text is True
+    with pytest.raises(ConfigError, match="data.flip"):
+        config_from_dict({"data": {"flip": "sometimes"}})

@@ -169,3 +169,25 @@ def test_frozen_backbone_and_gradient_checkpointing(tmp_path, data):
     assert model.backbone.model.visual.transformer.grad_checkpointing
     model.encode_video(torch.randn(2, cfg.model.num_frames, 3, 64, 64)).frames.sum().backward()
     assert model.backbone.model.visual.conv1.weight.grad.abs().sum() > 0  # recomputed blocks backpropagate
+
+
+def test_train_text_trains_the_text_tower_and_flip_can_be_turned_off(tmp_path, data):
+    cfg = load_config(TINY, tiny_opts(data, tmp_path / "run", "optim.epochs=1", "model.train_text=true",
+                                      "data.flip=false"))
+    trainer = trainer_mod.Trainer(cfg)
+    clip = trainer.model.backbone.model
+    trained = {id(p) for p in trainer.params}
+    assert id(clip.token_embedding.weight) in trained and id(clip.text_projection) in trained
+    assert trainer.train_set.transform.flip_p == 0.0
+    before = clip.text_projection.detach().clone()
+    before_classes = trainer.train_classes.class_emb.clone()
+    result = trainer.fit()
+    assert result.steps == STEPS_PER_EPOCH
+    assert not torch.equal(clip.text_projection, before)
+    # evaluation embedded the classes again with the trained text tower
+    assert not torch.equal(trainer.train_classes.class_emb, before_classes)
+    assert not trainer.train_classes.class_emb.requires_grad
+
+    default = trainer_mod.Trainer(load_config(TINY, tiny_opts(data, tmp_path / "default")))
+    assert default.train_set.transform.flip_p > 0
+    assert id(default.model.backbone.model.token_embedding.weight) not in {id(p) for p in default.params}

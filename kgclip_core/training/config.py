@@ -41,6 +41,8 @@ class DataConfig:
     short_side: int = 256  # decode size; crops are taken from it at the model's image size
     test_clips: int = 1  # temporal views per video at evaluation
     test_crops: int = 1  # spatial crops per view at evaluation: 1 (centre) or 3
+    # Random horizontal flips when training; off where left and right differ (synthetic data).
+    flip: bool = True
     num_workers: int = 8
 
 
@@ -129,6 +131,8 @@ class TrainConfig:
             raise ConfigError(f"data.test_crops must be 1 or 3, got {d.test_crops}.")
         if d.test_clips < 1:
             raise ConfigError(f"data.test_clips must be >= 1, got {d.test_clips}.")
+        if not isinstance(d.flip, bool):
+            raise ConfigError(f"data.flip must be true or false, got {d.flip!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON-able)."""

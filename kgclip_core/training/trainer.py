@@ -22,7 +22,7 @@ import logging
 import math
 import random
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from kgclip_core.class_inputs import class_inputs
 from kgclip_core.errors import ConfigError, VideoError
 from kgclip_core.kg.graph import KnowledgeGraph
-from kgclip_core.model.kgclip import ClassFeatures, KGClipModel, build_model
+from kgclip_core.model.kgclip import ClassFeatures, ClassInputs, KGClipModel, build_model
 from kgclip_core.model.losses import compute_losses
 from kgclip_core.training import distributed as du
 from kgclip_core.training.checkpointing import CheckpointManager, export_predictor, rng_state, set_rng_state
@@ -102,13 +103,15 @@ def warmup_cosine(warmup_steps: int, total_steps: int):
 def configure_trainable(model: KGClipModel, optim: OptimConfig) -> None:
     """Freeze what is not trained and switch on gradient checkpointing when asked.
 
-    The text tower is always frozen: class texts are embedded once per label set, without
-    gradient (and cached on disk), so its weights would never receive one.
+    The text tower is frozen unless ``model.cfg.train_text``: frozen, class texts are
+    embedded once per label set, without gradient (and cached on disk), so its weights would
+    never receive one.
     """
     clip = model.backbone.model
-    for name, p in clip.named_parameters():
-        if not name.startswith("visual.") and name != "logit_scale":
-            p.requires_grad_(False)
+    if not model.cfg.train_text:
+        for name, p in clip.named_parameters():
+            if not name.startswith("visual.") and name != "logit_scale":
+                p.requires_grad_(False)
     if optim.freeze_backbone:
         model.backbone.requires_grad_(False)
     if optim.grad_checkpointing:
@@ -116,13 +119,21 @@ def configure_trainable(model: KGClipModel, optim: OptimConfig) -> None:
 
 
 class _LossModule(nn.Module):
-    """Model forward plus losses in one call, so DDP sees one forward per step."""
+    """Model forward plus losses in one call, so DDP sees one forward per step.
+
+    Given :class:`ClassInputs` (a trained text tower) it embeds the classes inside the call,
+    so the text tower's gradients are part of the same forward.
+    """
 
     def __init__(self, model: KGClipModel) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor, classes: ClassFeatures) -> dict[str, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor, classes: ClassFeatures | ClassInputs
+    ) -> dict[str, torch.Tensor]:
+        if isinstance(classes, ClassInputs):
+            classes = self.model.encode_classes(classes)
         out = self.model(images, classes)
         return compute_losses(self.model, out, classes, labels)
 
@@ -184,6 +195,7 @@ class Trainer:
         self.model = build_model(cfg.model, device=str(self.env.device))
         configure_trainable(self.model, cfg.optim)
         self.kg = KnowledgeGraph.for_label_set(self.splits.labels)
+        self.train_inputs = class_inputs(self.splits.labels, self.kg)
         self.train_classes, self.eval_classes = self._encode_classes()
         self._build_data()
         self._build_optimizer()
@@ -196,13 +208,15 @@ class Trainer:
         self.lr = cfg.optim.lr
 
     # ------------------------------------------------------------------ set-up
+    @torch.no_grad()
     def _encode_classes(self) -> tuple[ClassFeatures, list[ClassFeatures]]:
-        """Class features of the training and evaluation label sets, computed once: the text
-        tower is frozen, so they do not change during training."""
+        """Class features of the training and evaluation label sets, without gradients. With a
+        frozen text tower they never change and are computed once; with ``model.train_text``
+        training embeds the classes every step and evaluation calls this again."""
         # The main rank fills the on-disk text cache first; the others then read it.
         if not self.env.is_main:
             du.barrier(self.env)
-        train = encode_label_set(self.model, self.splits.labels, self.kg)
+        train = self.model.encode_classes(self.train_inputs)
         evals = [
             train if ev.labels == self.splits.labels else encode_label_set(self.model, ev.labels)
             for ev in self.splits.evals
@@ -213,8 +227,11 @@ class Trainer:
 
     def _build_data(self) -> None:
         cfg, env = self.cfg, self.env
+        train_tf = clip_transform(self.model, train=True)
+        if not cfg.data.flip:
+            train_tf = replace(train_tf, flip_p=0.0)
         self.train_set = VideoDataset(
-            self.splits.train, clip_transform(self.model, train=True), cfg.model.num_frames,
+            self.splits.train, train_tf, cfg.model.num_frames,
             short_side=cfg.data.short_side, seed=cfg.run.seed,
         )
         self.sampler = ResumableSampler(self.train_set, env.world_size, env.rank, cfg.run.seed)
@@ -319,9 +336,10 @@ class Trainer:
         labels = batch["label"].to(self.env.device, non_blocking=True)
         ddp = isinstance(self.loss_module, DistributedDataParallel)
         context = self.loss_module.no_sync() if ddp and not sync else nullcontext()
+        classes = self.train_inputs if self.cfg.model.train_text else self.train_classes
         with context:
             with autocast(self.env.device, self.amp):
-                losses = self.loss_module(images, labels, self.train_classes)
+                losses = self.loss_module(images, labels, classes)
             self.scaler.scale(losses["total"] / self.cfg.optim.grad_accum).backward()
         return {k: v.item() for k, v in losses.items()}
 
@@ -393,6 +411,8 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     def evaluate(self) -> dict[str, float]:
         """Metrics of every evaluation set; reports are written under ``eval/epoch_<n>``."""
+        if self.cfg.model.train_text:  # the text tower has moved since the classes were embedded
+            self.train_classes, self.eval_classes = self._encode_classes()
         results: dict[str, float] = {}
         for ev, dataset, classes in zip(self.splits.evals, self.eval_sets, self.eval_classes):
             scores = score_dataset(

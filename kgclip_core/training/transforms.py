@@ -1,7 +1,9 @@
 """Frame transforms for training and testing, identical across the frames of one clip.
 
 Training: random resized crop, horizontal flip, colour jitter and random grayscale, with one
-set of parameters per clip (a crop that moved between frames would invent motion). Testing:
+set of parameters per clip (a crop that moved between frames would invent motion). Where left
+and right are part of the label (the synthetic actions), ``flip_p=0`` turns flips off
+(``data.flip: false`` in a training config). Testing:
 resize the short side to the model's input size and take 1 (centre) or 3 (both ends and
 centre of the long side) square crops of every temporal view.
 
