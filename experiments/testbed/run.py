@@ -29,7 +29,9 @@ SEEDS = (0, 1, 2)
 SHOTS = (2, 4, 8)
 FRAMES = (2, 4, 8)
 PER_CLASS, VAL_PER_CLASS, NOVEL_PER_CLASS = 46, 6, 6
-SUPERVISED_STEPS, FEW_SHOT_STEPS = 400, 100
+# (supervised, few-shot) steps per text-tower protocol (trained: True). Training the text tower
+# makes a step about 1.7x as costly, so its grid takes 3/4 of the steps to fit the same time.
+STEPS = {True: (300, 75), False: (400, 100)}
 POINTING_CLIPS_PER_CLASS = 2
 
 _DATA: dict[str, ClipSet] = {}  # filled before the pool forks, shared copy-on-write
@@ -60,18 +62,27 @@ def pointing_subset(val: ClipSet) -> ClipSet:
     return val.subset(keep)
 
 
-def jobs() -> list[RunSpec]:
-    """Every run of the grid: supervised (T = 2, 4, 8) and few-shot, per variant and seed."""
+def jobs(train_text: bool = True) -> list[RunSpec]:
+    """Every run of the grid: supervised (T = 2, 4, 8) and few-shot, per variant and seed;
+    ``train_text`` False: the same runs with the text tower frozen."""
+    supervised, shots = STEPS[train_text]
     out = []
     for seed in SEEDS:
         for variant in VARIANTS:
-            out += [RunSpec(variant, seed, num_frames=t, steps=SUPERVISED_STEPS) for t in FRAMES[::-1]]
-            out += [RunSpec(variant, seed, shots=k, steps=FEW_SHOT_STEPS) for k in SHOTS]
+            out += [RunSpec(variant, seed, num_frames=t, steps=supervised, train_text=train_text)
+                    for t in FRAMES[::-1]]
+            out += [RunSpec(variant, seed, shots=k, steps=shots, train_text=train_text) for k in SHOTS]
     return out
 
 
 def job_key(spec: RunSpec) -> str:
-    return f"{spec.variant}|{spec.seed}|{spec.num_frames}|{spec.shots}|{spec.steps}"
+    # Frozen-text runs keep the keys they had before the text tower could be trained.
+    return f"{spec.variant}|{spec.seed}|{spec.num_frames}|{spec.shots}|{spec.steps}" + ("|text" if spec.train_text else "")
+
+
+def _grid_file(work: Path, name: str, train_text: bool) -> Path:
+    """A per-grid bookkeeping file (start time, wall seconds): one per text-tower protocol."""
+    return work / (f"{name}_text" if train_text else name)
 
 
 def run_job(spec: RunSpec) -> dict:
@@ -82,7 +93,7 @@ def run_job(spec: RunSpec) -> dict:
     model, _ = train_model(spec, _DATA["train"])
     _, classes = label_classes(model, "synthetic")
     row = {"key": job_key(spec), "variant": spec.variant, "seed": spec.seed, "num_frames": spec.num_frames,
-           "shots": spec.shots, "steps": spec.steps, "batch_size": spec.batch_size,
+           "shots": spec.shots, "steps": spec.steps, "batch_size": spec.batch_size, "train_text": spec.train_text,
            "val": accuracy(model, _DATA["val"], classes)}
     if spec.shots == 0 and spec.num_frames == max(FRAMES):
         _, novel = label_classes(model, "synthetic_novel")
@@ -98,19 +109,21 @@ def _read_rows(path: Path) -> dict[str, dict]:
     return {r["key"]: r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
 
 
-def read_results(work: Path) -> list[dict]:
-    """The finished runs' rows, in grid order."""
+def read_results(work: Path, train_text: bool = True) -> list[dict]:
+    """The finished runs' rows of one text-tower protocol, in grid order."""
     done = _read_rows(work / "results.jsonl")
-    return [done[job_key(s)] for s in jobs() if job_key(s) in done]
+    return [done[job_key(s)] for s in jobs(train_text) if job_key(s) in done]
 
 
-def run_grid(work: Path, processes: int) -> list[dict]:
-    """Run every job not yet in ``results.jsonl``; returns all rows."""
+def run_grid(work: Path, processes: int, train_text: bool = True) -> list[dict]:
+    """Run every job of the protocol not yet in ``results.jsonl``; returns its rows."""
     path = work / "results.jsonl"
-    if not path.is_file():
-        (work / "grid_started").write_text(str(time.time()), encoding="utf-8")
     done = _read_rows(path)
-    todo = [s for s in jobs() if job_key(s) not in done]
+    grid = jobs(train_text)
+    started = _grid_file(work, "grid_started", train_text)
+    if not any(job_key(s) in done for s in grid):
+        started.write_text(str(time.time()), encoding="utf-8")
+    todo = [s for s in grid if job_key(s) not in done]
     log.info("%d runs done, %d to go", len(done), len(todo))
     with mp.get_context("fork").Pool(processes) as pool, open(path, "a", encoding="utf-8") as f:
         for row in pool.imap_unordered(run_job, todo):
@@ -119,13 +132,14 @@ def run_grid(work: Path, processes: int) -> list[dict]:
             done[row["key"]] = row
             log.info("%s: val %.1f%% (%.0f s)", row["key"], row["val"]["top1"], row["seconds"])
     if todo:
-        (work / "grid_seconds").write_text(str(time.time() - float((work / "grid_started").read_text())), encoding="utf-8")
-    return [done[job_key(s)] for s in jobs()]
+        _grid_file(work, "grid_seconds", train_text).write_text(
+            str(time.time() - float(started.read_text())), encoding="utf-8")
+    return [done[job_key(s)] for s in grid]
 
 
-def grid_wall_seconds(work: Path) -> float | None:
+def grid_wall_seconds(work: Path, train_text: bool = True) -> float | None:
     """Wall seconds from the grid's first run to its last (None before it has finished)."""
-    path = work / "grid_seconds"
+    path = _grid_file(work, "grid_seconds", train_text)
     return float(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
@@ -140,8 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.testbed", description=__doc__)
     parser.add_argument("--work", default="/tmp/kgclip_testbed", help="scratch folder: data set, frame cache, results")
     parser.add_argument("--processes", type=int, default=2, help="runs trained at once (one thread each)")
-    parser.add_argument("--only", choices=("grid", "demo", "report"),
-                        help="only the grid, only the demo checkpoint, or only rewrite the report (default: all)")
+    parser.add_argument("--only", choices=("grid", "collapse", "demo", "report"),
+                        help="only the grid, only the class-embedding traces, only the demo checkpoint, or only "
+                             "rewrite the report (default: all)")
+    parser.add_argument("--frozen-text", action="store_true",
+                        help="run the grid with the text tower frozen (the comparison table) instead of trained")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     # Quiet open_clip's per-model chatter (root logger) and the library; keep the testbed's progress.
@@ -153,15 +170,19 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     _DATA.update(prepare_data(work))
     if args.only in (None, "grid"):
-        run_grid(work, args.processes)
+        run_grid(work, args.processes, train_text=not args.frozen_text)
+    if args.only in (None, "collapse"):
+        from experiments.testbed import collapse
+
+        collapse.build(_DATA, work)
     if args.only in (None, "demo"):
         from experiments.testbed import demo
 
         demo.build(_DATA, work)
     from experiments.testbed import report
 
-    rows = read_results(work)
-    report.write(rows, Path("docs/TESTBED.md"), machine(), grid_wall_seconds(work), data_summary(), work)
+    report.write(read_results(work), Path("docs/TESTBED.md"), machine(), grid_wall_seconds(work), data_summary(), work,
+                 frozen_rows=read_results(work, train_text=False))
     log.info("done in %.0f s", time.perf_counter() - start)
     return 0
 

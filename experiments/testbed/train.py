@@ -5,18 +5,23 @@ initial weights: plain mean-pooled CLIP, +WTI, +MRA/SU/decoder, +KG triplet, and
 model. Optimisation reuses the trainer's pieces (parameter groups, warmup + cosine, the
 model's own losses); only the data path differs (cached frames, see ``data.py``). No
 horizontal flip: it would turn "raise right arm" into "raise left arm".
+
+From scratch the text tower is random too, so by default it is trained with the rest
+(``RunSpec.train_text``): the class texts are embedded again, with gradients, every step.
+A frozen random text tower gives nearly identical class embeddings.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from kgclip_core.class_inputs import class_inputs
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.labels import load_label_set
 from kgclip_core.model.config import ModelConfig
@@ -42,9 +47,9 @@ TINY_HEADS = dict(backbone="kgclip-tiny", pretrained=None, num_regions=4, su_top
                   decoder_heads=2, triplet_layers=1, triplet_heads=2)
 
 
-def model_config(variant: str, num_frames: int) -> ModelConfig:
-    """The ModelConfig of an ablation variant on the tiny backbone."""
-    return ModelConfig.plain_clip(**TINY_HEADS, num_frames=num_frames, **VARIANTS[variant])
+def model_config(variant: str, num_frames: int, train_text: bool = True) -> ModelConfig:
+    """The ModelConfig of an ablation variant on the tiny backbone (text tower trained by default)."""
+    return ModelConfig.plain_clip(**TINY_HEADS, num_frames=num_frames, train_text=train_text, **VARIANTS[variant])
 
 
 @dataclass
@@ -57,6 +62,7 @@ class RunSpec:
     shots: int = 0  # 0: every training clip (supervised); K: K clips per class
     steps: int = 300
     batch_size: int = 16
+    train_text: bool = True  # False: the text tower stays at its random initialisation
     # From scratch: one learning rate for backbone and heads, far above fine-tuning's 1e-5.
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(
         lr=2e-3, new_module_lr_mult=1.0, weight_decay=0.05, warmup_epochs=0.0, clip_grad_norm=1.0))
@@ -67,21 +73,28 @@ class RunSpec:
         return f"few-shot K={self.shots}" if self.shots else "supervised"
 
 
+@torch.no_grad()
 def label_classes(model: KGClipModel, label_set: str | Sequence[str]) -> tuple[KnowledgeGraph, ClassFeatures]:
-    """A label set's (a built-in name or class names) knowledge graph and class features under ``model``."""
+    """A label set's (a built-in name or class names) knowledge graph and class features under
+    ``model``, without gradients (for evaluation)."""
     labels = load_label_set(label_set)
     kg = KnowledgeGraph.for_label_set(labels)
     return kg, encode_label_set(model, labels, kg)
 
 
 def train_model(spec: RunSpec, train: ClipSet, label_set: str | Sequence[str] = "synthetic",
+                on_step: Callable[[int, dict[str, torch.Tensor], ClassFeatures], None] | None = None,
                 ) -> tuple[KGClipModel, KnowledgeGraph]:
     """Train a fresh model as ``spec`` says on clips labelled in ``label_set`` (a built-in name
-    or the class names in label order); returns it in eval mode with the label set's KG."""
+    or the class names in label order); returns it in eval mode with the label set's KG.
+    ``on_step(step, losses, classes)`` is called after every step (diagnostics)."""
     seed_everything(spec.seed)
-    model = build_model(model_config(spec.variant, spec.num_frames), device="cpu")
+    model = build_model(model_config(spec.variant, spec.num_frames, spec.train_text), device="cpu")
     configure_trainable(model, spec.optim)
-    kg, classes = label_classes(model, label_set)
+    labels = load_label_set(label_set)
+    kg = KnowledgeGraph.for_label_set(labels)
+    inputs = class_inputs(labels, kg)
+    classes = None if spec.train_text else model.encode_classes(inputs)  # frozen: once
     if spec.shots:
         paths = {p: i for i, p in enumerate(train.paths)}
         chosen = few_shot(train.samples(), spec.shots, spec.seed, len(train.classes))
@@ -95,17 +108,21 @@ def train_model(spec: RunSpec, train: ClipSet, label_set: str | Sequence[str] = 
     params = [p for p in model.parameters() if p.requires_grad]
     model.train()
     start = time.perf_counter()
-    for _ in range(spec.steps):
+    for step in range(spec.steps):
         if len(order) < batch:  # a new epoch: reshuffle, as DistributedSampler does
             order = np.concatenate([order, rng.permutation(len(train))])
         idx, order = order[:batch], order[batch:]
         images = train.clips(idx, spec.num_frames, rng)
+        if spec.train_text:  # the text tower changes every step: embed the classes again
+            classes = model.encode_classes(inputs)
         losses = compute_losses(model, model(images, classes), classes, train.labels[idx])
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(params, spec.optim.clip_grad_norm)
         optimizer.step()
         scheduler.step()
+        if on_step is not None:
+            on_step(step, losses, classes)
     log.info("%s %s T=%d seed %d: %d steps in %.0f s, last loss %.3f", spec.variant, spec.protocol,
              spec.num_frames, spec.seed, spec.steps, time.perf_counter() - start, losses["total"].item())
     return model.eval(), kg
