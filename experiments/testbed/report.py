@@ -85,6 +85,10 @@ def pointing_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _seconds_per_step(rows: list[dict]) -> float:
+    return sum(r["seconds"] for r in rows) / max(1, sum(r["steps"] for r in rows))
+
+
 def collapse_section(work: Path | None, classes: int) -> str:
     """The class-embedding traces of ``collapse.py`` as a table (or how to make them)."""
     path = None if work is None else work / collapse.RESULT
@@ -95,7 +99,15 @@ def collapse_section(work: Path | None, classes: int) -> str:
              "|---|---|---|---|---|"]
     for a, b in zip(d["trained"], d["frozen"]):
         lines.append(f"| {a['step']} | {a['loss']:.3f} | {a['class_cosine']:.3f} | {b['loss']:.3f} | {b['class_cosine']:.3f} |")
+    first, last = d["trained"][0], d["trained"][-1]
+    collapsed = last["class_cosine"] > 0.99
+    uniform = abs(last["loss"] - np.log(classes)) < 0.01
     return (
+        f"With the text tower trained, the mean cosine of the class embeddings goes from "
+        f"{first['class_cosine']:.3f} to {last['class_cosine']:.3f} in {last['step']} steps"
+        + (": they collapse onto one direction" if collapsed else "")
+        + (", and the loss ends at that of a uniform prediction" if uniform else "")
+        + ". Frozen, they stay where the random tower put them.\n\n"
         f"One run per protocol (plain CLIP, T=2, seed 0, {collapse.STEPS} steps, the grid's optimiser; "
         "`experiments/testbed/collapse.py`): training loss and mean pairwise cosine of the "
         f"{classes} class embeddings (loss of a uniform prediction: ln {classes} = {np.log(classes):.3f}).\n\n" + "\n".join(lines)
@@ -154,8 +166,9 @@ few minutes more, and the demo checkpoint's training time is given in its sectio
   clips each, seed 1) is never trained on. Frames are decoded once, as the Predictor reads them.
 - Model: `kgclip-tiny` (64 px, patch 16, 2 layers, width 64) from **random weights** (no
   pretrained CLIP exists here). **From-scratch protocol: the text tower is trained too**
-  (`ModelConfig.train_text`): its random initial class embeddings are nearly identical, so the
-  class, unit and word embeddings are recomputed with gradients every step. Heads: {TINY_HEADS['num_regions']}
+  (`ModelConfig.train_text`; class, unit and word embeddings are recomputed with gradients every
+  step), since a frozen random text tower gives nearly identical class embeddings; whether
+  training it helps is what the tables below measure. Heads: {TINY_HEADS['num_regions']}
   MRA regions, SU top-{TINY_HEADS['su_top_k']}, {TINY_HEADS['decoder_layers']}-layer decoder,
   {TINY_HEADS['triplet_layers']}-layer triplet encoder.
 - Variants: plain CLIP = `ModelConfig.plain_clip` (mean-pooled frames, cosine with the prompt
@@ -168,8 +181,9 @@ few minutes more, and the demo checkpoint's training time is given in its sectio
   Supervised runs: {sup} steps; few-shot runs (K clips per class drawn by the
   library's `few_shot` split with the run's seed): {few} steps. Seeds {', '.join(map(str, run.SEEDS))}.
   **Budget**: the runs are short because the whole grid had to fit in about an hour of a shared
-  2-core CPU; a step with the text tower trained costs about 1.7 times a frozen-text step, so this
-  grid has 3/4 of the frozen-text grid's steps ({frozen_sup} and {frozen_few}). The models are far from
+  2-core CPU; training the text tower makes a step costlier ({_seconds_per_step(rows):.2f} s against
+  {_seconds_per_step(frozen_rows):.2f} s per step, training and evaluation of a run together, over the grid), so
+  this grid has 3/4 of the frozen-text grid's steps ({frozen_sup} and {frozen_few}). The models are far from
   converged and the absolute numbers are low.
 - Evaluation: top-1 (%) on the validation clips, segment-centre frames. Chance: {100 / data['train']['classes']:.1f}%
   on `synthetic`, {100 / data['novel']['classes']:.1f}% on `synthetic_novel`. Zero-shot: the supervised T={max(run.FRAMES)}
