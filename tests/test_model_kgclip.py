@@ -126,6 +126,7 @@ def test_train_text_sends_gradients_into_the_text_tower(monkeypatch):
         frozen = model.encode_classes(class_inputs())
     assert not frozen.class_emb.requires_grad
     torch.testing.assert_close(frozen.class_emb, classes.class_emb.detach())
+    assert not model.eval().encode_classes(class_inputs()).class_emb.requires_grad  # e.g. the Predictor
 
 
 def test_frozen_text_tower_uses_the_cache_and_gets_no_gradient(monkeypatch):

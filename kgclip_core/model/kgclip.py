@@ -213,11 +213,11 @@ class KGClipModel(nn.Module):
         With a frozen text tower (``cfg.train_text`` off) the embeddings come from the
         backbone's cache and carry no gradient: compute them once per label set. With
         ``train_text`` on they are computed afresh, uncached, and carry gradients into the
-        text tower while grad mode is enabled: recompute them every training step (and once,
-        under ``torch.no_grad``, for evaluation).
+        text tower in training mode with grad mode on: recompute them every training step
+        (and once for evaluation; in eval mode, as in the Predictor, they carry no graph).
         """
         grad = self.cfg.train_text
-        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+        with torch.set_grad_enabled(grad and self.training and torch.is_grad_enabled()):
             return self._encode_classes(inputs, grad)
 
     def _encode_classes(self, inputs: ClassInputs, grad: bool) -> ClassFeatures:
