@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     from experiments.testbed import report
 
     report.write(read_results(work), Path("docs/TESTBED.md"), machine(), grid_wall_seconds(work), data_summary(), work,
-                 frozen_rows=read_results(work, train_text=False))
+                 frozen_rows=read_results(work, train_text=False), processes=args.processes)
     log.info("done in %.0f s", time.perf_counter() - start)
     return 0
 
