@@ -126,6 +126,18 @@ def _resolve_pretrained(cfg: BackboneConfig) -> str | None:
     return cfg.pretrained
 
 
+def resize_center_crop(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 RGB frames [N,H,W,3] -> float images [N,3,size,size] in [0, 1]: CLIP's short-side
+    bicubic resize and centre crop (the pixels the image tower sees, before normalisation)."""
+    x = frames.permute(0, 3, 1, 2).float().div_(255.0)
+    h, w = x.shape[-2:]
+    scale = size / min(h, w)
+    out = (max(size, round(h * scale)), max(size, round(w * scale)))
+    x = F.interpolate(x, size=out, mode="bicubic", align_corners=False, antialias=True).clamp_(0, 1)
+    top, left = (out[0] - size) // 2, (out[1] - size) // 2
+    return x[..., top:top + size, left:left + size]
+
+
 def load_backbone(cfg: BackboneConfig) -> ClipBackbone:
     """Build the CLIP backbone described by ``cfg`` (see :class:`BackboneConfig`)."""
     if cfg.model_name not in open_clip.list_models():
@@ -180,14 +192,7 @@ class ClipBackbone(nn.Module):
 
     def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """uint8 RGB frames [N,H,W,3] -> normalised images [N,3,S,S] (short-side resize + centre crop)."""
-        x = torch.as_tensor(np.ascontiguousarray(frames)).to(self.device)
-        x = x.permute(0, 3, 1, 2).float().div_(255.0)
-        h, w = x.shape[-2:]
-        scale = self.image_size / min(h, w)
-        size = (max(self.image_size, round(h * scale)), max(self.image_size, round(w * scale)))
-        x = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp_(0, 1)
-        top, left = (size[0] - self.image_size) // 2, (size[1] - self.image_size) // 2
-        x = x[..., top:top + self.image_size, left:left + self.image_size]
+        x = resize_center_crop(torch.as_tensor(np.ascontiguousarray(frames)).to(self.device), self.image_size)
         return (x - self.mean) / self.std
 
     def encode_frames(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -231,17 +236,6 @@ class ClipBackbone(nn.Module):
         for t in (m.text_projection, m.ln_final.weight, m.token_embedding.weight[:64]):
             h.update(t.detach().float().cpu().numpy().tobytes())
         return h.hexdigest()
-
-    def _encode_text_batches(self, texts: Sequence[str], kind: str) -> dict[str, torch.Tensor]:
-        def compute() -> dict[str, torch.Tensor]:
-            step = self.cfg.text_batch_size
-            parts = [self._text_forward(texts[i:i + step]) for i in range(0, len(texts), step)]
-            keys = ["eot"] if kind == "eot" else ["eot", "tokens", "mask"]
-            return {k: torch.cat([p[k] for p in parts]) for k in keys}
-
-        with torch.no_grad():
-            out = self.cache.get_or_compute(cache_key(self._fingerprint(), kind, texts), compute)
-        return {k: v.to(self.device) for k, v in out.items()}
 
     def _text_outputs(self, texts: Sequence[str], kind: str, trim: bool) -> dict[str, torch.Tensor]:
         step = self.cfg.text_batch_size

@@ -16,6 +16,7 @@ no program moves is in its resting state, e.g. ``still`` or ``plant``); an objec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -247,8 +248,13 @@ def movement_dicts(action: Action) -> list[dict]:
     return out
 
 
-def render_clip(action: str | Action, seed: int, cfg: SynthConfig | None = None) -> tuple[np.ndarray, dict]:
+def render_clip(action: str | Action, seed: int, cfg: SynthConfig | None = None,
+                frames: Sequence[int] | None = None) -> tuple[np.ndarray, dict]:
     """Frames (uint8 [T, H, W, 3]) and ground truth of one clip of ``action``.
+
+    ``frames`` paints only those frame numbers (ground truth too, listed in
+    ``truth["frame_indices"]``): the motion, camera and scene are those of the whole clip, so
+    they equal the same frames of the full render, at a fraction of the cost.
 
     The ground truth holds the action, its movements, the scene settings and, per frame,
     ``parts`` (part key -> ``{"state", "box", "area"}``) and ``objects`` (``{"name",
@@ -276,10 +282,15 @@ def render_clip(action: str | Action, seed: int, cfg: SynthConfig | None = None)
     background = make_background(background_kind, S + 2 * pad, scene_rng)
     distractors = sample_distractors(int(scene_rng.integers(0, cfg.max_distractors + 1)), S, scene_rng)
     noise_std = float(scene_rng.uniform(*cfg.noise_std))
+    noise_key = int(noise_rng.integers(2**32))
 
-    frames = np.empty((T, S, S, 3), np.uint8)
+    indices = list(range(T)) if frames is None else [int(i) for i in frames]
+    if any(not 0 <= i < T for i in indices):
+        raise ConfigError(f"Frame numbers must be in [0, {T}), got {indices}.")
+    out = np.empty((len(indices), S, S, 3), np.uint8)
     gt_frames = []
-    for i, (sk, objects, states) in enumerate(posed):
+    for k, i in enumerate(indices):
+        sk, objects, states = posed[i]
         jx, jy = (int(v) for v in cam.jitter[i])
         scene = Image.fromarray(background[pad - jy:pad - jy + S, pad - jx:pad - jx + S])
         scene_draw = ImageDraw.Draw(scene)
@@ -290,9 +301,11 @@ def render_clip(action: str | Action, seed: int, cfg: SynthConfig | None = None)
         labels = np.asarray(label_img)
         frame = np.where(labels[..., None] > 0, _PALETTE[labels], np.asarray(scene))
         if noise_std > 0:
-            noisy = frame + noise_rng.standard_normal(frame.shape, dtype=np.float32) * noise_std
+            # Noise drawn per frame number, so a subset render equals the full one frame by frame.
+            frame_rng = np.random.default_rng((noise_key, i))
+            noisy = frame + frame_rng.standard_normal(frame.shape, dtype=np.float32) * noise_std
             frame = np.clip(np.rint(noisy), 0, 255)
-        frames[i] = frame
+        out[k] = frame
         regions = _regions(labels)
         parts = {}
         for key in PART_KEYS:
@@ -324,4 +337,6 @@ def render_clip(action: str | Action, seed: int, cfg: SynthConfig | None = None)
         "config": asdict(cfg),
         "frames": gt_frames,
     }
-    return frames, truth
+    if frames is not None:
+        truth["frame_indices"] = indices
+    return out, truth
