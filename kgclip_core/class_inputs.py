@@ -7,9 +7,11 @@ triples that :meth:`KGClipModel.encode_classes` embeds.
 
 from __future__ import annotations
 
+from kgclip_core.errors import ConfigError
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.labels import LabelSet
 from kgclip_core.model.kgclip import ClassInputs
+from kgclip_core.model.config import CLASS_TEXTS
 from kgclip_core.prompts import class_prompts
 
 # The graph's relation names -> the triplet encoder's; the encoder adds inverses itself.
@@ -20,12 +22,25 @@ MODEL_RELATIONS = {
 }
 
 
-def class_inputs(label_set: LabelSet, kg: KnowledgeGraph) -> ClassInputs:
+def _prompts(label_set: LabelSet, kg: KnowledgeGraph, class_text: str) -> list[list[str]]:
+    names = class_prompts(label_set.display_names)
+    if class_text == "name":
+        return names
+    if class_text == "description":
+        # A typed label's parsed "description" only restates the label: keep its name prompts.
+        return [[kg.description(c)] if kg.confidence(c) == "curated" else prompts
+                for c, prompts in zip(label_set.classes, names)]
+    raise ConfigError(f"class_text must be one of {CLASS_TEXTS}, got {class_text!r}.")
+
+
+def class_inputs(label_set: LabelSet, kg: KnowledgeGraph, class_text: str = "name") -> ClassInputs:
     """Prompts, semantic units and action-movement triples of every class of ``label_set``.
 
-    Classes are named by their display names, so word-level interaction (WTI) sees words
-    ("Apply Eye Makeup"), and the graph's action labels, which are display names too, match
-    the class embeddings in the triples.
+    ``class_text`` says what the class embedding is made of: the name in the prompt
+    templates (``name``) or the class's knowledge-graph description (``description``,
+    classification by description). Classes are named by their display
+    names, so word-level interaction (WTI) sees words ("Apply Eye Makeup"), and the graph's
+    action labels, which are display names too, match the class embeddings in the triples.
     """
     unit_texts: list[str] = []
     unit_types: list[str] = []
@@ -45,7 +60,7 @@ def class_inputs(label_set: LabelSet, kg: KnowledgeGraph) -> ClassInputs:
     triples = [(h, MODEL_RELATIONS[r], t) for h, r, t in kg.triples() if r in MODEL_RELATIONS]
     return ClassInputs(
         names=list(label_set.display_names),
-        prompts=class_prompts(label_set.display_names),
+        prompts=_prompts(label_set, kg, class_text),
         unit_texts=unit_texts,
         unit_types=unit_types,
         class_units=class_units,

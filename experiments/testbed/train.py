@@ -93,7 +93,7 @@ def train_model(spec: RunSpec, train: ClipSet, label_set: str | Sequence[str] = 
     configure_trainable(model, spec.optim)
     labels = load_label_set(label_set)
     kg = KnowledgeGraph.for_label_set(labels)
-    inputs = class_inputs(labels, kg)
+    inputs = class_inputs(labels, kg, model.cfg.class_text)
     classes = None if spec.train_text else model.encode_classes(inputs)  # frozen: once
     if spec.shots:
         paths = {p: i for i, p in enumerate(train.paths)}

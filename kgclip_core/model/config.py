@@ -13,6 +13,11 @@ from dataclasses import asdict, dataclass, fields
 from kgclip_core.errors import ConfigError
 
 
+# What a class embedding is made of: its name in prompt templates or its knowledge-graph
+# description (kgclip_core.class_inputs).
+CLASS_TEXTS = ("name", "description")
+
+
 @dataclass
 class ModelConfig:
     """Shape and switches of a KG-CLIP model.
@@ -25,6 +30,8 @@ class ModelConfig:
     backbone: str = "ViT-B-16"
     pretrained: str | None = "openai"
     num_frames: int = 8
+    # The class text: "name" (prompt templates) or "description" (the KG description).
+    class_text: str = "name"
     # Train the text tower too (from scratch): class texts are then embedded with gradients,
     # uncached, on every training step. Off: frozen, cached text embeddings (fine-tuning).
     train_text: bool = False
@@ -82,6 +89,8 @@ class ModelConfig:
         for name, value in positive.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"ModelConfig.{name} must be a positive integer, got {value!r}.")
+        if self.class_text not in CLASS_TEXTS:
+            raise ConfigError(f"ModelConfig.class_text must be one of {CLASS_TEXTS}, got {self.class_text!r}.")
         if self.temporal_kernel % 2 == 0:
             raise ConfigError("ModelConfig.temporal_kernel must be odd so frames stay aligned.")
         if self.triplet_shortlist < 0:

@@ -46,7 +46,7 @@ def clip_transform(model: KGClipModel, train: bool, test_crops: int = 1) -> Clip
 def encode_label_set(model: KGClipModel, labels: LabelSet, kg: KnowledgeGraph | None = None) -> ClassFeatures:
     """Class features of a label set, with its knowledge graph (built when not given)."""
     graph = kg if kg is not None else KnowledgeGraph.for_label_set(labels)
-    return model.encode_classes(class_inputs(labels, graph))
+    return model.encode_classes(class_inputs(labels, graph, model.cfg.class_text))
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

@@ -195,7 +195,7 @@ class Trainer:
         self.model = build_model(cfg.model, device=str(self.env.device))
         configure_trainable(self.model, cfg.optim)
         self.kg = KnowledgeGraph.for_label_set(self.splits.labels)
-        self.train_inputs = class_inputs(self.splits.labels, self.kg)
+        self.train_inputs = class_inputs(self.splits.labels, self.kg, cfg.model.class_text)
         self.train_classes, self.eval_classes = self._encode_classes()
         self._build_data()
         self._build_optimizer()
