@@ -1,9 +1,10 @@
-"""``kgclip synth``: write a synthetic stick-figure data set."""
+"""``kgclip synth`` and ``kgclip pretrain``: write a synthetic data set; pretrain its tiny CLIP."""
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from kgclip_core.synth.actions import LABEL_SETS
 from kgclip_core.synth.dataset import write_dataset
@@ -21,8 +22,44 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pretrain(args: argparse.Namespace) -> int:
+    from kgclip_core.synth.pretrain import STATE_FILE, PretrainConfig, Pretrainer
+
+    cfg = PretrainConfig(seed=args.seed, corpus_size=args.corpus_size, num_frames=args.frames,
+                         train_frames=min(args.train_frames, args.frames), render_size=args.render_size,
+                         steps=args.steps, batch_size=args.batch_size, lr=args.lr)
+    trainer = Pretrainer(cfg, args.out)
+    if args.resume:
+        trainer.resume(args.resume if args.resume != "auto" else Path(args.out) / STATE_FILE)
+    result = trainer.run()
+    print(f"{result.weights}: {cfg.model} pretrained {cfg.steps} steps on {cfg.corpus_size} captioned clips "
+          f"in {result.seconds / 60:.1f} min (final loss {result.final_loss:.3f}, caption cosine "
+          f"{result.text_cosine:.3f}). Use it with --model {cfg.model} --pretrained {result.weights}")
+    return 0
+
+
+def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
+    from kgclip_core.synth.pretrain import PretrainConfig
+
+    d = PretrainConfig()
+    p = subparsers.add_parser("pretrain", help="pretrain the synthetic world's tiny CLIP on a caption corpus")
+    p.add_argument("--out", required=True, help="output folder (open_clip_model.safetensors, pretrain.json, log)")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the corpus and the initial weights")
+    p.add_argument("--corpus-size", type=int, default=d.corpus_size, help="captioned clips rendered for training")
+    p.add_argument("--steps", type=int, default=d.steps, help="optimiser steps")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="clips per step")
+    p.add_argument("--frames", type=int, default=d.num_frames, help="frames rendered per corpus clip (1-32)")
+    p.add_argument("--train-frames", type=int, default=d.train_frames, help="frames per clip in a step")
+    p.add_argument("--render-size", type=int, default=d.render_size, help="render size before the resize to 64 px")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate of the image tower")
+    p.add_argument("--resume", nargs="?", const="auto", default=None,
+                   help="continue an interrupted run (from OUT/pretrain_state.pt, or the path given)")
+    p.set_defaults(func=_pretrain)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the ``synth`` sub-command on the ``kgclip`` parser."""
+    """Register the ``synth`` and ``pretrain`` sub-commands on the ``kgclip`` parser."""
+    _add_pretrain(subparsers)
     defaults = SynthConfig()
     p = subparsers.add_parser("synth", help="write a synthetic stick-figure action data set with ground truth")
     p.add_argument("--out", required=True, help="output folder (videos/, train.txt, val.txt, labels.csv, ...)")
