@@ -9,9 +9,22 @@ container metadata, frames decord's index promises but cannot deliver). Both bac
 to the sampled frames instead of decoding the whole video, and resize inside FFmpeg to the
 caller's short side, so memory stays bounded for hour-long or 4K videos.
 
-Limits: every side must be between ``MIN_SIDE`` (16 px, below that there is nothing to
-recognise) and ``MAX_SIDE`` (8192 px, DCI 8K) pixels; still images are refused. A file
-that ends early (truncated) yields the frames that are really there.
+Frames come back upright: the file's display matrix (the rotation, and any mirroring, a phone
+records for portrait video) is read with PyAV from the first frame and applied with numpy.
+decord 0.6 applies only the rotation part itself, and then reads its size arguments as the
+rotated size, so a file with a display matrix (or with several video streams, of which decord
+picks its own) is decoded with PyAV.
+
+Limits: every stored side must be between ``MIN_SIDE`` (16 px, below that there is nothing
+to recognise) and ``MAX_SIDE`` (8192 px, DCI 8K) pixels. A frame more elongated than
+``MAX_ASPECT`` (4:1) is centre-cropped to 4:1 (the model's preprocessing keeps only a centre
+square anyway) and ``VideoInfo.crop`` says so; such a frame is decoded at most at its stored
+size and enlarged only after the crop. So a decoded frame never exceeds ``MAX_SIDE`` x
+``short_side`` pixels and a returned one ``4 * short_side`` x ``short_side``, whatever the
+file's shape. Still pictures are refused: image files, a cover picture (an audio file's
+attached picture) as the only video stream, and a stream of fewer than ``MIN_FRAMES`` (2)
+frames, such as a one-frame GIF. A file that ends early (truncated) yields the frames that
+are really there.
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ from pathlib import Path
 import av
 import decord
 import numpy as np
+from av.sidedata.sidedata import Type as SideDataType
 
 from kgclip_core.errors import VideoError
 
@@ -30,13 +44,18 @@ logger = logging.getLogger(__name__)
 
 MIN_SIDE = 16
 MAX_SIDE = 8192
+MAX_ASPECT = 4  # long side / short side of the frames returned; more elongated ones are centre-cropped
+MIN_FRAMES = 2  # fewer is a still picture, whatever the container
 DEFAULT_FPS = 25.0  # assumed only when a file states no frame rate and has no time stamps
 SUPPORTED = "mp4, avi, mov, mkv, webm or an animated gif"
+_STILL = av.stream.Disposition.attached_pic | av.stream.Disposition.still_image
+_UPRIGHT = (False, False, False)
 
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a video holds; ``width``/``height`` are the stored size, before any resize."""
+    """What a video holds; ``width``/``height`` are the size as displayed (the stored size
+    turned by ``rotation``), before any crop or resize."""
 
     path: str
     num_frames: int
@@ -45,16 +64,72 @@ class VideoInfo:
     width: int
     height: int
     backend: str  # "decord" or "pyav"
+    rotation: int = 0  # degrees counter-clockwise the stored frames were turned to stand upright
+    mirrored: bool = False  # the file's display matrix also mirrors them
+    crop: tuple[int, int] | None = None  # (width, height) of the centre kept of a too elongated frame
+
+    @property
+    def crop_note(self) -> str | None:
+        """A sentence for people when part of every frame was cut off, else None."""
+        if self.crop is None:
+            return None
+        return (
+            f"The video is {self.width}x{self.height} pixels, more elongated than {MAX_ASPECT}:1: "
+            f"only the centre {self.crop[0]}x{self.crop[1]} pixels of each frame were used."
+        )
 
 
 @dataclass
 class Clip:
     """Sampled frames of ``V`` temporal views of ``T`` frames each."""
 
-    frames: np.ndarray  # uint8 [V, T, H, W, 3], RGB
+    frames: np.ndarray  # uint8 [V, T, H, W, 3], RGB, upright
     indices: np.ndarray  # int [V, T], frame numbers in the video
     timestamps: np.ndarray  # float [V, T], seconds from the first frame
     info: VideoInfo
+
+
+@dataclass(frozen=True)
+class _Header:
+    """The video stream as the container describes it, read before any frame is sampled."""
+
+    path: str
+    stream: int  # index among the container's video streams
+    decord_ok: bool  # decord reads this stream as PyAV does (see the module docstring)
+    width: int  # stored size
+    height: int
+    rotation: int
+    orient: tuple[bool, bool, bool]  # transpose, flip rows, flip columns: stored -> upright
+
+    @property
+    def crop(self) -> tuple[int, int] | None:
+        """The centre (width, height) kept of a stored frame more elongated than MAX_ASPECT."""
+        w, h = self.width, self.height
+        keep = MAX_ASPECT * min(w, h)
+        if max(w, h) <= keep:
+            return None
+        return (keep, h) if w > h else (w, keep)
+
+    def info(self, num_frames: int, fps: float, backend: str) -> VideoInfo:
+        """The stream's VideoInfo, with every size as displayed."""
+        transpose, flip_rows, flip_cols = self.orient
+        width, height = (self.height, self.width) if transpose else (self.width, self.height)
+        crop = self.crop[::-1] if self.crop and transpose else self.crop
+        mirrored = transpose ^ flip_rows ^ flip_cols  # an odd number of reflections
+        return VideoInfo(self.path, num_frames, fps, num_frames / fps, width, height, backend,
+                         self.rotation, mirrored, crop)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How a stored frame becomes a returned one: decoded at ``decode`` size, its centre
+    ``keep`` pixels kept, resized to ``size``, then turned upright. Sizes are (width, height)
+    in stored orientation."""
+
+    decode: tuple[int, int]
+    keep: tuple[int, int]
+    size: tuple[int, int]
+    orient: tuple[bool, bool, bool]
 
 
 def sample_indices(
@@ -91,8 +166,9 @@ def sample_indices(
 
 
 def probe_video(path: str | Path) -> VideoInfo:
-    """Open and validate a video without decoding its frames; raises :class:`VideoError`."""
-    return _open(path, short_side=None).info
+    """Open and validate a video, decoding only its first frame (for the display matrix);
+    raises :class:`VideoError`."""
+    return _open(path, short_side=None)[0].info
 
 
 def read_clip(
@@ -104,25 +180,27 @@ def read_clip(
     short_side: int | None = 256,
     rng: np.random.Generator | None = None,
 ) -> Clip:
-    """Sample and decode ``num_views`` x ``num_frames`` frames of a video.
+    """Sample and decode ``num_views`` x ``num_frames`` upright frames of a video.
 
     Frames are resized so their short side is ``short_side`` (aspect kept; None keeps the
-    stored size). See :func:`sample_indices` for ``mode``, ``num_views`` and ``rng``.
-    Raises :class:`VideoError` for anything that is not a readable video.
+    stored size), after a centre crop to ``MAX_ASPECT`` for more elongated videos. See
+    :func:`sample_indices` for ``mode``, ``num_views`` and ``rng``. Raises
+    :class:`VideoError` for anything that is not a readable video.
     """
     if short_side is not None and short_side < 1:
         raise ValueError(f"short_side must be >= 1 or None, got {short_side}")
-    reader = _open(path, short_side)
+    reader, plan = _open(path, short_side)
     try:
-        return _decode_clip(reader, num_frames, mode, num_views, rng)
+        return _decode_clip(reader, plan, num_frames, mode, num_views, rng)
     except decord.DECORDError as exc:  # decord's index can promise frames it cannot decode
         _log_fallback(reader.info.path, exc)
-        reader = _PyAVReader(reader.info.path, reader.info.width, reader.info.height, reader.size)
-        return _decode_clip(reader, num_frames, mode, num_views, rng)
+        reader = _PyAVReader(reader.header, plan.decode)
+        return _decode_clip(reader, plan, num_frames, mode, num_views, rng)
 
 
 def _decode_clip(
     reader: _DecordReader | _PyAVReader,
+    plan: _Plan,
     num_frames: int,
     mode: str,
     num_views: int,
@@ -132,18 +210,29 @@ def _decode_clip(
     wanted = np.unique(indices)
     frames, got, times = reader.read(wanted)
     where = np.searchsorted(wanted, indices)
-    return Clip(frames[where], got[where], times[where], reader.info)
+    return Clip(_finish(frames, plan)[where], got[where], times[where], reader.info)
 
 
-def _open(path: str | Path, short_side: int | None) -> _DecordReader | _PyAVReader:
-    path = _check_file(path)
-    width, height = _read_header(path)
-    size = _output_size(width, height, short_side)
-    try:
-        return _DecordReader(path, width, height, size)
-    except Exception as exc:  # decord raises DECORDError, RuntimeError or AssertionError
-        _log_fallback(path, exc)
-    return _PyAVReader(path, width, height, size)
+def _open(path: str | Path, short_side: int | None) -> tuple[_DecordReader | _PyAVReader, _Plan]:
+    header = _read_header(_check_file(path))
+    plan = _plan(header, short_side)
+    reader = _reader(header, plan)
+    n = reader.info.num_frames
+    if n < MIN_FRAMES:
+        raise VideoError(
+            f"{header.path} has only {n} frame: a still picture, not a video. Give a video "
+            f"file ({SUPPORTED}) of at least {MIN_FRAMES} frames."
+        )
+    return reader, plan
+
+
+def _reader(header: _Header, plan: _Plan) -> _DecordReader | _PyAVReader:
+    if header.decord_ok:
+        try:
+            return _DecordReader(header, plan.decode)
+        except Exception as exc:  # decord raises DECORDError, RuntimeError or AssertionError
+            _log_fallback(header.path, exc)
+    return _PyAVReader(header, plan.decode)
 
 
 def _log_fallback(path: str, exc: Exception) -> None:
@@ -164,34 +253,62 @@ def _check_file(path: str | Path) -> str:
     return str(p)
 
 
-def _read_header(path: str) -> tuple[int, int]:
-    """The stored frame size, checked against the limits before anything is decoded."""
+def _read_header(path: str) -> _Header:
+    """The stored frame size, checked against the limits, and the display matrix."""
     try:
         with av.open(path) as container:
             kind = container.format.name
             videos = container.streams.video
-            sizes = [(v.codec_context.width, v.codec_context.height) for v in videos]
+            moving = [v for v in videos if not v.disposition & _STILL]
+            if kind == "image2" or kind.endswith("_pipe"):
+                image = kind.removesuffix("_pipe").upper()
+                raise VideoError(
+                    f"{path} is a still image ({image}), not a video. Give a video file "
+                    f"({SUPPORTED}); GIF animations are supported."
+                )
+            if not moving:
+                what = "only a still picture: cover art or a thumbnail" if videos else "audio only"
+                raise VideoError(
+                    f"{path} has no video stream ({what}, or no frames at all). "
+                    f"Give a video file ({SUPPORTED})."
+                )
+            stream = moving[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
+            _check_size(path, width, height)
+            rotation, orient = _orientation(next(_decode(container, stream), None))
     except av.FFmpegError as exc:
         raise VideoError(
             f"{path} is not a readable video ({_guess_problem(path)}; FFmpeg says: {exc}). "
             f"Use a complete {SUPPORTED} file."
         ) from None
-    if kind == "image2" or kind.endswith("_pipe"):
-        image = kind.removesuffix("_pipe").upper()
-        raise VideoError(
-            f"{path} is a still image ({image}), not a video. Give a video file "
-            f"({SUPPORTED}); GIF animations are supported."
-        )
-    if not sizes:
-        raise VideoError(f"{path} has no video stream (audio only, or no frames at all).")
-    width, height = sizes[0]
+    decord_ok = orient == _UPRIGHT and len(videos) == 1
+    return _Header(path, videos.index(stream), decord_ok, width, height, rotation, orient)
+
+
+def _check_size(path: str, width: int, height: int) -> None:
     if not (MIN_SIDE <= min(width, height) and max(width, height) <= MAX_SIDE):
         raise VideoError(
             f"{path} is {width}x{height} pixels; supported videos have every side between "
             f"{MIN_SIDE} and {MAX_SIDE} pixels. Re-encode it to a usual size "
             "(e.g. ffmpeg -i in.mp4 -vf scale=-2:720 out.mp4)."
         )
-    return width, height
+
+
+def _orientation(frame: av.VideoFrame | None) -> tuple[int, tuple[bool, bool, bool]]:
+    """The rotation (degrees counter-clockwise) and the (transpose, flip rows, flip columns)
+    that turn a stored frame upright, from the frame's display matrix."""
+    sides = frame.side_data if frame is not None else []
+    matrix = next(
+        (np.frombuffer(bytes(sd), np.int32) for sd in sides if sd.type == SideDataType.DISPLAYMATRIX), None
+    )
+    if matrix is None:
+        return 0, _UPRIGHT
+    # The matrix maps a stored pixel (x, y) to (a x + c y, b x + d y) on screen
+    # (libavutil/display.h); an angle between quarter turns goes to the nearest one.
+    a, b, c, d = (int(v) for v in matrix[[0, 1, 3, 4]])
+    transpose = abs(b) > abs(a)
+    flip_rows, flip_cols = (b < 0, c < 0) if transpose else (d < 0, a < 0)
+    return round(frame.rotation / 90) % 4 * 90, (transpose, flip_rows, flip_cols)
 
 
 def _guess_problem(path: str) -> str:
@@ -202,23 +319,55 @@ def _guess_problem(path: str) -> str:
     return "it may be truncated or corrupt"
 
 
-def _output_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
-    if short_side is None:
-        return width, height
-    scale = short_side / min(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
+def _plan(header: _Header, short_side: int | None) -> _Plan:
+    w, h = header.width, header.height
+    kept = header.crop or (w, h)
+    scale = 1.0 if short_side is None else short_side / min(w, h)
+    size = _scaled(kept, scale)
+    if header.crop is None:
+        return _Plan(size, size, size, header.orient)
+    # Cut before enlarging: an 8192x16 frame is decoded at 8192x16, not at 131072x256.
+    shrink = min(scale, 1.0)
+    return _Plan(_scaled((w, h), shrink), _scaled(kept, shrink), size, header.orient)
+
+
+def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def _finish(frames: np.ndarray, plan: _Plan) -> np.ndarray:
+    """Decoded frames [N, h, w, 3] centre-cropped, resized and turned upright as planned."""
+    (kw, kh), (w, h) = plan.keep, plan.size
+    top, left = (frames.shape[1] - kh) // 2, (frames.shape[2] - kw) // 2
+    frames = frames[:, top : top + kh, left : left + kw]
+    if (kw, kh) != (w, h):
+        frames = np.stack([_resize(f, w, h) for f in frames])
+    transpose, flip_rows, flip_cols = plan.orient
+    if transpose:
+        frames = frames.transpose(0, 2, 1, 3)
+    if flip_rows:
+        frames = frames[:, ::-1]
+    if flip_cols:
+        frames = frames[:, :, ::-1]
+    return frames
+
+
+def _resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """One RGB frame resized by FFmpeg's scaler, bicubic as FFmpeg's scale filter in the decoders."""
+    picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+    return picture.to_ndarray(width=width, height=height, format="rgb24", interpolation="BICUBIC")
 
 
 class _DecordReader:
     """decord: one index over the file, seeks per frame and resizes while decoding."""
 
-    def __init__(self, path: str, width: int, height: int, size: tuple[int, int]):
-        self.size = size
-        self._reader = decord.VideoReader(path, ctx=decord.cpu(0), width=size[0], height=size[1])
+    def __init__(self, header: _Header, size: tuple[int, int]):
+        self.header = header
+        self._reader = decord.VideoReader(header.path, ctx=decord.cpu(0), width=size[0], height=size[1])
         n, fps = len(self._reader), float(self._reader.get_avg_fps())
         if not fps > 0:
             raise ValueError(f"frame rate {fps}")
-        self.info = VideoInfo(path, n, fps, n / fps, width, height, "decord")
+        self.info = header.info(n, fps, "decord")
         times = self._reader.get_frame_timestamp(range(n))[:, 0].astype(np.float64)
         # decord's stamps are garbage (-3.7e17) for some AVIs; fall back to a constant rate.
         sane = np.all(np.isfinite(times)) and times[0] >= 0 and np.all(np.diff(times) > 0)
@@ -231,10 +380,10 @@ class _DecordReader:
 class _PyAVReader:
     """PyAV: counts frames from the packets (not from headers) and seeks to key frames."""
 
-    def __init__(self, path: str, width: int, height: int, size: tuple[int, int]):
-        self.path, self.size = path, size
-        with av.open(path) as container:
-            stream = container.streams.video[0]
+    def __init__(self, header: _Header, size: tuple[int, int]):
+        self.header, self.path, self.size = header, header.path, size
+        with av.open(self.path) as container:
+            stream = container.streams.video[header.stream]
             packets = [
                 (p.pts if p.pts is not None else p.dts, p.is_keyframe)
                 for p in _packets(container, stream)
@@ -242,7 +391,7 @@ class _PyAVReader:
             ]
             rate, time_base = stream.average_rate or stream.guessed_rate, stream.time_base
         if not packets:
-            raise VideoError(f"{path} contains no video frames.")
+            raise VideoError(f"{self.path} contains no video frames.")
         stamps = [s for s, _ in packets]
         # Without time stamps frames can only be counted in order, never seeked to.
         self._sequential = None in stamps or time_base is None
@@ -255,13 +404,13 @@ class _PyAVReader:
         self._times = (self._pts - self._pts[0]) * float(time_base)
         n, span = len(stamps), self._times[-1]
         fps = float(rate) if rate else (n - 1) / span if span > 0 else DEFAULT_FPS
-        self.info = VideoInfo(path, n, fps, n / fps, width, height, "pyav")
+        self.info = header.info(n, fps, "pyav")
 
     def read(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         frames, got = [], []
         pos, last, anchor = -1, None, 0
         with av.open(self.path) as container:
-            stream = container.streams.video[0]
+            stream = container.streams.video[self.header.stream]
             decoded = _decode(container, stream)
             for target in wanted:
                 k = np.searchsorted(self._keys, target, side="right") - 1

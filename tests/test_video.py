@@ -1,9 +1,11 @@
-"""Tests for kgclip_core.video: TSN sampling, both decoding backends, real clips, bad input."""
+"""Tests for kgclip_core.video: TSN sampling, both decoding backends, real clips, phone
+rotation, extreme frame shapes, bad input."""
 
 from __future__ import annotations
 
 import csv
 import logging
+import tracemalloc
 from pathlib import Path
 
 import av
@@ -12,9 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _videos import cover_art_mp3, one_frame_gif, phone_video, ramp_video, write_video
 from kgclip_core import video
 from kgclip_core.errors import VideoError
-from kgclip_core.video import probe_video, read_clip, sample_indices
+from kgclip_core.video import MAX_SIDE, probe_video, read_clip, sample_indices
 
 CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "clips"
 MANIFEST = CLIPS / "manifest.csv"
@@ -22,22 +25,6 @@ MANIFEST_ROWS = list(csv.DictReader(MANIFEST.open())) if MANIFEST.exists() else 
 needs_clips = pytest.mark.skipif(not MANIFEST_ROWS, reason=f"real clips not found at {CLIPS}")
 
 BAR = 4  # width in pixels of the bar that marks a frame's index in generated videos
-
-
-def write_video(
-    path: Path, frames: np.ndarray, codec: str = "libx264", gop: int = 4, fmt: str | None = None
-) -> Path:
-    """Encode uint8 RGB frames [N, H, W, 3] at 25 fps with PyAV."""
-    with av.open(str(path), "w", format=fmt) as container:
-        stream = container.add_stream(codec, rate=25)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "rgb8" if codec == "gif" else "yuv420p"
-        if codec != "gif":
-            stream.gop_size = gop
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return path
 
 
 def bar_frames(n: int, height: int = 48) -> np.ndarray:
@@ -260,6 +247,67 @@ def test_probe_reports_metadata(tmp_path):
     assert info.fps == pytest.approx(25) and info.duration == pytest.approx(0.8)
 
 
+@pytest.mark.parametrize(
+    "rotation, hflip", [(90, False), (180, False), (270, False), (90, True)],
+    ids=["90", "180", "270", "90-mirrored"],
+)
+def test_phone_video_comes_back_upright(tmp_path, rotation, hflip):
+    path, upright = phone_video(tmp_path / "phone.mp4", rotation, hflip)
+    info = probe_video(path)
+    assert (info.width, info.height, info.rotation, info.mirrored) == (96, 160, rotation, hflip)
+    clip = read_clip(path, 2, short_side=None)
+    # decord 0.6 turns such files itself but squeezes them into the stored shape: PyAV reads them.
+    assert clip.info.backend == "pyav" and clip.frames.shape == (1, 2, 160, 96, 3)
+    assert np.abs(clip.frames.astype(int) - upright).mean() < 4
+    assert read_clip(path, 2, short_side=48).frames.shape == (1, 2, 80, 48, 3)
+
+
+def test_frames_decord_cannot_deliver_are_cropped_by_the_fallback_too(tmp_path, monkeypatch):
+    path = ramp_video(tmp_path / "long.mp4", 8192, 16)
+    monkeypatch.setattr(video._DecordReader, "read", _raise_decord_error)
+    clip = read_clip(path, 2)
+    assert clip.info.backend == "pyav" and clip.info.crop == (64, 16)
+    assert clip.frames.shape == (1, 2, 256, 1024, 3)
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav"])
+@pytest.mark.parametrize(
+    "stored, rotation, crop, shape",
+    [
+        ((8192, 16), 0, (64, 16), (256, 1024)),
+        ((32, 8192), 0, (32, 128), (1024, 256)),
+        ((16, 512), 90, (64, 16), (256, 1024)),  # a tall stored frame shown wide
+        ((64, 16), 0, None, (256, 1024)),  # exactly 4:1 is kept whole
+    ],
+    ids=["8192x16", "32x8192", "16x512-rot90", "64x16"],
+)
+def test_elongated_video_is_centre_cropped_before_the_resize(
+    tmp_path, backend, stored, rotation, crop, shape, request
+):
+    if backend == "pyav":
+        request.getfixturevalue("no_decord")
+    path = ramp_video(tmp_path / "long.mp4", *stored, rotation=rotation)
+    tracemalloc.start()
+    try:
+        clip = read_clip(path, 2, short_side=256)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    info = clip.info
+    assert clip.frames.shape == (1, 2, *shape, 3) and info.crop == crop
+    assert info.backend == ("pyav" if rotation else backend)
+    # Decoded frames are at most MAX_SIDE x 256 pixels; 8192x16 resized whole is 131072x256.
+    assert peak < 4 * 2 * MAX_SIDE * 256 * 3
+    red = clip.frames[..., 0].astype(int)
+    if crop is None:
+        assert red.min() < 10 and red.max() > 245  # the whole ramp
+        assert info.crop_note is None
+    else:
+        span = 255 * max(crop) / max(stored)  # of the ramp, in the kept middle
+        assert abs(red.mean() - 127.5) < 4 and red.max() - red.min() < span + 8
+        assert f"{info.width}x{info.height}" in info.crop_note and "4:1" in info.crop_note
+
+
 # --- bad input --------------------------------------------------------------------------
 
 
@@ -308,6 +356,12 @@ def _make_bad_input(kind: str, tmp: Path) -> Path:
     elif kind == "truncated":
         src = write_video(tmp / "full.mp4", bar_frames(30))
         _truncated_copy(src, path)
+    elif kind == "cover_art":
+        path = cover_art_mp3(tmp / "song.mp3")
+    elif kind == "one_frame_gif":
+        path = one_frame_gif(tmp / "still.gif")
+    elif kind == "one_frame":
+        write_video(path, bar_frames(1))
     return path
 
 
@@ -323,6 +377,9 @@ BAD_INPUTS = {
     "tiny": "8x8 pixels",
     "huge": "9000x16 pixels",
     "truncated": "truncated",
+    "cover_art": "only a still picture: cover art",
+    "one_frame_gif": "only 1 frame: a still picture",
+    "one_frame": "only 1 frame: a still picture",
 }
 
 

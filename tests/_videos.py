@@ -1,0 +1,88 @@
+"""Videos the tests write with PyAV: plain clips, phone clips with a display matrix, frames of
+extreme shapes, and still pictures in video containers (cover art, a one-frame GIF)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+
+def write_video(
+    path: Path,
+    frames: np.ndarray,
+    codec: str = "libx264",
+    gop: int = 4,
+    fmt: str | None = None,
+    rotation: int = 0,
+    hflip: bool = False,
+) -> Path:
+    """Encode uint8 RGB frames [N, H, W, 3] at 25 fps; ``rotation`` (degrees counter-clockwise)
+    and ``hflip`` go into the display matrix, as a phone records a portrait video."""
+    with av.open(str(path), "w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "rgb8" if codec == "gif" else "yuv420p"
+        if codec != "gif":
+            stream.gop_size = gop
+        if rotation or hflip:
+            stream.set_display_rotation(rotation, hflip=hflip)
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def upright_picture(height: int = 160, width: int = 96) -> np.ndarray:
+    """A picture whose red grows rightwards and green downwards, so any turn or mirror shows."""
+    y, x = np.mgrid[0:height, 0:width]
+    red, green = x * 255 // (width - 1), y * 255 // (height - 1)
+    return np.stack([red, green, np.full_like(x, 60)], axis=-1).astype(np.uint8)
+
+
+def phone_video(path: Path, rotation: int, hflip: bool = False, frames: int = 4) -> tuple[Path, np.ndarray]:
+    """A clip stored turned and mirrored so that its display matrix shows the upright picture;
+    returns the path and that picture [160, 96, 3] (portrait)."""
+    upright = upright_picture()
+    # The display matrix mirrors after it rotates, so undo the mirror first.
+    stored = np.rot90(upright[:, ::-1] if hflip else upright, -rotation // 90)
+    clip = np.repeat(np.ascontiguousarray(stored)[None], frames, axis=0)
+    return write_video(path, clip, rotation=rotation, hflip=hflip), upright
+
+
+def ramp_video(path: Path, width: int, height: int, frames: int = 4, rotation: int = 0) -> Path:
+    """A clip whose red channel ramps 0..255 along the long side of the stored frame."""
+    long = max(width, height)
+    ramp = (np.arange(long) * 255 // (long - 1)).astype(np.uint8)
+    red = np.broadcast_to(ramp[None, :] if width >= height else ramp[:, None], (height, width))
+    picture = np.stack([red, np.full_like(red, 60), np.full_like(red, 60)], axis=-1)
+    return write_video(path, np.repeat(picture[None], frames, axis=0), rotation=rotation)
+
+
+def cover_art_mp3(path: Path) -> Path:
+    """One second of tone with an embedded cover picture (an attached-picture video stream)."""
+    cover = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(cover, format="JPEG")
+    with av.open(str(path), "w") as container:
+        audio = container.add_stream("libmp3lame", rate=16000, layout="mono")
+        picture = container.add_stream("mjpeg")
+        picture.width = picture.height = 64
+        picture.pix_fmt = "yuvj420p"
+        picture.disposition = av.stream.Disposition.attached_pic
+        packet = av.Packet(cover.getvalue())
+        packet.stream, packet.pts, packet.dts = picture, 0, 0
+        container.mux(packet)
+        tone = (np.sin(np.arange(16000) / 5) * 3000).astype(np.int16)[None]
+        frame = av.AudioFrame.from_ndarray(tone, format="s16", layout="mono")
+        frame.sample_rate, frame.pts = 16000, 0
+        container.mux(audio.encode(frame))
+        container.mux(audio.encode())
+    return path
+
+
+def one_frame_gif(path: Path) -> Path:
+    """A GIF of a single frame: a still picture in an animation container."""
+    return write_video(path, upright_picture()[None], codec="gif")
