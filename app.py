@@ -139,10 +139,9 @@ def build_app(predictor: Predictor, notice: str | None = None, labels: str | Non
         if not video:
             raise gr.Error("Upload a video clip or pick an example first.")
         try:
-            progress(0.0, desc="Embedding the label set (first time only)")
             labels = resolve(label_set, custom)
-            predictor.classes(labels)
-            progress(0.4, desc="Decoding and encoding the clip")
+            # The Predictor reads the clip before it embeds the label set, so a bad file is refused at once.
+            progress(0.0, desc="Decoding the clip, then embedding the label set (first time only)")
             pred = run_predict(video, labels, int(top_k))
         except KGClipError as err:
             raise _user_error(err) from err

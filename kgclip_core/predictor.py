@@ -200,8 +200,9 @@ class Predictor:
         top_k = top_k or self.cfg.top_k
         if top_k < 1:
             raise LabelError("top_k must be at least 1.")
-        kg, classes = self.classes(label_set)
         clip = read_clip(video_path, self.cfg.num_frames, short_side=self.cfg.short_side)
+        # Only now: embedding a large label set takes long, and a bad file must be refused fast.
+        kg, classes = self.classes(label_set)
         frames = clip.frames[0]
         images = self.backbone.preprocess(frames)[None]
         video = self.model.encode_video(images)
@@ -209,6 +210,9 @@ class Predictor:
         probs = out.logits[0].softmax(dim=-1)
         top = probs.topk(min(top_k, len(label_set)))
         indices = top.indices.tolist()
+        warnings = [RANDOM_WEIGHTS_WARNING] if self.backbone.random_weights else []
+        if clip.info.crop_note:
+            warnings.append(clip.info.crop_note)
         pred = Prediction(
             labels=[label_set.display_names[i] for i in indices],
             scores=top.values.tolist(),
@@ -223,7 +227,7 @@ class Predictor:
             random_weights=self.backbone.random_weights,
             term_scores={name: term[0, indices].tolist() for name, term in out.terms.items()},
             grid=tuple(video.grid),
-            warnings=[RANDOM_WEIGHTS_WARNING] if self.backbone.random_weights else [],
+            warnings=warnings,
         )
         self._explain(pred, out, classes, kg, label_set)
         return pred

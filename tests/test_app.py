@@ -6,6 +6,7 @@ the app on a tiny fine-tuned checkpoint (every head on, so regions and word alig
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import av
 import numpy as np
 import pytest
 
+from _videos import cover_art_mp3, one_frame_gif, phone_video, ramp_video
 from conftest import REPO
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -250,6 +252,40 @@ def test_bad_input_gets_a_message_and_the_server_stays_up(app_url, tmp_path):
     with pytest.raises(Exception, match="(?i)upload a video"):
         client.predict(None, "ucf101", "", 3, 0.5, api_name="/predict")
     assert urllib.request.urlopen(app_url, timeout=10).status == 200
+
+
+def test_phone_and_elongated_videos_are_shown_upright_and_bounded(app_url, tmp_path):
+    from PIL import Image
+
+    client = _client(app_url)
+    phone, _ = phone_video(tmp_path / "phone.mp4", 90, frames=8)
+    outputs = _predict(client, phone)
+    gallery, details = outputs[3], outputs[-1]
+    assert (details["video"]["width"], details["video"]["height"], details["video"]["rotation"]) == (96, 160, 90)
+    width, height = Image.open(_image_files(gallery)[0]).size
+    assert height > width  # portrait, as the phone shows it
+    *_, details = _predict(client, ramp_video(tmp_path / "long.mp4", 8192, 16, frames=8))
+    assert details["video"]["crop"] == [64, 16] and any("8192x16" in w for w in details["warnings"])
+
+
+def test_still_pictures_and_empty_files_are_refused_before_the_labels_are_embedded(app_url, real_clip, tmp_path):
+    client = _client(app_url)
+    text_cache = Path(os.environ["KGCLIP_CACHE_DIR"]) / "text"  # the app's, inherited from conftest
+
+    def cached() -> int:
+        return len(list(text_cache.glob("*")))
+
+    labels = "\n".join(f"refused action {i}" for i in range(30))
+    before = cached()
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    for bad, message in [(cover_art_mp3(tmp_path / "song.mp3"), "still picture"),
+                         (one_frame_gif(tmp_path / "still.gif"), "still picture"), (empty, "empty")]:
+        with pytest.raises(Exception, match=message):
+            _predict(client, bad, "custom (type below)", labels)
+    assert cached() == before  # nothing was embedded for them
+    _predict(client, real_clip, "custom (type below)", labels)
+    assert cached() > before  # a readable clip does embed the labels
 
 
 def test_twenty_concurrent_requests(app, real_clip):

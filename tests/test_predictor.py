@@ -7,6 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from _videos import cover_art_mp3, one_frame_gif, phone_video, ramp_video
 from kgclip_core.backbone import BackboneConfig
 from kgclip_core.errors import KGClipError, LabelError, VideoError
 from kgclip_core.model import checkpoint
@@ -83,6 +84,35 @@ def test_bad_videos(predictor, tmp_path):
         with pytest.raises(VideoError):
             predictor.predict(path, labels="ucf101")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mp4", "notes.mp4"]
+
+
+def test_clip_is_refused_before_the_labels_are_embedded(predictor, real_clip, tmp_path, monkeypatch):
+    def embed(*args, **kwargs):
+        raise AssertionError("the label set was embedded")
+
+    monkeypatch.setattr(predictor.model, "encode_classes", embed)
+    labels = [f"custom action {i}" for i in range(20)]
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    for bad in (empty, cover_art_mp3(tmp_path / "song.mp3"), one_frame_gif(tmp_path / "still.gif")):
+        with pytest.raises(VideoError, match="empty|still picture"):
+            predictor.predict(bad, labels=labels)
+    with pytest.raises(AssertionError, match="embedded"):  # a readable clip does get there
+        predictor.predict(real_clip, labels=labels)
+
+
+def test_prediction_is_upright_and_says_what_was_cut(predictor, tmp_path):
+    path, _ = phone_video(tmp_path / "phone.mp4", 90, frames=8)
+    pred = predictor.predict(path, labels=["run", "jump"])
+    assert pred.frames.shape == (8, round(160 * 256 / 96), 256, 3) and pred.video.rotation == 90
+    red, green = pred.frames[..., 0].astype(int), pred.frames[..., 1].astype(int)
+    assert red[:, :, 128:].mean() > red[:, :, :128].mean() + 100  # red grows rightwards
+    assert green[:, 213:].mean() > green[:, :213].mean() + 100  # green grows downwards
+    assert len(pred.warnings) == 1  # only the random-weights one
+    pred = predictor.predict(ramp_video(tmp_path / "long.mp4", 8192, 16, frames=8), labels=["run", "jump"])
+    assert pred.frames.shape == (8, 256, 1024, 3) and pred.video.crop == (64, 16)
+    assert pred.warnings[1] == pred.video.crop_note and "8192x16" in pred.warnings[1]
+    assert pred.to_dict()["video"]["crop"] == (64, 16)
 
 
 def test_training_free_explains_with_semantic_units(predictor, real_clip):
