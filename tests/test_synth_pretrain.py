@@ -41,7 +41,7 @@ def test_mean_pairwise_cosine():
 
 
 def test_collapse_guard_stops_with_a_clear_message_and_writes_no_weights(tmp_path, corpus):
-    trainer = Pretrainer(PretrainConfig(**TINY, steps=3, collapse_cosine=0.01), tmp_path)
+    trainer = Pretrainer(PretrainConfig(**TINY, steps=3, collapse_cosine=0.01, collapse_grace=0.5), tmp_path)
     with pytest.raises(PretrainError, match="collapsed"):
         trainer.run(corpus)
     assert not (tmp_path / WEIGHTS_FILE).exists()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.sections import replace_section
 from experiments.testbed import collapse, demo, run
 from experiments.testbed.data import CROP_AREA
 from experiments.testbed.train import TINY_HEADS, VARIANTS, RunSpec
@@ -230,5 +231,5 @@ peak must be) and "random pixel" (peak anywhere).
 
 {demo_section(work, frozen_rows) if work is not None else ''}
 """
-    path.write_text(text, encoding="utf-8")
+    replace_section(path, "testbed", text)
     return path

@@ -9,8 +9,8 @@ batch is not pushed away as a negative.
 
 A text tower trained from a random start can collapse (every caption to one direction), as
 the testbed saw; it starts here at a lower learning rate than the image tower, and the mean
-pairwise cosine of a fixed set of probe captions is logged and stops the run with a clear
-message when it passes ``collapse_cosine``.
+pairwise cosine of a fixed set of probe captions is logged and, after the initial plateau
+(``collapse_grace``), stops the run with a clear message when it passes ``collapse_cosine``.
 
 The result is an ordinary open_clip state dict (``open_clip_model.safetensors``), loaded the
 way a user's local CLIP weights are::
@@ -63,17 +63,24 @@ class PretrainConfig:
 
     model: str = "kgclip-synth"
     seed: int = 0
-    corpus_size: int = 8000
+    corpus_size: int = 6000
     num_frames: int = 8  # frames rendered per corpus clip
-    train_frames: int = 4  # frames per clip in a step (TSN over the rendered ones)
+    # Frames per clip in a step (TSN over the rendered ones). On the development split, 64 clips x
+    # 2 frames at lr 2e-3 beat 32 clips x 4 frames at lr 1e-3 (same pixels per step) by 19 points
+    # zero-shot on the novel compositions (docs/TESTBED.md).
+    train_frames: int = 2
     render_size: int = 112  # the synthetic clips' native size, resized to the model's input
-    steps: int = 2500
-    batch_size: int = 32
-    lr: float = 1e-3
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 2e-3
     text_lr_mult: float = 0.5  # the text tower starts slower: it is the one that can collapse
     weight_decay: float = 0.1
     warmup_fraction: float = 0.05
     collapse_cosine: float = 0.99
+    # Both towers start near-constant and sit on a plateau (loss at chance, probe cosine up to
+    # ~0.995) for the first ~150-200 steps before they separate (measured): the guard only
+    # logs during this share of the steps, then stops a run whose captions stay collapsed.
+    collapse_grace: float = 0.2
     check_every: int = 50
     save_every: int = 250
 
@@ -92,13 +99,13 @@ class PretrainConfig:
             raise ConfigError(f"train_frames ({self.train_frames}) cannot exceed num_frames ({self.num_frames}).")
         if self.render_size % 2:
             raise ConfigError(f"render_size must be even, got {self.render_size}.")
-        for name in ("lr", "text_lr_mult", "weight_decay", "warmup_fraction", "collapse_cosine"):
+        for name in ("lr", "text_lr_mult", "weight_decay", "warmup_fraction", "collapse_cosine", "collapse_grace"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"{name} must be a finite number.")
         if not (0 < self.lr <= 1 and 0 < self.text_lr_mult <= 10 and 0 <= self.weight_decay <= 1
-                and 0 <= self.warmup_fraction < 1 and 0 < self.collapse_cosine <= 1):
+                and 0 <= self.warmup_fraction < 1 and 0 < self.collapse_cosine <= 1 and 0 <= self.collapse_grace < 1):
             raise ConfigError("lr in (0, 1], text_lr_mult in (0, 10], weight_decay in [0, 1], "
-                              "warmup_fraction in [0, 1), collapse_cosine in (0, 1].")
+                              "warmup_fraction in [0, 1), collapse_cosine in (0, 1], collapse_grace in [0, 1).")
 
 
 @dataclass
@@ -272,7 +279,7 @@ class Pretrainer:
                     log_file.write(json.dumps(record) + "\n")
                     log_file.flush()
                     log.info("step %d/%d loss %.3f text cosine %.3f", self.step, cfg.steps, loss.item(), cosine)
-                    if cosine > cfg.collapse_cosine:
+                    if cosine > cfg.collapse_cosine and self.step > cfg.collapse_grace * cfg.steps:
                         raise PretrainError(
                             f"Stopped at step {self.step}: the text embeddings collapsed (mean pairwise cosine "
                             f"{cosine:.3f} > {cfg.collapse_cosine}). Lower lr or text_lr_mult and start again.")
