@@ -24,6 +24,7 @@ from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.kg.render import action_view
 from kgclip_core.labels import LabelSet, builtin_label_sets, parse_labels
 from kgclip_core.predictor import RANDOM_WEIGHTS_WARNING, Prediction, Predictor, PredictorConfig
+from kgclip_core.synth.foundation import foundation_predictor
 
 try:  # Hugging Face ZeroGPU: a GPU is attached only while a decorated call runs.
     import spaces
@@ -40,41 +41,78 @@ CUSTOM = "custom (type below)"
 CHECKPOINT = "the checkpoint's labels"
 NO_WTI = "*This model has no word-frame interaction (WTI) head: load a fine-tuned checkpoint to see the alignment.*"
 SESSION_TTL_S = 3600
-DEMO_CHECKPOINT = Path(__file__).parent / "checkpoints" / "synthetic"
-OFFLINE_DEMO_NOTE = (
-    "The pretrained CLIP weights could not be loaded, so the app runs the shipped demo model "
-    "(`checkpoints/synthetic`), trained on procedurally generated stick-figure actions: it "
-    "recognises and explains those (try the example clips), not real videos."
+CHECKPOINTS = Path(__file__).parent / "checkpoints"
+DEMO_CHECKPOINT = CHECKPOINTS / "synthetic"
+FOUNDATION_WEIGHTS = CHECKPOINTS / "foundation" / "open_clip_model.safetensors"
+OFFLINE_NOTE = (
+    "{reason} So the app offers the models of its synthetic world instead: they recognise "
+    "procedurally drawn stick-figure actions (try the example clips), not real videos "
+    "(details: docs/TESTBED.md in the repository)."
+)
+DEMO_BANNER = (
+    "**Demo model (fine-tuned KG-CLIP)**: every KG-CLIP head, trained on the 24 stick-figure "
+    "actions of the `synthetic` label set; it knows those 24 actions only."
+)
+FOUNDATION_BANNER = (
+    "**Foundation (pretrained CLIP, training-free)**: the synthetic world's own CLIP, pretrained on "
+    "captioned stick-figure clips and used without fine-tuning, as a real CLIP would be: it scores "
+    "each action by its knowledge-graph description and semantic units, so it also recognises "
+    "the 8 new combinations of `synthetic_novel` it never saw named."
 )
 
 
 @dataclass
+class ModelOption:
+    """One model the app can run, and the banner that says plainly what it is."""
+
+    title: str
+    predictor: Predictor
+    banner: str = ""
+
+
+@dataclass
 class Session:
-    """What one browser session keeps between events: the last prediction and its label set."""
+    """What one browser session keeps between events: the last prediction, its label set and model."""
 
     pred: Prediction
     labels: LabelSet
+    model: str
 
 
-def load_predictor(args: argparse.Namespace) -> tuple[Predictor, str | None]:
-    """The app's model, and a notice to show when it is not the pretrained CLIP that was asked for.
+def load_models(args: argparse.Namespace) -> list[ModelOption]:
+    """The models the app offers: the one asked for or, offline, the synthetic world's models.
 
-    Offline, the shipped synthetic demo checkpoint (a real trained model, for the stick-figure
-    actions) beats random weights; random weights run only when that is missing or asked for.
+    Offline, the shipped demo checkpoint (fine-tuned) and foundation (training-free) are real
+    trained models for the stick-figure actions and beat random weights; random weights run
+    only when both are missing or when asked for, under a banner that says so.
     """
     if args.checkpoint:
-        return Predictor.from_checkpoint(args.checkpoint, device=args.device), None
+        predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+        return [ModelOption(predictor.model_name, predictor)]
     cfg = PredictorConfig(backbone=backbone_config(args), num_frames=args.frames)
     try:
-        return Predictor.from_config(cfg), None
+        predictor = Predictor.from_config(cfg)
+        return [ModelOption(predictor.model_name, predictor)]
     except WeightsError as err:
-        if DEMO_CHECKPOINT.is_dir() and not args.random_weights:
-            log.warning("%s\nStarting the app on the synthetic demo checkpoint.", err)
-            return Predictor.from_checkpoint(DEMO_CHECKPOINT, device=args.device), f"{OFFLINE_DEMO_NOTE}\n\n```\n{err}\n```"
-        # The UI is still useful to explore offline, but never silently: the banner says so.
-        log.warning("%s\nStarting the app on random weights.", err)
-        cfg.backbone.pretrained, cfg.backbone.allow_random = None, True
-        return Predictor.from_config(cfg), f"{RANDOM_WEIGHTS_WARNING}\n\n```\n{err}\n```"
+        reason = str(err).splitlines()[0]
+        log.warning("%s", err)
+    options = []
+    if not args.random_weights:
+        note = OFFLINE_NOTE.format(reason=reason)
+        if DEMO_CHECKPOINT.is_dir():
+            demo = Predictor.from_checkpoint(DEMO_CHECKPOINT, device=args.device)
+            options.append(ModelOption("Demo model (fine-tuned KG-CLIP)", demo, f"{note}\n\n{DEMO_BANNER}"))
+        if FOUNDATION_WEIGHTS.is_file():
+            foundation = foundation_predictor(FOUNDATION_WEIGHTS, device=args.device, num_frames=args.frames)
+            options.append(ModelOption("Foundation (training-free)", foundation, f"{note}\n\n{FOUNDATION_BANNER}"))
+    if options:
+        log.info("Offline: offering %s.", ", ".join(o.title for o in options))
+        return options
+    # The UI is still useful to explore offline, but never silently: the banner says so.
+    log.warning("Starting the app on random weights (%s).", reason)
+    cfg.backbone.pretrained, cfg.backbone.allow_random = None, True
+    predictor = Predictor.from_config(cfg)
+    return [ModelOption(predictor.model_name, predictor, RANDOM_WEIGHTS_WARNING)]
 
 
 def _user_error(err: KGClipError) -> gr.Error:
@@ -103,28 +141,40 @@ def _details(pred: Prediction) -> dict:
     return details
 
 
-def build_app(predictor: Predictor, notice: str | None = None, labels: str | None = None) -> gr.Blocks:
-    """Lay out the UI around ``predictor``; ``notice`` explains a fallback model, ``labels`` is
-    the label set selected at start."""
-    choices = [*builtin_label_sets(), CUSTOM] + ([CHECKPOINT] if predictor.default_labels else [])
-    default_set = labels or (CHECKPOINT if predictor.default_labels else "kinetics400")
+def _default_labels(option: ModelOption) -> str:
+    return CHECKPOINT if option.predictor.default_labels else "kinetics400"
+
+
+def build_app(options: list[ModelOption], labels: str | None = None) -> gr.Blocks:
+    """Lay out the UI around the models in ``options`` (a choice appears when there are
+    several); ``labels`` is the label set selected at start."""
+    models = {o.title: o for o in options}
+    first = options[0]
+    with_defaults = any(o.predictor.default_labels for o in options)
+    choices = [*builtin_label_sets(), CUSTOM] + ([CHECKPOINT] if with_defaults else [])
+    default_set = labels or _default_labels(first)
     if labels is not None and labels not in builtin_label_sets():
         raise SystemExit(f"--labels must be one of {', '.join(builtin_label_sets())}; got {labels!r}.")
 
-    def resolve(label_set: str, custom: str) -> LabelSet:
+    def resolve(predictor: Predictor, label_set: str, custom: str) -> LabelSet:
         if label_set == CHECKPOINT:
             return predictor.resolve_labels(None)
         return parse_labels(custom) if label_set == CUSTOM else predictor.resolve_labels(label_set)
 
     @gpu
-    def run_predict(video: str, labels: LabelSet, top_k: int) -> Prediction:
-        return predictor.predict(video, labels=labels, top_k=top_k)
+    def run_predict(model: str, video: str, labels: LabelSet, top_k: int) -> Prediction:
+        return models[model].predictor.predict(video, labels=labels, top_k=top_k)
 
     @gpu
     def run_attribution(session: Session, steps: int, progress: gr.Progress) -> explain.Attribution:
         # ZeroGPU pickles the arguments of a GPU call: pass gr.Progress itself, not a closure.
-        return explain.integrated_gradients(predictor, session.pred, session.labels, steps=steps,
+        return explain.integrated_gradients(models[session.model].predictor, session.pred, session.labels,
+                                            steps=steps,
                                             progress=lambda fraction, message: progress(fraction, desc=message))
+
+    def choose_model(model: str):
+        option = models[model]
+        return option.banner, gr.update(value=_default_labels(option))
 
     def heatmap_view(pred: Prediction | None, kind: str | None, which: str | None, opacity: float):
         if pred is None:
@@ -134,15 +184,17 @@ def build_app(predictor: Predictor, notice: str | None = None, labels: str | Non
         maps = explain.heatmaps(pred, kind, index) if names else None
         return explain.heatmap_gallery(pred, maps, float(opacity))
 
-    def predict(video: str | None, label_set: str, custom: str, top_k: int, opacity: float,
+    def predict(video: str | None, label_set: str, custom: str, top_k: int, opacity: float, model: str,
                 progress: gr.Progress = gr.Progress()):
         if not video:
             raise gr.Error("Upload a video clip or pick an example first.")
+        if model not in models:
+            raise gr.Error(f"Unknown model; choose one of: {', '.join(models)}.")
         try:
-            labels = resolve(label_set, custom)
+            labels = resolve(models[model].predictor, label_set, custom)
             # The Predictor reads the clip before it embeds the label set, so a bad file is refused at once.
             progress(0.0, desc="Decoding the clip, then embedding the label set (first time only)")
-            pred = run_predict(video, labels, int(top_k))
+            pred = run_predict(model, video, labels, int(top_k))
         except KGClipError as err:
             raise _user_error(err) from err
         progress(0.8, desc="Rendering the explanations")
@@ -164,7 +216,7 @@ def build_app(predictor: Predictor, notice: str | None = None, labels: str | Non
             gr.update(choices=[(label, name) for label, name in zip(pred.labels, pred.class_names)],
                       value=pred.class_names[0]),
             _details(pred),
-            Session(pred, labels),
+            Session(pred, labels, model),
         )
 
     def heatmaps(session: Session | None, kind: str | None, which: str | None, opacity: float):
@@ -218,11 +270,15 @@ def build_app(predictor: Predictor, notice: str | None = None, labels: str | Non
     with gr.Blocks(title="KG-CLIP: explainable fine-grained action recognition", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# KG-CLIP\nUpload a short clip: the model names the action, shows where it looked and "
                     "which knowledge-graph concepts matched.")
-        gr.Markdown(f"**Model:** {predictor.model_name}")
-        if predictor.backbone.random_weights:
-            gr.Markdown(f"## ⚠️ Random weights\n{notice or RANDOM_WEIGHTS_WARNING}", elem_id="random-weights-warning")
-        elif notice:
-            gr.Markdown(f"## ℹ️ Offline demo model\n{notice}", elem_id="model-notice")
+        model = gr.Radio(list(models), value=first.title, label="Model", elem_id="model-choice",
+                         visible=len(options) > 1)
+        if first.predictor.backbone.random_weights:
+            gr.Markdown(f"**Model:** {first.title}\n\n## ⚠️ Random weights\n{first.banner}",
+                        elem_id="random-weights-warning")
+            banner = None
+        else:
+            gr.Markdown(f"**Model:** {first.title}", visible=len(options) == 1)
+            banner = gr.Markdown(first.banner, elem_id="model-notice", visible=bool(first.banner))
         session = gr.State(None, time_to_live=SESSION_TTL_S)
         with gr.Tabs() as tabs:
             with gr.Tab("Recognise", id="recognise"):
@@ -280,7 +336,9 @@ def build_app(predictor: Predictor, notice: str | None = None, labels: str | Non
                     with gr.Column(scale=2):
                         kg_page = gr.HTML(elem_id="kg-graph")
 
-        run.click(predict, [video, label_set, custom, top_k, opacity],
+        if banner is not None:
+            model.change(choose_model, [model], [banner, label_set], api_name="choose_model")
+        run.click(predict, [video, label_set, custom, top_k, opacity, model],
                   [chart, kind, which, gallery, units, timeline, alignment, alignment_note, kg_view, open_action,
                    details, session], api_name="predict")
         kind.input(heatmap_kind, [session, kind, opacity], [which, gallery], api_name="heatmap_kind")
@@ -318,8 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     """Start the app."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    predictor, notice = load_predictor(args)
-    demo = build_app(predictor, notice, args.labels)
+    demo = build_app(load_models(args), args.labels)
     demo.queue(max_size=args.max_queue, default_concurrency_limit=args.concurrency)
     demo.launch(server_name=args.host, server_port=args.port, max_file_size="500mb", show_error=True)
 

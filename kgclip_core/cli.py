@@ -14,6 +14,7 @@ import sys
 
 from kgclip_core.backbone import BackboneConfig
 from kgclip_core.errors import KGClipError
+from kgclip_core.model.config import CLASS_TEXTS, ModelConfig
 
 
 def add_backbone_args(parser: argparse.ArgumentParser) -> None:
@@ -44,13 +45,15 @@ def _predict(args: argparse.Namespace) -> int:
         predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
     else:
         cfg = PredictorConfig(backbone=backbone_config(args), num_frames=args.frames)
+        cfg.model = ModelConfig.training_free_preset(backbone=cfg.backbone.model_name, pretrained=cfg.backbone.pretrained,
+                                                     num_frames=args.frames, class_text=args.class_text)
         try:
             predictor = Predictor.from_config(cfg)
         except KGClipError as err:
             if not args.random_weights:
                 raise
             logging.getLogger(__name__).warning("%s\nFalling back to random weights as asked.", err)
-            cfg.backbone.pretrained = None
+            cfg.backbone.pretrained = cfg.model.pretrained = None
             predictor = Predictor.from_config(cfg)
     labels = args.labels or args.label_list
     pred = predictor.predict(args.clip, labels=labels, top_k=args.top_k)
@@ -77,6 +80,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=8, help="frames sampled from the clip")
     p.add_argument("--json", action="store_true", help="print the prediction as JSON")
     p.add_argument("--checkpoint", default=None, help="a trained checkpoint directory (overrides --model)")
+    p.add_argument("--class-text", choices=CLASS_TEXTS, default="name",
+                   help="training-free class embedding: name prompts or the knowledge-graph description")
     add_backbone_args(p)
     p.set_defaults(func=_predict)
 

@@ -131,12 +131,13 @@ class Predictor:
         self._classes: OrderedDict[tuple[str, tuple[str, ...]], tuple[KnowledgeGraph, ClassFeatures]] = OrderedDict()
 
     @classmethod
-    def from_config(cls, cfg: PredictorConfig) -> Predictor:
-        """Load the pretrained backbone (raises WeightsError with what to do) and add the heads."""
+    def from_config(cls, cfg: PredictorConfig, labels: str | Sequence[str] | None = None) -> Predictor:
+        """Load the pretrained backbone (raises WeightsError with what to do) and add the heads;
+        ``labels`` is the label set used when a prediction names none (default Kinetics-400)."""
         backbone = load_backbone(cfg.backbone)
         model_cfg = cfg.model or ModelConfig.training_free_preset(
             backbone=cfg.backbone.model_name, pretrained=cfg.backbone.pretrained, num_frames=cfg.num_frames)
-        return cls(KGClipModel(model_cfg, backbone), cfg)
+        return cls(KGClipModel(model_cfg, backbone), cfg, labels=load_label_set(labels) if labels else None)
 
     @classmethod
     def from_checkpoint(cls, directory: str | Path, device: str = "auto", **overrides) -> Predictor:
@@ -159,7 +160,8 @@ class Predictor:
     def model_name(self) -> str:
         """A short description of the model for people."""
         b = self.backbone.cfg
-        weights = "random weights" if self.backbone.random_weights else (b.pretrained or "checkpoint")
+        # A local weights file is named by its file name: the server's folders are nobody's business.
+        weights = "random weights" if self.backbone.random_weights else Path(b.pretrained or "checkpoint").name
         mode = "training-free" if self.model.cfg.training_free else "fine-tuned KG-CLIP"
         return f"{b.model_name} ({weights}, {mode})"
 
@@ -174,7 +176,7 @@ class Predictor:
         key = (label_set.name, label_set.classes)
         if key not in self._classes:
             kg = self._graph_for(label_set)
-            self._classes[key] = (kg, self.model.encode_classes(class_inputs(label_set, kg)))
+            self._classes[key] = (kg, self.model.encode_classes(class_inputs(label_set, kg, self.model.cfg.class_text)))
             while len(self._classes) > _CLASS_CACHE_SIZE:
                 self._classes.popitem(last=False)
         self._classes.move_to_end(key)

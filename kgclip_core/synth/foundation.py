@@ -1,0 +1,28 @@
+"""The synthetic world's pretrained CLIP (``checkpoints/foundation``) as a training-free Predictor.
+
+The weights are an ordinary open_clip state dict of the ``kgclip-synth`` architecture, so
+they load the way a user's local CLIP weights file does; on top of them the Predictor runs
+training-free, exactly as on OpenAI weights: prompt similarity plus the class's
+best-matching semantic units. Its class text is the knowledge graph's description, which
+recognised the stick-figure actions far better than name prompts (docs/TESTBED.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kgclip_core.backbone import BackboneConfig
+from kgclip_core.model.config import ModelConfig
+from kgclip_core.predictor import Predictor, PredictorConfig
+
+MODEL = "kgclip-synth"
+CLASS_TEXT = "description"
+
+
+def foundation_predictor(weights: str | Path, device: str = "auto", num_frames: int = 8) -> Predictor:
+    """A training-free Predictor on the foundation's ``weights`` file, for the synthetic label sets."""
+    model = ModelConfig.training_free_preset(backbone=MODEL, pretrained=str(weights), num_frames=num_frames,
+                                             class_text=CLASS_TEXT)
+    cfg = PredictorConfig(backbone=BackboneConfig(MODEL, str(weights), device=device), model=model,
+                          num_frames=num_frames)
+    return Predictor.from_config(cfg, labels="synthetic")
