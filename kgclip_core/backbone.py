@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kgclip_core.errors import ConfigError, WeightsError
-from kgclip_core.text_cache import TextEmbeddingCache, cache_key, default_cache_dir
+from kgclip_core.text_cache import DEFAULT_MAX_BYTES, TextEmbeddingCache, cache_key, default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ GPU_DEFAULT = ("ViT-B-16", "openai")
 # ViT-B-32 is ~4x cheaper than B-16 per frame: the default on CPU (benchmarks/bench_backbone.py).
 CPU_DEFAULT = ("ViT-B-32", "openai")
 _HUB_HOST = ("huggingface.co", 443)
+# Called with how many texts were just embedded (a batch, or a whole list read from the cache).
+TextProgress = Callable[[int], None]
 
 
 @dataclass
@@ -51,6 +53,7 @@ class BackboneConfig:
     device: str = "auto"
     text_batch_size: int = 256
     cache_dir: str | None = None  # text-embedding cache; None: default_cache_dir()/"text"
+    cache_max_bytes: int = DEFAULT_MAX_BYTES  # least recently used entries go past it
     use_text_cache: bool = True
 
     @classmethod
@@ -151,7 +154,8 @@ def load_backbone(cfg: BackboneConfig) -> ClipBackbone:
     if pretrained is None:
         log.warning("Running %s on RANDOM weights: predictions are meaningless.", cfg.model_name)
     cache_dir = (cfg.cache_dir or default_cache_dir() / "text") if cfg.use_text_cache else None
-    return ClipBackbone(model, cfg, random_weights=pretrained is None, cache=TextEmbeddingCache(cache_dir))
+    return ClipBackbone(model, cfg, random_weights=pretrained is None,
+                        cache=TextEmbeddingCache(cache_dir, cfg.cache_max_bytes))
 
 
 class ClipBackbone(nn.Module):
@@ -206,23 +210,24 @@ class ClipBackbone(nn.Module):
         x = x.float()
         return x[:, 0], x[:, 1:]
 
-    def _text_forward(self, texts: Sequence[str], trim: bool = False) -> dict[str, torch.Tensor]:
-        """The text tower on ``texts``; ``trim`` drops the padding after the longest text's EOT,
-        which the causal mask keeps from changing any earlier position (a few times faster)."""
-        tokens = self.tokenizer(list(texts)).to(self.device)
+    def _text_forward(self, tokens: torch.Tensor, trim: bool) -> dict[str, torch.Tensor]:
+        """The text tower on token ids [N, 77]; ``trim`` drops the padding after the longest
+        text's EOT, which the causal mask keeps from changing any earlier position: CLIP
+        prompts are 5-20 tokens, so the 77-token context is mostly padding (several times faster)."""
         m = self.model
         length = int(tokens.argmax(dim=-1).max()) + 1 if trim else tokens.shape[1]
-        tokens = tokens[:, :length]
+        tokens = tokens[:, :length].to(self.device)
         attn_mask = m.attn_mask[:length, :length] if m.attn_mask is not None else None
         with self._autocast():
             x = m.token_embedding(tokens) + m.positional_embedding[:length]
             x = m.transformer(x, attn_mask=attn_mask)
             x = m.ln_final(x) @ m.text_projection
-        x = x.float()
         eot_pos = tokens.argmax(dim=-1)  # the EOT token has the largest id in CLIP's vocabulary
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         mask = (positions[None] > 0) & (positions[None] < eot_pos[:, None])
-        return {"eot": x[torch.arange(len(texts)), eot_pos], "tokens": x, "mask": mask}
+        # Padding outputs are zeroed: they then do not depend on how far a batch was trimmed.
+        x = x.float() * (positions[None] <= eot_pos[:, None])[..., None]
+        return {"eot": x[torch.arange(len(tokens)), eot_pos], "tokens": x, "mask": mask}
 
     def word_pieces(self, text: str) -> list[str]:
         """The word tokens of ``text`` as strings, in the positions ``encode_text_tokens`` masks in."""
@@ -237,45 +242,66 @@ class ClipBackbone(nn.Module):
             h.update(t.detach().float().cpu().numpy().tobytes())
         return h.hexdigest()
 
-    def _text_outputs(self, texts: Sequence[str], kind: str, trim: bool) -> dict[str, torch.Tensor]:
+    def _text_outputs(self, texts: Sequence[str], kind: str, trim: bool,
+                      progress: TextProgress | None = None) -> dict[str, torch.Tensor]:
+        """The text tower's outputs for ``texts`` in batches of ``cfg.text_batch_size``;
+        ``progress(n)`` is called after each batch with the number of texts it held."""
+        tokens = self.tokenizer(list(texts))
+        # Trimmed batches are as long as their longest text: batching texts of similar length
+        # together (by token count) wastes the least work on padding.
+        order = tokens.argmax(dim=-1).argsort(stable=True) if trim else torch.arange(len(texts))
         step = self.cfg.text_batch_size
-        parts = [self._text_forward(texts[i:i + step], trim) for i in range(0, len(texts), step)]
+        parts = []
+        for i in range(0, len(texts), step):
+            parts.append(self._text_forward(tokens[order[i:i + step]], trim))
+            if progress is not None:
+                progress(len(parts[-1]["eot"]))
         keys = ["eot"] if kind == "eot" else ["eot", "tokens", "mask"]
         if kind != "eot" and trim:  # batches trimmed to different lengths: pad back to the longest
             longest = max(p["tokens"].shape[1] for p in parts)
             for p in parts:
                 pad = longest - p["tokens"].shape[1]
                 p["tokens"], p["mask"] = F.pad(p["tokens"], (0, 0, 0, pad)), F.pad(p["mask"], (0, pad))
-        return {k: torch.cat([p[k] for p in parts]) for k in keys}
+        restore = order.argsort().to(self.device)
+        return {k: torch.cat([p[k] for p in parts])[restore] for k in keys}
 
-    def _encode_text_batches(self, texts: Sequence[str], kind: str) -> dict[str, torch.Tensor]:
+    def _encode_text_batches(self, texts: Sequence[str], kind: str,
+                             progress: TextProgress | None) -> dict[str, torch.Tensor]:
+        def compute() -> dict[str, torch.Tensor]:
+            return self._text_outputs(texts, kind, trim=True, progress=progress)
+
         with torch.no_grad():
-            out = self.cache.get_or_compute(
-                cache_key(self._fingerprint(), kind, texts), lambda: self._text_outputs(texts, kind, trim=False)
-            )
+            out, hit = self.cache.get_or_compute(cache_key(self._fingerprint(), kind, texts), compute)
+        if hit and progress is not None:
+            progress(len(texts))
         return {k: v.to(self.device) for k, v in out.items()}
 
-    def _encode_text_grad(self, texts: Sequence[str], kind: str) -> dict[str, torch.Tensor]:
+    def _encode_text_grad(self, texts: Sequence[str], kind: str,
+                          progress: TextProgress | None) -> dict[str, torch.Tensor]:
         """The text tower's outputs with gradients and without the cache (a trained text tower)."""
-        return self._text_outputs(texts, kind, trim=True)
+        return self._text_outputs(texts, kind, trim=True, progress=progress)
 
-    def encode_text(self, texts: Sequence[str], grad: bool = False) -> torch.Tensor:
+    def encode_text(self, texts: Sequence[str], grad: bool = False,
+                    progress: TextProgress | None = None) -> torch.Tensor:
         """Texts -> EOT embeddings [N,D] in the joint space.
 
         By default cached on disk, without gradients (a frozen text tower). ``grad=True``
         runs the text tower every call, uncached, so its weights can be trained (a graph is
         built only where grad mode is on: under ``torch.no_grad`` it is a fresh, uncached pass).
+        ``progress(n)`` is called as texts are embedded (once with all of them on a cache hit).
         """
         encode = self._encode_text_grad if grad else self._encode_text_batches
-        return encode(texts, "eot")["eot"]
+        return encode(texts, "eot", progress)["eot"]
 
     def encode_text_tokens(
-        self, texts: Sequence[str], grad: bool = False
+        self, texts: Sequence[str], grad: bool = False, progress: TextProgress | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Texts -> (EOT [N,D], every token [N,L,D], mask [N,L] of real word tokens).
 
-        Cached and without gradients by default; ``grad=True`` as in :meth:`encode_text`.
+        L is the longest text's length (to its end token), not the 77-token context, and every
+        position after a text's end token is zero (padding). Cached and without gradients by default; ``grad`` and
+        ``progress`` as in :meth:`encode_text`.
         """
         encode = self._encode_text_grad if grad else self._encode_text_batches
-        out = encode(texts, "tokens")
+        out = encode(texts, "tokens", progress)
         return out["eot"], out["tokens"], out["mask"].bool()

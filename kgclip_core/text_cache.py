@@ -1,9 +1,11 @@
-"""On-disk cache of text embeddings.
+"""On-disk cache of text embeddings, bounded in size.
 
-Embedding the prompts of a 400-class label set takes ~20 s on a 2-core CPU, and the app and
-the evaluation scripts ask for the same texts again and again. Entries are keyed by a
-fingerprint of the text tower's weights and the exact list of texts, so a different model,
-checkpoint or text list can never be served a stale entry. Files are safetensors (no pickle).
+Embedding the prompts and units of a 400-class label set takes tens of seconds on a 2-core
+CPU, and the app and the evaluation scripts ask for the same texts again and again. Entries
+are keyed by a fingerprint of the text tower's weights and the exact list of texts, so a
+different model, checkpoint or text list can never be served a stale entry. Files are
+safetensors (no pickle). The folder is capped (``max_bytes``): writing past the cap deletes
+the least recently used entries, so label sets typed into the app once cannot fill the disk.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,6 +22,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 512 * 2**20  # ~30 ViT-B label sets of Kinetics-400's size
 
 
 def default_cache_dir() -> Path:
@@ -39,26 +44,67 @@ def cache_key(fingerprint: str, kind: str, texts: Sequence[str]) -> str:
 
 
 class TextEmbeddingCache:
-    """Stores dicts of tensors under a key; ``cache_dir=None`` disables caching."""
+    """Stores dicts of tensors under a key; ``cache_dir=None`` disables caching.
 
-    def __init__(self, cache_dir: str | Path | None) -> None:
+    At most ``max_bytes`` of entries are kept: each read marks an entry as used (its file's
+    modification time), and a write that goes past the cap deletes the entries used least
+    recently. Other processes may share the folder: every file is written whole, then renamed.
+    """
+
+    def __init__(self, cache_dir: str | Path | None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.max_bytes = max_bytes
 
-    def get_or_compute(self, key: str, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        """Return the cached tensors for ``key``, computing and storing them on a miss."""
+    def get_or_compute(
+        self, key: str, compute: Callable[[], dict[str, torch.Tensor]]
+    ) -> tuple[dict[str, torch.Tensor], bool]:
+        """The tensors stored under ``key`` and True, or, on a miss, ``compute()``'s (now
+        stored) and False."""
         if self.cache_dir is None:
-            return compute()
+            return compute(), False
         path = self.cache_dir / f"{key}.safetensors"
         if path.is_file():
             try:
-                return load_file(str(path))
-            except Exception as err:  # a half-written or foreign file: recompute rather than fail
+                tensors = load_file(str(path))
+                os.utime(path, ns=(time.time_ns(), time.time_ns()))
+                return tensors, True
+            except Exception as err:  # a half-written, foreign or just evicted file: recompute rather than fail
                 log.warning("Ignoring unreadable text-embedding cache file %s (%s)", path, err)
         tensors = compute()
         self._write(path, tensors)
-        return tensors
+        return tensors, False
+
+    def entries(self) -> list[tuple[Path, int]]:
+        """The cached files and their sizes in bytes, least recently used first."""
+        if self.cache_dir is None or not self.cache_dir.is_dir():
+            return []
+        found = []
+        for path in self.cache_dir.glob("*.safetensors"):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # evicted by another process meanwhile
+                continue
+            found.append((stat.st_mtime_ns, path, stat.st_size))
+        return [(path, size) for _, path, size in sorted(found)]
+
+    def _evict(self, keep: Path) -> None:
+        """Delete least recently used entries until the folder fits ``max_bytes``."""
+        entries = self.entries()
+        total = sum(size for _, size in entries)
+        for path, size in entries:
+            if total <= self.max_bytes:
+                break
+            if path != keep:
+                path.unlink(missing_ok=True)
+                total -= size
+                log.info("Text-embedding cache over %d MB: evicted %s", self.max_bytes // 2**20, path.name)
 
     def _write(self, path: Path, tensors: dict[str, torch.Tensor]) -> None:
+        size = sum(t.numel() * t.element_size() for t in tensors.values())
+        if size > self.max_bytes:
+            log.warning("Not caching %s: %d MB is over the cache's cap of %d MB.", path.name, size // 2**20,
+                        self.max_bytes // 2**20)
+            return
         tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +113,7 @@ class TextEmbeddingCache:
             os.close(fd)
             save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp)
             os.replace(tmp, path)
+            self._evict(keep=path)
         except OSError as err:  # a read-only or full disk must not break inference
             log.warning("Could not write text-embedding cache %s (%s)", path, err)
             if tmp is not None:

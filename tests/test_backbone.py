@@ -1,5 +1,7 @@
 """The CLIP backbone: dense tokens agree with open_clip's pooled outputs; weights load or fail clearly."""
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -38,11 +40,55 @@ def test_text_cache_hits_and_is_keyed_by_texts(tmp_path, tiny_backbone):
         calls.append(1)
         return {"eot": torch.ones(2, 3)}
 
-    first = cache.get_or_compute("k1", compute)
-    again = cache.get_or_compute("k1", compute)
+    first, hit_first = cache.get_or_compute("k1", compute)
+    again, hit_again = cache.get_or_compute("k1", compute)
     cache.get_or_compute("k2", compute)
     assert len(calls) == 2 and torch.equal(first["eot"], again["eot"])
+    assert (hit_first, hit_again) == (False, True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k1.safetensors", "k2.safetensors"]
+
+
+def test_text_cache_evicts_least_recently_used_at_its_cap(tmp_path):
+    entry = {"eot": torch.zeros(256)}  # 1 KiB
+    cache = TextEmbeddingCache(tmp_path, max_bytes=3 * 1200)  # three entries and their headers
+    for key in ("a", "b", "c"):
+        cache.get_or_compute(key, lambda: entry)
+        time.sleep(0.01)  # distinct modification times on coarse file systems
+    assert cache.get_or_compute("a", lambda: entry)[1]  # a read makes "a" recently used
+    time.sleep(0.01)
+    cache.get_or_compute("d", lambda: entry)
+    assert [p.stem for p, _ in cache.entries()] == ["c", "a", "d"]  # "b" was the least recently used
+    assert sum(size for _, size in cache.entries()) <= cache.max_bytes
+    calls = []
+    cache.get_or_compute("b", lambda: calls.append(1) or entry)
+    assert calls  # evicted entries are computed again
+
+
+def test_text_cache_skips_an_entry_larger_than_its_cap(tmp_path):
+    cache = TextEmbeddingCache(tmp_path, max_bytes=100)
+    out, hit = cache.get_or_compute("big", lambda: {"eot": torch.zeros(1000)})
+    assert out["eot"].shape == (1000,) and not hit and cache.entries() == []
+
+
+@pytest.mark.parametrize("batch", [2, 256])
+def test_trimmed_and_untrimmed_text_paths_agree(tiny_backbone, batch, monkeypatch):
+    # Texts of very different lengths, so length-sorted batches trim to different lengths.
+    texts = ["jump", "a video of a person slowly raising both arms above the head.", "a person is clapping.",
+             "wave", "someone kicks a ball with the right leg while hopping", "squat"]
+    monkeypatch.setattr(tiny_backbone.cfg, "text_batch_size", batch)
+    with torch.no_grad():
+        full = tiny_backbone._text_outputs(texts, "tokens", trim=False)
+        trimmed = tiny_backbone._text_outputs(texts, "tokens", trim=True)
+    length = trimmed["tokens"].shape[1]
+    assert length == int(tiny_backbone.tokenizer(texts).argmax(-1).max()) + 1 < full["tokens"].shape[1]
+    torch.testing.assert_close(trimmed["eot"], full["eot"])
+    torch.testing.assert_close(trimmed["tokens"], full["tokens"][:, :length])
+    assert torch.equal(trimmed["mask"], full["mask"][:, :length]) and not full["mask"][:, length:].any()
+    # The default (cached) path is the trimmed one, and reports every text once.
+    seen = []
+    eot, tokens, _ = tiny_backbone.encode_text_tokens(texts, progress=seen.append)
+    torch.testing.assert_close(eot, full["eot"])
+    assert tokens.shape[1] == length and sum(seen) == len(texts)
 
 
 def test_random_weights_need_opt_in():
@@ -83,10 +129,9 @@ def test_text_grad_path_matches_the_cache_and_carries_gradients(tmp_path):
     g_eot, g_tokens, g_mask = backbone.encode_text_tokens(texts, grad=True)
     assert set(tmp_path.rglob("*")) == files  # the grad path neither reads nor writes the cache
     torch.testing.assert_close(g_eot, eot)
-    length = g_tokens.shape[1]  # trimmed after the longest text's end token
-    assert length < tokens.shape[1] and not mask[:, length:].any()
-    torch.testing.assert_close(g_tokens, tokens[:, :length])
-    assert torch.equal(g_mask, mask[:, :length])
+    # both paths are trimmed after the longest text's end token
+    torch.testing.assert_close(g_tokens, tokens)
+    assert torch.equal(g_mask, mask)
     (backbone.encode_text(texts, grad=True).sum() + g_tokens[g_mask].sum()).backward()
     for p in (backbone.model.token_embedding.weight, backbone.model.text_projection):
         assert p.grad is not None and p.grad.abs().sum() > 0

@@ -241,3 +241,16 @@ def test_triplet_shortlist_reranks_only_the_top_classes():
         rest = [c for c in range(6) if c not in top[b].tolist()]
         assert short.logits[b, rest].max() <= short.logits[b, top[b]].min()
         assert short.logits[b, rest].argsort().tolist() == other[b, rest].argsort().tolist()
+
+
+def test_encode_classes_embeds_what_the_heads_need_and_reports_progress():
+    inputs = class_inputs()
+    full_seen, plain_seen = [], []
+    full = tiny_model().eval().encode_classes(inputs, progress=lambda d, t: full_seen.append((d, t)))
+    plain_model = tiny_model(use_mra=False, use_su=False, use_decoder=False, use_wti=False, use_triplet=False)
+    plain = plain_model.eval().encode_classes(inputs, progress=lambda d, t: plain_seen.append((d, t)))
+    # 4 prompts + 5 units + 3 class names (WTI) + the one triple end that is neither a name nor a unit
+    assert full_seen[-1] == (13, 13) and [d for d, _ in full_seen] == sorted(d for d, _ in full_seen)
+    assert plain_seen[-1] == (4, 4)  # mean-pooled CLIP reads the prompts only
+    assert plain.unit_emb.shape[0] == 0 and plain.word_tokens is None and plain.triple_heads is None
+    torch.testing.assert_close(plain.class_emb, full.class_emb)

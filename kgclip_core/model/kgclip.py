@@ -19,13 +19,14 @@ prompt similarity and its best-matching semantic units (classification by descri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kgclip_core.backbone import BackboneConfig, ClipBackbone, load_backbone
+from kgclip_core.backbone import BackboneConfig, ClipBackbone, TextProgress, load_backbone
 from kgclip_core.errors import LabelError
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.decoder import VideoDecoder
@@ -33,6 +34,9 @@ from kgclip_core.model.mra import MultiRegionAttention
 from kgclip_core.model.su_select import SUSelection, select_units
 from kgclip_core.model.triplet import RELATIONS, TripletEncoder, relation_id
 from kgclip_core.model.wti import WeightedTokenInteraction, WTIOutput
+
+# Called with (texts embedded so far, texts a label set needs in all).
+ClassProgress = Callable[[int, int], None]
 
 
 @dataclass
@@ -207,60 +211,77 @@ class KGClipModel(nn.Module):
         return feats
 
     # ----------------------------------------------------------------- text side
-    def encode_classes(self, inputs: ClassInputs) -> ClassFeatures:
-        """Embed a label set's prompts, class-name words, semantic units and triples.
+    def encode_classes(self, inputs: ClassInputs, progress: ClassProgress | None = None) -> ClassFeatures:
+        """Embed a label set's prompts, and what the active heads need of the rest: semantic
+        units (SU selection, triplets), class-name words (WTI), triple ends (triplets).
 
         With a frozen text tower (``cfg.train_text`` off) the embeddings come from the
         backbone's cache and carry no gradient: compute them once per label set. With
         ``train_text`` on they are computed afresh, uncached, and carry gradients into the
         text tower in training mode with grad mode on: recompute them every training step
         (and once for evaluation; in eval mode, as in the Predictor, they carry no graph).
+        ``progress(done, total)`` follows the texts embedded so far out of all it needs.
         """
         grad = self.cfg.train_text
         with torch.set_grad_enabled(grad and self.training and torch.is_grad_enabled()):
-            return self._encode_classes(inputs, grad)
+            return self._encode_classes(inputs, grad, progress)
 
-    def _encode_classes(self, inputs: ClassInputs, grad: bool) -> ClassFeatures:
+    def _encode_classes(self, inputs: ClassInputs, grad: bool, progress: ClassProgress | None) -> ClassFeatures:
         inputs.validate()
         bb = self.backbone
         c, d = len(inputs.names), bb.embed_dim
         flat = [p for prompts in inputs.prompts for p in prompts]
-        prompt_emb = F.normalize(bb.encode_text(flat, grad=grad), dim=-1)
+        # Units feed SU selection and the triplet losses; without either they are never read.
+        unit_texts = inputs.unit_texts if self.cfg.use_su or self.triplet is not None else []
+        triples = list(dict.fromkeys(tuple(t) for t in inputs.triples)) if self.triplet is not None else []
+        # Triple ends that are class names or units reuse those embeddings.
+        other = sorted({x for h, _, t in triples for x in (h, t)} - set(inputs.names) - set(unit_texts))
+        total = len(flat) + len(unit_texts) + (c if self.wti is not None else 0) + len(other)
+        done = 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(done, total)
+
+        prompt_emb = F.normalize(bb.encode_text(flat, grad=grad, progress=step), dim=-1)
         owner = torch.repeat_interleave(torch.tensor([len(p) for p in inputs.prompts]))
         class_emb = torch.zeros(c, d, device=prompt_emb.device).index_add(0, owner.to(prompt_emb.device), prompt_emb)
         class_emb = F.normalize(class_emb, dim=-1)
-        if inputs.unit_texts:
-            unit_emb = F.normalize(bb.encode_text(inputs.unit_texts, grad=grad), dim=-1)
+        if unit_texts:
+            unit_emb = F.normalize(bb.encode_text(unit_texts, grad=grad, progress=step), dim=-1)
         else:
             unit_emb = class_emb.new_zeros(0, d)
-        mask = torch.zeros(c, len(inputs.unit_texts), dtype=torch.bool, device=class_emb.device)
-        for ci, units in enumerate(inputs.class_units):
-            mask[ci, list(units)] = True
+        mask = torch.zeros(c, len(unit_texts), dtype=torch.bool, device=class_emb.device)
+        if unit_texts:
+            for ci, units in enumerate(inputs.class_units):
+                mask[ci, list(units)] = True
         feats = ClassFeatures(
             names=list(inputs.names),
             class_emb=class_emb,
-            unit_texts=list(inputs.unit_texts),
-            unit_types=list(inputs.unit_types),
+            unit_texts=list(unit_texts),
+            unit_types=list(inputs.unit_types) if unit_texts else [],
             unit_emb=unit_emb,
             class_unit_mask=mask,
         )
         if self.wti is not None:
             # WTI aligns the words of the class name itself, not the prompt template.
-            _, tokens, word_mask = bb.encode_text_tokens(inputs.names, grad=grad)
+            _, tokens, word_mask = bb.encode_text_tokens(inputs.names, grad=grad, progress=step)
             length = int(word_mask.any(0).nonzero().max()) + 1 if word_mask.any() else 1
             feats.word_tokens, feats.word_mask = tokens[:, :length], word_mask[:, :length]
-        if self.triplet is not None and inputs.triples:
-            self._embed_triples(inputs, feats, grad)
+        if triples:
+            self._embed_triples(triples, other, feats, grad, step)
         return feats
 
-    def _embed_triples(self, inputs: ClassInputs, feats: ClassFeatures, grad: bool) -> None:
-        """Triple ends reuse the class and unit embeddings; other texts are encoded once."""
+    def _embed_triples(self, triples: list[tuple[str, str, str]], other: list[str], feats: ClassFeatures,
+                       grad: bool, progress: TextProgress) -> None:
+        """Triple ends reuse the class and unit embeddings; ``other`` texts are encoded once."""
         known = dict(zip(feats.names, feats.class_emb))
         known.update(zip(feats.unit_texts, feats.unit_emb))
-        triples = list(dict.fromkeys(tuple(t) for t in inputs.triples))
-        other = sorted({x for h, _, t in triples for x in (h, t)} - set(known))
         if other:
-            known.update(zip(other, F.normalize(self.backbone.encode_text(other, grad=grad), dim=-1)))
+            emb = self.backbone.encode_text(other, grad=grad, progress=progress)
+            known.update(zip(other, F.normalize(emb, dim=-1)))
         feats.triples = triples
         feats.triple_heads = torch.stack([known[h] for h, _, _ in triples])
         feats.triple_tails = torch.stack([known[t] for _, _, t in triples])
