@@ -9,9 +9,10 @@ holding everything the UI shows, as numpy arrays and lists; no Gradio types here
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.labels import LabelSet, label_set_of, load_label_set
 from kgclip_core.model import checkpoint
 from kgclip_core.model.config import ModelConfig
-from kgclip_core.model.kgclip import ClassFeatures, KGClipModel, ScoreOutput
+from kgclip_core.model.kgclip import ClassFeatures, ClassProgress, KGClipModel, ScoreOutput
 from kgclip_core.video import VideoInfo, read_clip
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ RANDOM_WEIGHTS_WARNING = (
     "meaningless. Connect to the internet once, pass a local weights file, or load a trained checkpoint."
 )
 _CLASS_CACHE_SIZE = 8
+DEFAULT_TRIPLET_SHORTLIST = 16
 
 
 @dataclass
@@ -41,6 +43,10 @@ class PredictorConfig:
     """How the Predictor samples clips, which backbone it loads and which heads it runs.
 
     ``model`` None means training-free scoring on the pretrained backbone.
+    ``triplet_shortlist`` replaces the model config's at inference (None keeps it): the
+    triplet term then scores only the best classes by the other terms, which costs a fraction
+    of scoring every class and kept the demo checkpoint's top-1 on every fresh clip tried
+    (docs/MODEL.md); 0 scores every class.
     """
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -48,6 +54,7 @@ class PredictorConfig:
     num_frames: int = 8
     short_side: int = 256
     top_k: int = 5
+    triplet_shortlist: int | None = DEFAULT_TRIPLET_SHORTLIST
 
 
 @dataclass
@@ -124,11 +131,16 @@ class Predictor:
 
     def __init__(self, model: KGClipModel, cfg: PredictorConfig, kg: KnowledgeGraph | None = None,
                  labels: LabelSet | None = None) -> None:
+        if cfg.triplet_shortlist is not None and model.cfg.triplet_shortlist != cfg.triplet_shortlist:
+            model.cfg = replace(model.cfg, triplet_shortlist=cfg.triplet_shortlist)
         self.model = model.eval()
         self.cfg = cfg
         self.default_labels = labels
         self._checkpoint_kg = kg
         self._classes: OrderedDict[tuple[str, tuple[str, ...]], tuple[KnowledgeGraph, ClassFeatures]] = OrderedDict()
+        # Label sets being embedded now, with their progress; the condition guards both dicts.
+        self._embedding: dict[tuple[str, tuple[str, ...]], tuple[int, int]] = {}
+        self._lock = threading.Condition()
 
     @classmethod
     def from_config(cls, cfg: PredictorConfig, labels: str | Sequence[str] | None = None) -> Predictor:
@@ -171,16 +183,54 @@ class Predictor:
             return kg
         return KnowledgeGraph.for_label_set(label_set)
 
-    def classes(self, label_set: LabelSet) -> tuple[KnowledgeGraph, ClassFeatures]:
-        """The label set's graph and embedded classes, computed once and kept for reuse."""
+    def classes(self, label_set: LabelSet,
+                progress: ClassProgress | None = None) -> tuple[KnowledgeGraph, ClassFeatures]:
+        """The label set's graph and embedded classes, computed once and kept for reuse.
+
+        ``progress(done, total)`` follows the texts embedded. Safe to call from several
+        threads (the app warms its default label set in the background): a caller asking for
+        a label set another thread is embedding waits for it, following its progress.
+        """
         key = (label_set.name, label_set.classes)
-        if key not in self._classes:
+        with self._lock:
+            while key in self._embedding:
+                if progress is not None:
+                    progress(*self._embedding[key])
+                self._lock.wait(timeout=0.5)
+            if key in self._classes:
+                self._classes.move_to_end(key)
+                return self._classes[key]
+            self._embedding[key] = (0, 0)
+
+        def report(done: int, total: int) -> None:
+            with self._lock:
+                self._embedding[key] = (done, total)
+            if progress is not None:
+                progress(done, total)
+
+        try:
             kg = self._graph_for(label_set)
-            self._classes[key] = (kg, self.model.encode_classes(class_inputs(label_set, kg, self.model.cfg.class_text)))
-            while len(self._classes) > _CLASS_CACHE_SIZE:
-                self._classes.popitem(last=False)
-        self._classes.move_to_end(key)
-        return self._classes[key]
+            inputs = class_inputs(label_set, kg, self.model.cfg.class_text)
+            entry = (kg, self.model.encode_classes(inputs, progress=report))
+            with self._lock:
+                self._classes[key] = entry
+                while len(self._classes) > _CLASS_CACHE_SIZE:
+                    self._classes.popitem(last=False)
+        finally:
+            with self._lock:
+                del self._embedding[key]
+                self._lock.notify_all()
+        return entry
+
+    def embedding_progress(self, label_set: LabelSet) -> tuple[int, int] | None:
+        """(texts embedded, texts in all) while ``label_set`` is being embedded, else None."""
+        with self._lock:
+            return self._embedding.get((label_set.name, label_set.classes))
+
+    def is_ready(self, label_set: LabelSet) -> bool:
+        """True when ``label_set`` is embedded: a prediction over it costs only the clip."""
+        with self._lock:
+            return (label_set.name, label_set.classes) in self._classes
 
     def resolve_labels(self, labels: str | Sequence[str] | LabelSet | None) -> LabelSet:
         """A LabelSet from what the caller gave, or the checkpoint's own labels."""
@@ -192,11 +242,12 @@ class Predictor:
 
     @torch.no_grad()
     def predict(self, video_path: str | Path, labels: str | Sequence[str] | LabelSet | None = None,
-                top_k: int | None = None) -> Prediction:
+                top_k: int | None = None, progress: ClassProgress | None = None) -> Prediction:
         """Classify one clip and explain it.
 
         ``labels``: a built-in set name, a label file, a list of labels or a LabelSet; None
         uses the checkpoint's label set (Kinetics-400 for a plain pretrained CLIP).
+        ``progress(done, total)`` follows the texts embedded when the label set is new.
         """
         label_set = self.resolve_labels(labels)
         top_k = top_k or self.cfg.top_k
@@ -204,7 +255,7 @@ class Predictor:
             raise LabelError("top_k must be at least 1.")
         clip = read_clip(video_path, self.cfg.num_frames, short_side=self.cfg.short_side)
         # Only now: embedding a large label set takes long, and a bad file must be refused fast.
-        kg, classes = self.classes(label_set)
+        kg, classes = self.classes(label_set, progress)
         frames = clip.frames[0]
         images = self.backbone.preprocess(frames)[None]
         video = self.model.encode_video(images)

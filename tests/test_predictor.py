@@ -1,6 +1,9 @@
 """The Predictor facade end to end on real clips with the tiny CLIP."""
 
 import json
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,3 +159,65 @@ def test_checkpoint_round_trip_through_predictor(full_predictor, real_clip, tmp_
 
 def test_all_errors_are_one_type():
     assert issubclass(VideoError, KGClipError) and issubclass(LabelError, KGClipError)
+
+
+def test_a_label_set_is_embedded_once_while_other_callers_wait_and_see_its_progress(predictor, monkeypatch):
+    labels = predictor.resolve_labels(["archery", "surfing", "knitting", "juggling"])
+    started, release = threading.Event(), threading.Event()
+    calls, results, seen = [], [], []
+    embed = predictor.model.encode_classes
+
+    def slow(inputs, progress=None):
+        calls.append(1)
+        progress(1, 10)
+        started.set()
+        release.wait(10)
+        return embed(inputs, progress=progress)
+
+    monkeypatch.setattr(predictor.model, "encode_classes", slow)
+    first = threading.Thread(target=lambda: results.append(predictor.classes(labels)))
+    first.start()
+    assert started.wait(10)
+    assert predictor.embedding_progress(labels) == (1, 10) and not predictor.is_ready(labels)
+    second = threading.Thread(target=lambda: results.append(predictor.classes(labels, lambda d, t: seen.append((d, t)))))
+    second.start()
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert len(calls) == 1 and len(results) == 2 and results[0] is results[1]
+    assert seen[0] == (1, 10)  # the waiting caller follows the embedding it waits for
+    assert predictor.is_ready(labels) and predictor.embedding_progress(labels) is None
+
+
+def test_predict_reports_the_texts_it_embeds(predictor, real_clip):
+    seen = []
+    predictor.predict(real_clip, labels=["rowing", "fencing"], progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1][0] == seen[-1][1] > 0
+    seen.clear()
+    predictor.predict(real_clip, labels=["rowing", "fencing"], progress=lambda d, t: seen.append((d, t)))
+    assert seen == []  # embedded once, then kept
+
+
+def test_default_triplet_shortlist_keeps_the_demo_checkpoints_predictions():
+    from kgclip_core.predictor import DEFAULT_TRIPLET_SHORTLIST
+    from kgclip_core.synth import SynthConfig, render_clip
+    from kgclip_core.video import sample_indices
+
+    directory = Path(__file__).resolve().parents[1] / "checkpoints" / "synthetic"
+    default = Predictor.from_checkpoint(directory, device="cpu")
+    full = Predictor.from_checkpoint(directory, device="cpu", triplet_shortlist=0)
+    labels = default.resolve_labels(None)
+    assert default.model.cfg.triplet_shortlist == DEFAULT_TRIPLET_SHORTLIST < len(labels)
+    assert full.model.cfg.triplet_shortlist == 0
+    # Fresh clips (seed 7, as docs/TESTBED.md), only the frames the predictor samples.
+    indices = sample_indices(SynthConfig().num_frames, default.cfg.num_frames)[0]
+    clips = [default.backbone.preprocess(render_clip(action, 7, frames=indices)[0])[None] for action in labels.classes]
+    top1 = {}
+    for name, p in (("default", default), ("full", full)):
+        _, classes = p.classes(labels)
+        with torch.no_grad():
+            top1[name] = [int(p.model.score(p.model.encode_video(x), classes).logits[0].argmax()) for x in clips]
+    assert top1["default"] == top1["full"]
