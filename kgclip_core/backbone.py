@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kgclip_core.errors import ConfigError, WeightsError
-from kgclip_core.text_cache import DEFAULT_MAX_BYTES, TextEmbeddingCache, cache_key, default_cache_dir
+from kgclip_core.text_cache import TextEmbeddingCache, cache_key, default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class BackboneConfig:
     device: str = "auto"
     text_batch_size: int = 256
     cache_dir: str | None = None  # text-embedding cache; None: default_cache_dir()/"text"
-    cache_max_bytes: int = DEFAULT_MAX_BYTES  # least recently used entries go past it
+    cache_max_bytes: int | None = None  # past it, least recently used entries go; None: default_max_bytes()
     use_text_cache: bool = True
 
     @classmethod

@@ -1,6 +1,6 @@
 """The ``kgclip`` console command.
 
-``predict`` lives here; the knowledge-graph, synthetic-data and training commands register
+``predict`` and ``cache`` live here; the knowledge-graph, synthetic-data and training commands register
 their own sub-parsers (``add_parser``) so each stays next to the code it drives.
 """
 
@@ -10,11 +10,18 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
+from typing import TYPE_CHECKING
 
 from kgclip_core.backbone import BackboneConfig
-from kgclip_core.errors import KGClipError
+from kgclip_core.errors import ConfigError, KGClipError
 from kgclip_core.model.config import CLASS_TEXTS, ModelConfig
+from kgclip_core.model.kgclip import ClassProgress
+from kgclip_core.text_cache import DEFAULT_MAX_MB
+
+if TYPE_CHECKING:
+    from kgclip_core.predictor import Predictor
 
 
 def add_backbone_args(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +31,35 @@ def add_backbone_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--random-weights", action="store_true",
                         help="use random weights when none can be loaded (UI demo only: predictions are meaningless)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--cache-dir", default=None,
+                        help="text-embedding cache folder, e.g. a Space's persistent storage "
+                             "(default: $KGCLIP_CACHE_DIR, else ~/.cache/kgclip)")
+    parser.add_argument("--cache-max-mb", type=float, default=None,
+                        help="cap of the text-embedding cache; least recently used entries go past it "
+                             f"(default: $KGCLIP_CACHE_MAX_MB, else {DEFAULT_MAX_MB})")
+
+
+def configure_cache(args: argparse.Namespace) -> None:
+    """Apply ``--cache-dir`` and ``--cache-max-mb`` to this process.
+
+    Through the environment, because every backbone this process loads (a checkpoint's too)
+    reads its cache's place and cap there.
+    """
+    if getattr(args, "cache_dir", None):
+        os.environ["KGCLIP_CACHE_DIR"] = args.cache_dir
+    if getattr(args, "cache_max_mb", None) is not None:
+        if args.cache_max_mb <= 0:
+            raise ConfigError(f"--cache-max-mb must be positive, got {args.cache_max_mb}.")
+        os.environ["KGCLIP_CACHE_MAX_MB"] = str(args.cache_max_mb)
+
+
+def print_progress(what: str) -> ClassProgress:
+    """A progress callback that keeps one line on stderr up to date: ``what: done/total texts``."""
+    def show(done: int, total: int) -> None:
+        print(f"\r{what}: {done}/{total} texts embedded", end="\n" if done >= total else "",
+              file=sys.stderr, flush=True)
+
+    return show
 
 
 def backbone_config(args: argparse.Namespace) -> BackboneConfig:
@@ -38,25 +74,29 @@ def backbone_config(args: argparse.Namespace) -> BackboneConfig:
     return cfg
 
 
-def _predict(args: argparse.Namespace) -> int:
+def _load_predictor(args: argparse.Namespace, num_frames: int = 8) -> Predictor:
+    """The model a command asked for: a checkpoint, else a training-free pretrained CLIP."""
     from kgclip_core.predictor import Predictor, PredictorConfig
 
     if args.checkpoint:
-        predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
-    else:
-        cfg = PredictorConfig(backbone=backbone_config(args), num_frames=args.frames)
-        cfg.model = ModelConfig.training_free_preset(backbone=cfg.backbone.model_name, pretrained=cfg.backbone.pretrained,
-                                                     num_frames=args.frames, class_text=args.class_text)
-        try:
-            predictor = Predictor.from_config(cfg)
-        except KGClipError as err:
-            if not args.random_weights:
-                raise
-            logging.getLogger(__name__).warning("%s\nFalling back to random weights as asked.", err)
-            cfg.backbone.pretrained = cfg.model.pretrained = None
-            predictor = Predictor.from_config(cfg)
+        return Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    cfg = PredictorConfig(backbone=backbone_config(args), num_frames=num_frames)
+    cfg.model = ModelConfig.training_free_preset(backbone=cfg.backbone.model_name, pretrained=cfg.backbone.pretrained,
+                                                 num_frames=num_frames, class_text=args.class_text)
+    try:
+        return Predictor.from_config(cfg)
+    except KGClipError as err:
+        if not args.random_weights:
+            raise
+        logging.getLogger(__name__).warning("%s\nFalling back to random weights as asked.", err)
+        cfg.backbone.pretrained = cfg.model.pretrained = None
+        return Predictor.from_config(cfg)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    predictor = _load_predictor(args, args.frames)
     labels = args.labels or args.label_list
-    pred = predictor.predict(args.clip, labels=labels, top_k=args.top_k)
+    pred = predictor.predict(args.clip, labels=labels, top_k=args.top_k, progress=print_progress("label set"))
     if args.json:
         print(json.dumps(pred.to_dict(), indent=2))
         return 0
@@ -66,6 +106,27 @@ def _predict(args: argparse.Namespace) -> int:
     for rank, (label, score) in enumerate(zip(pred.labels, pred.scores), start=1):
         print(f"{rank:>2}. {label:<40} {score:6.1%}")
     return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    predictor = _load_predictor(args)
+    if predictor.backbone.random_weights:
+        print("WARNING: random weights are drawn afresh on every start, so no later run can read these "
+              "entries; use real weights to fill a cache.", file=sys.stderr)
+    for name in args.labels:
+        predictor.classes(predictor.resolve_labels(name), progress=print_progress(name))
+    cache = predictor.backbone.cache
+    size = sum(size for _, size in cache.entries())
+    print(f"{cache.cache_dir}: {len(cache.entries())} entries, {size / 2**20:.1f} MB "
+          f"(cap {cache.max_bytes / 2**20:.0f} MB)")
+    return 0
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", default=None, help="a trained checkpoint directory (overrides --model)")
+    p.add_argument("--class-text", choices=CLASS_TEXTS, default="name",
+                   help="training-free class embedding: name prompts or the knowledge-graph description")
+    add_backbone_args(p)
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
@@ -79,11 +140,18 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--frames", type=int, default=8, help="frames sampled from the clip")
     p.add_argument("--json", action="store_true", help="print the prediction as JSON")
-    p.add_argument("--checkpoint", default=None, help="a trained checkpoint directory (overrides --model)")
-    p.add_argument("--class-text", choices=CLASS_TEXTS, default="name",
-                   help="training-free class embedding: name prompts or the knowledge-graph description")
-    add_backbone_args(p)
+    _add_model_args(p)
     p.set_defaults(func=_predict)
+
+
+def _add_cache(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cache", help="embed label sets ahead of time into the text-embedding cache",
+                       description="Embed label sets into the text-embedding cache, e.g. while building a "
+                                   "Space or to fill a shared cache folder, so the first prediction is fast.")
+    p.add_argument("--labels", nargs="+", required=True,
+                   help="built-in label sets (kinetics400, ucf101, hmdb51, ...) or label .txt files")
+    _add_model_args(p)
+    p.set_defaults(func=_cache)
 
 
 # Each registers its own sub-command(s) next to the code it drives.
@@ -96,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_predict(sub)
+    _add_cache(sub)
     for module in _COMMAND_MODULES:
         importlib.import_module(module).add_parser(sub)
     return parser
@@ -106,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        configure_cache(args)
         return args.func(args)
     except KGClipError as err:
         print(f"error: {err}", file=sys.stderr)

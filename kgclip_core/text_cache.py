@@ -21,9 +21,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from kgclip_core.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BYTES = 512 * 2**20  # ~30 ViT-B label sets of Kinetics-400's size
+DEFAULT_MAX_MB = 512  # ~40 ViT-B label sets of Kinetics-400's size
 
 
 def default_cache_dir() -> Path:
@@ -32,6 +34,15 @@ def default_cache_dir() -> Path:
         return Path(os.environ["KGCLIP_CACHE_DIR"])
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return base / "kgclip"
+
+
+def default_max_bytes() -> int:
+    """``$KGCLIP_CACHE_MAX_MB`` megabytes, else 512 MB."""
+    raw = os.environ.get("KGCLIP_CACHE_MAX_MB") or str(DEFAULT_MAX_MB)
+    try:
+        return int(float(raw) * 2**20)
+    except ValueError:
+        raise ConfigError(f"KGCLIP_CACHE_MAX_MB must be a number of megabytes, got {raw!r}.") from None
 
 
 def cache_key(fingerprint: str, kind: str, texts: Sequence[str]) -> str:
@@ -51,9 +62,9 @@ class TextEmbeddingCache:
     recently. Other processes may share the folder: every file is written whole, then renamed.
     """
 
-    def __init__(self, cache_dir: str | Path | None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, cache_dir: str | Path | None, max_bytes: int | None = None) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self.max_bytes = max_bytes
+        self.max_bytes = default_max_bytes() if max_bytes is None else max_bytes
 
     def get_or_compute(
         self, key: str, compute: Callable[[], dict[str, torch.Tensor]]
