@@ -18,13 +18,14 @@ from pathlib import Path
 import gradio as gr
 
 from kgclip_core import explain
-from kgclip_core.cli import add_backbone_args, backbone_config
+from kgclip_core.cli import add_backbone_args, backbone_config, configure_cache
 from kgclip_core.errors import KGClipError, WeightsError
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.kg.render import action_view
 from kgclip_core.labels import LabelSet, builtin_label_sets, parse_labels
 from kgclip_core.predictor import RANDOM_WEIGHTS_WARNING, Prediction, Predictor, PredictorConfig
 from kgclip_core.synth.foundation import foundation_predictor
+from kgclip_core.warmup import Warmup
 
 try:  # Hugging Face ZeroGPU: a GPU is attached only while a decorated call runs.
     import spaces
@@ -145,9 +146,16 @@ def _default_labels(option: ModelOption) -> str:
     return CHECKPOINT if option.predictor.default_labels else "kinetics400"
 
 
-def build_app(options: list[ModelOption], labels: str | None = None) -> gr.Blocks:
+def start_warmup(options: list[ModelOption], labels: str | None = None) -> Warmup:
+    """Embed each model's label set at start (``labels`` for the first) in the background."""
+    jobs = [(o.predictor, o.predictor.resolve_labels(labels if i == 0 else None)) for i, o in enumerate(options)]
+    return Warmup(jobs).start()
+
+
+def build_app(options: list[ModelOption], labels: str | None = None, warmup: Warmup | None = None) -> gr.Blocks:
     """Lay out the UI around the models in ``options`` (a choice appears when there are
-    several); ``labels`` is the label set selected at start."""
+    several); ``labels`` is the label set selected at start; ``warmup``'s status is shown
+    until it is done."""
     models = {o.title: o for o in options}
     first = options[0]
     with_defaults = any(o.predictor.default_labels for o in options)
@@ -162,8 +170,11 @@ def build_app(options: list[ModelOption], labels: str | None = None) -> gr.Block
         return parse_labels(custom) if label_set == CUSTOM else predictor.resolve_labels(label_set)
 
     @gpu
-    def run_predict(model: str, video: str, labels: LabelSet, top_k: int) -> Prediction:
-        return models[model].predictor.predict(video, labels=labels, top_k=top_k)
+    def run_predict(model: str, video: str, labels: LabelSet, top_k: int, progress: gr.Progress) -> Prediction:
+        def embedding(done: int, total: int) -> None:
+            progress((done, total), desc="Embedding the label set (first time only)", unit="texts")
+
+        return models[model].predictor.predict(video, labels=labels, top_k=top_k, progress=embedding)
 
     @gpu
     def run_attribution(session: Session, steps: int, progress: gr.Progress) -> explain.Attribution:
@@ -194,7 +205,7 @@ def build_app(options: list[ModelOption], labels: str | None = None) -> gr.Block
             labels = resolve(models[model].predictor, label_set, custom)
             # The Predictor reads the clip before it embeds the label set, so a bad file is refused at once.
             progress(0.0, desc="Decoding the clip, then embedding the label set (first time only)")
-            pred = run_predict(model, video, labels, int(top_k))
+            pred = run_predict(model, video, labels, int(top_k), progress)
         except KGClipError as err:
             raise _user_error(err) from err
         progress(0.8, desc="Rendering the explanations")
@@ -279,6 +290,9 @@ def build_app(options: list[ModelOption], labels: str | None = None) -> gr.Block
         else:
             gr.Markdown(f"**Model:** {first.title}", visible=len(options) == 1)
             banner = gr.Markdown(first.banner, elem_id="model-notice", visible=bool(first.banner))
+        if warmup is not None:
+            warm_status = gr.Markdown(warmup.status(), elem_id="warmup-status")
+            warm_timer = gr.Timer(1.0, active=not warmup.done)
         session = gr.State(None, time_to_live=SESSION_TTL_S)
         with gr.Tabs() as tabs:
             with gr.Tab("Recognise", id="recognise"):
@@ -336,6 +350,11 @@ def build_app(options: list[ModelOption], labels: str | None = None) -> gr.Block
                     with gr.Column(scale=2):
                         kg_page = gr.HTML(elem_id="kg-graph")
 
+        if warmup is not None:
+            def warm_view():
+                return warmup.status(), gr.Timer(active=not warmup.done)
+
+            gr.on([demo.load, warm_timer.tick], warm_view, None, [warm_status, warm_timer], api_visibility="private")
         if banner is not None:
             model.change(choose_model, [model], [banner, label_set], api_name="choose_model")
         run.click(predict, [video, label_set, custom, top_k, opacity, model],
@@ -376,7 +395,9 @@ def main(argv: list[str] | None = None) -> None:
     """Start the app."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    demo = build_app(load_models(args), args.labels)
+    configure_cache(args)
+    options = load_models(args)
+    demo = build_app(options, args.labels, start_warmup(options, args.labels))
     demo.queue(max_size=args.max_queue, default_concurrency_limit=args.concurrency)
     demo.launch(server_name=args.host, server_port=args.port, max_file_size="500mb", show_error=True)
 
