@@ -309,8 +309,9 @@ class Predictor:
                 word_weights=out.wti.word_weights[top][mask].tolist(),
                 frame_weights=out.wti.frame_weights[0].tolist())
         if out.edge_scores is not None:
-            for e, (head, relation, tail) in enumerate(classes.triples):
+            for k, e in enumerate(out.edge_index.tolist()):
+                head, relation, tail = classes.triples[e]
                 if head == pred.labels[0]:
-                    pred.edges.append(EdgeScore(head, relation, tail, float(out.edge_scores[e]),
-                                                float(out.video_edge_scores[0, e])))
+                    pred.edges.append(EdgeScore(head, relation, tail, float(out.edge_scores[k]),
+                                                float(out.video_edge_scores[0, k])))
         pred.kg = kg.subgraph([label_set.classes[top]]).to_json()

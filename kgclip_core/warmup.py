@@ -1,7 +1,8 @@
 """Warm-up: embed label sets in the background from the moment the app starts.
 
 Embedding a label set is the slow part of the first prediction (Kinetics-400: thousands of
-prompts and units through the text tower). A :class:`Warmup` does it in a daemon thread
+prompts and units through the text tower), and a typed label set's first costs loading the
+spaCy parser. A :class:`Warmup` does both in a daemon thread
 while the server comes up and the user picks a clip, and says in one line how far it got,
 for the app's status line. A request for a label set being warmed waits for it (see
 :meth:`Predictor.classes`), so nothing is embedded twice.
@@ -15,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from kgclip_core.errors import KGClipError
+from kgclip_core.kg.parser import load_spacy
 from kgclip_core.labels import LabelSet
 from kgclip_core.predictor import Predictor
 
@@ -62,6 +64,10 @@ class Warmup:
             except KGClipError as err:  # the first request embeds it and shows the error then
                 job.error = str(err)
                 log.warning("Warm-up of label set %s failed: %s", job.labels.name, err)
+        try:  # typed label sets are parsed with spaCy, whose first load takes seconds
+            load_spacy()
+        except KGClipError as err:
+            log.warning("Warm-up: custom label sets will not parse: %s", err)
 
     def status(self) -> str:
         """One markdown line: what is being embedded and how far, or that all is ready."""

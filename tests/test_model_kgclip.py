@@ -61,8 +61,10 @@ def test_shapes_for_frames_regions_and_batches(regions):
             assert out.su.indices.shape == (b, min(k, u))
             assert out.unit_maps.shape == (b, t, min(k, u), h, w)
             assert out.wti.similarity.shape[:2] == (b, 3) and out.wti.similarity.shape[-1] == t
-            assert out.edge_scores.shape == (3,)  # four triples, one duplicate
-            assert out.video_edge_scores.shape == (b, 3)
+            # the KG edges of each video's top class (four triples, one duplicate, one per class)
+            top = set(out.logits.argmax(1).tolist())
+            assert sorted(out.edge_index.tolist()) == sorted(top)
+            assert out.edge_scores.shape == (len(top),) and out.video_edge_scores.shape == (b, len(top))
 
 
 def test_all_switches_off_is_plain_mean_pooled_clip():

@@ -116,8 +116,11 @@ class ScoreOutput:
     region_maps: torch.Tensor | None = None  # [B, T, R, H', W']
     wti: WTIOutput | None = None
     triplet_directions: tuple[torch.Tensor, torch.Tensor] | None = None  # fwd, inv [B, C]
-    edge_scores: torch.Tensor | None = None  # [E] plausibility of each KG triple
-    video_edge_scores: torch.Tensor | None = None  # [B, E] video -> the triple's tail
+    # The KG triples of each video's top class (their indices into ClassFeatures.triples): a
+    # label set has thousands, and scoring them all would cost more than the scores themselves.
+    edge_index: torch.Tensor | None = None  # [K]
+    edge_scores: torch.Tensor | None = None  # [K] plausibility of each of those triples
+    video_edge_scores: torch.Tensor | None = None  # [B, K] video -> the triple's tail
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
@@ -389,12 +392,18 @@ class KGClipModel(nn.Module):
         return top.where(valid, 0.0).sum(-1) / valid.sum(-1)
 
     def _explain(self, video: VideoFeatures, classes: ClassFeatures, out: ScoreOutput) -> None:
-        """Dense maps of the selected SUs and triplet scores of the label set's KG edges."""
+        """Dense maps of the selected SUs and triplet scores of the top classes' KG edges."""
         if out.su is not None:
             units = classes.unit_emb[out.su.indices]
             out.unit_maps = dense_maps(video.patches, video.grid, units, self.cfg.map_temperature)
         if self.triplet is not None and classes.triple_heads is not None:
-            heads, tails, rels = classes.triple_heads, classes.triple_tails, classes.triple_relations
+            top = {classes.names[c] for c in out.logits.argmax(dim=1).tolist()}
+            index = [e for e, (head, _, _) in enumerate(classes.triples) if head in top]
+            if not index:  # the top classes have no KG edges
+                return
+            out.edge_index = torch.tensor(index, dtype=torch.long, device=classes.triple_heads.device)
+            heads, tails = classes.triple_heads[out.edge_index], classes.triple_tails[out.edge_index]
+            rels = classes.triple_relations[out.edge_index]
             fwd = self.triplet(heads, rels, tails)
             inv = self.triplet(tails, rels + len(RELATIONS), heads)
             out.edge_scores = 0.5 * (fwd + inv)
