@@ -186,6 +186,41 @@ def test_checkpoint_app_shows_regions_and_word_alignment(checkpoint_url, real_cl
     assert len(attribution) == 8 and details["labels"][0] in note
 
 
+# the app offline, as it starts with no arguments --------------------------------------------
+
+DEMO, FOUNDATION = "Demo model (fine-tuned KG-CLIP)", "Foundation (training-free)"
+
+
+@pytest.fixture(scope="module")
+def offline_url(tmp_path_factory):
+    """``python app.py`` where no pretrained CLIP can be fetched (CI): the synthetic world's models."""
+    proc, url = start_app(["--device", "cpu"], tmp_path_factory.mktemp("app") / "offline-app.log")
+    yield url
+    stop_app(proc)
+
+
+def test_offline_app_offers_the_demo_model_and_the_foundation_with_plain_banners(offline_url):
+    client = _client(offline_url)
+    config = urllib.request.urlopen(offline_url + "config", timeout=10).read().decode()
+    assert DEMO in config and FOUNDATION in config and "RANDOM weights" not in config
+    banner, label_set = client.predict(FOUNDATION, api_name="/choose_model")
+    assert "training-free" in banner and "Could not load pretrained weights" in banner and "synthetic_novel" in banner
+    assert label_set["value"] == "the checkpoint's labels"  # the foundation's own label set: synthetic
+    banner, _ = client.predict(DEMO, api_name="/choose_model")
+    assert "fine-tuned" in banner and "24" in banner
+
+
+def test_offline_app_predicts_with_the_chosen_model(offline_url):
+    client = _client(offline_url)
+    clip = REPO / "assets" / "examples" / "wave_right_hand.mp4"
+    for title, model in ((FOUNDATION, "kgclip-synth (open_clip_model.safetensors, training-free)"),
+                         (DEMO, "fine-tuned KG-CLIP")):
+        details = client.predict(gradio_client.handle_file(str(clip)), "synthetic", "", 3, 0.5, title,
+                                 api_name="/predict")[-1]
+        assert model in details["model"] and details["label_set"] == "synthetic"
+        assert details["random_weights"] is False and len(details["labels"]) == 3
+
+
 # bad input ----------------------------------------------------------------------------------
 
 
