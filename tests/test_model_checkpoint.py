@@ -92,3 +92,67 @@ def test_missing_pieces_say_what_is_wrong(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         checkpoint.load(tmp_path)
+
+
+def _edit_config(path, edit) -> None:
+    meta = json.loads((path / "config.json").read_text())
+    edit(meta)
+    (path / "config.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("field, value, word", [
+    ("su_temperature", float("nan"), "su_temperature"),  # json.dumps writes NaN, json.loads reads it
+    ("num_frames", 100_000, "num_frames"),
+    ("num_regions", 10**9, "num_regions"),
+    ("decoder_layers", 100_000, "decoder_layers"),
+    ("use_mra", "yes", "use_mra"),
+    ("num_frames", 8.5, "num_frames"),
+    ("backbone", ["ViT-B-32"], "backbone"),
+])
+def test_config_values_are_type_and_range_checked_before_any_allocation(saved, field, value, word):
+    _, path = saved
+    _edit_config(path, lambda meta: meta["model"].__setitem__(field, value))
+    with pytest.raises(ConfigError, match=word):
+        checkpoint.load(path)
+
+
+@pytest.mark.parametrize("labels", ["jump", [1, 2], ["x" * 201], ["ok"] * 10_001])
+def test_labels_must_be_a_bounded_list_of_names(saved, labels):
+    _, path = saved
+    _edit_config(path, lambda meta: meta.__setitem__("labels", labels))
+    with pytest.raises(ConfigError, match="labels"):
+        checkpoint.load(path)
+
+
+@pytest.mark.parametrize("name", ["config.json", "kg.json"])
+def test_deeply_nested_json_is_one_clear_error(saved, name):
+    _, path = saved
+    (path / name).write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        checkpoint.load(path)
+
+
+def test_a_kg_of_the_wrong_shape_is_refused_when_used(saved):
+    from kgclip_core.kg.graph import KnowledgeGraph
+
+    _, path = saved
+    for bad in ({"nodes": 3, "edges": []}, {"nodes": [{"id": "a", "type": "action", "label": {"x": 1}}], "edges": []},
+                {"nodes": [], "edges": "abc"}, {"nodes": [{"id": "a", "type": "body_part", "label": "a"}],
+                                                "edges": [{"source": "a"}]}):
+        with pytest.raises(ConfigError):
+            KnowledgeGraph.from_json(bad)
+    (path / "kg.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="not a knowledge graph"):
+        checkpoint.load(path)
+
+
+def test_non_finite_weights_are_refused(saved):
+    from safetensors.torch import load_file, save_file
+
+    _, path = saved
+    state = load_file(str(path / "model.safetensors"))
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    state[name] = torch.full_like(state[name], float("nan"))
+    save_file(state, str(path / "model.safetensors"))
+    with pytest.raises(WeightsError, match="non-finite"):
+        checkpoint.load(path)

@@ -47,6 +47,16 @@ FORMAT_VERSION = 1
 _REQUIRED = {"action": {"label", "name", "index", "description", "confidence"}}
 
 
+def _valid_node(data: dict) -> bool:
+    """A node of a known type with its required fields, each of the type the views expect."""
+    if not isinstance(data.get("type"), str) or data["type"] not in NODE_TYPES:
+        return False
+    required = _REQUIRED.get(data["type"], {"label"})
+    return required <= set(data) and all(
+        isinstance(data[k], int) and not isinstance(data[k], bool) if k == "index" else isinstance(data[k], str)
+        for k in required)
+
+
 def node_id(node_type: str, key: str) -> str:
     """The id of a node: ``<type>:<key>``."""
     return f"{node_type}:{key}"
@@ -332,12 +342,9 @@ class KnowledgeGraph:
         """The graph back from :meth:`to_json` output; raises ConfigError if it is not one."""
         try:
             graph = nx.node_link_graph(dict(data), directed=True, multigraph=False, edges="edges")
-        except (KeyError, TypeError, nx.NetworkXError) as err:
-            raise ConfigError(f"Not a knowledge-graph JSON (node-link form with 'nodes' and 'edges'): {err}") from err
-        bad = [
-            n for n, d in graph.nodes(data=True)
-            if d.get("type") not in NODE_TYPES or not _REQUIRED.get(d["type"], {"label"}) <= set(d)
-        ]
+        except (KeyError, TypeError, ValueError, AttributeError, nx.NetworkXError) as err:
+            raise ConfigError(f"Not a knowledge-graph JSON (node-link form with 'nodes' and 'edges'): {err}") from None
+        bad = [n for n, d in graph.nodes(data=True) if not _valid_node(d)]
         if bad or any(r not in RELATIONS for *_, r in graph.edges(data="relation")):
             raise ConfigError(f"Knowledge-graph JSON has nodes or edges of unknown type or missing fields (e.g. {bad[:1]}).")
         return cls(graph)

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -25,6 +26,10 @@ log = logging.getLogger(__name__)
 FORMAT = "kgclip-checkpoint"
 VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, KG_FILE = "config.json", "model.safetensors", "kg.json"
+# Limits on what a checkpoint from anywhere may hand the loader (docs/MODEL.md).
+MAX_CONFIG_BYTES = 1 << 20
+MAX_KG_BYTES = 64 << 20
+MAX_LABELS, MAX_LABEL_LENGTH = 10_000, 200
 
 
 @dataclass
@@ -50,20 +55,34 @@ def save(model: KGClipModel, directory: str | Path, kg: dict | None = None, labe
     return out
 
 
+def _read_json(path: Path, max_bytes: int):
+    """A JSON file of at most ``max_bytes``; anything else (too big, not UTF-8, not JSON, nested
+    deep enough to exhaust the parser's recursion) is one ConfigError."""
+    if path.stat().st_size > max_bytes:
+        raise ConfigError(f"{path} is larger than {max_bytes >> 20 or 1} MB; this is not a checkpoint file.")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        what = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+        raise ConfigError(f"{path} is not valid JSON ({what}); re-save the checkpoint.") from None
+
+
 def read_config(directory: str | Path) -> tuple[ModelConfig, list[str]]:
     """The model config and label set of a checkpoint directory, without loading weights."""
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise ConfigError(f"{directory} is not a KG-CLIP checkpoint: {CONFIG_FILE} is missing.")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path} is not valid JSON ({err}); re-save the checkpoint.") from err
+    meta = _read_json(path, MAX_CONFIG_BYTES)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ConfigError(f"{path} is not a KG-CLIP checkpoint config (format must be {FORMAT!r}).")
     if meta.get("version") != VERSION:
         raise ConfigError(f"{path} has checkpoint version {meta.get('version')!r}; this code reads {VERSION}.")
-    return ModelConfig.from_dict(meta.get("model", {})), list(meta.get("labels", []))
+    labels = meta.get("labels", [])
+    if (not isinstance(labels, list) or len(labels) > MAX_LABELS
+            or not all(isinstance(x, str) and 0 < len(x) <= MAX_LABEL_LENGTH for x in labels)):
+        raise ConfigError(f"{path}: 'labels' must be a list of at most {MAX_LABELS} class names of 1 to "
+                          f"{MAX_LABEL_LENGTH} characters.")
+    return ModelConfig.from_dict(meta.get("model", {})), labels
 
 
 def load(directory: str | Path, device: str = "cpu", expected: ModelConfig | None = None) -> Checkpoint:
@@ -94,6 +113,10 @@ def load(directory: str | Path, device: str = "cpu", expected: ModelConfig | Non
             f"{len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mis-shaped tensors "
             f"(first: {(missing + unexpected + mismatched)[0]}). Re-save the checkpoint."
         )
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise WeightsError(f"{weights} holds non-finite values (NaN or infinity) in {len(bad)} tensors "
+                           f"(first: {bad[0]}); the checkpoint is broken.")
     model.load_state_dict(state)
     model.backbone.random_weights = False  # the backbone now holds the checkpoint's trained weights
     return Checkpoint(model=model.to(device).eval(), config=cfg, kg=read_kg(root), labels=labels)
@@ -104,7 +127,7 @@ def read_kg(directory: str | Path) -> dict:
     path = Path(directory) / KG_FILE
     if not path.is_file():
         return {"nodes": [], "edges": []}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path} is not valid JSON ({err}); re-save the checkpoint.") from err
+    data = _read_json(path, MAX_KG_BYTES)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is not a knowledge graph (a JSON object with 'nodes' and 'edges').")
+    return data

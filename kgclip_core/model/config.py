@@ -8,10 +8,26 @@ the training-free mode used by the app with a pretrained CLIP.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 from kgclip_core.errors import ConfigError
 
+
+# The range of every numeric field (inclusive). A config can come from an untrusted checkpoint:
+# these keep it from asking for a wrong type, a NaN or a multi-gigabyte model (docs/MODEL.md).
+INT_BOUNDS = {
+    "num_frames": (1, 64), "num_regions": (1, 64), "su_top_k": (1, 256), "decoder_layers": (1, 12),
+    "decoder_heads": (1, 64), "triplet_layers": (1, 12), "triplet_heads": (1, 64), "temporal_kernel": (1, 15),
+    "triplet_shortlist": (0, 100_000),
+}
+FLOAT_BOUNDS = {
+    "region_prior_sigma": (1e-6, 10.0), "su_temperature": (1e-6, 10.0), "map_temperature": (1e-6, 10.0),
+    "decoder_mlp_ratio": (0.25, 16.0), "weight_video_text": (0.0, 100.0), "weight_wti": (0.0, 100.0),
+    "weight_triplet": (0.0, 100.0), "label_smoothing": (0.0, 0.999), "triplet_loss_weight": (0.0, 100.0),
+    "su_loss_weight": (0.0, 100.0),
+}
+MAX_NAME_LENGTH = 4096  # backbone name or weights path
 
 # What a class embedding is made of: its name in prompt templates or its knowledge-graph
 # description (kgclip_core.class_inputs).
@@ -74,32 +90,33 @@ class ModelConfig:
     def __post_init__(self) -> None:
         self.validate()
 
+    def _check_types_and_ranges(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in INT_BOUNDS:
+                lo, hi = INT_BOUNDS[f.name]
+                if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                    raise ConfigError(f"ModelConfig.{f.name} must be an integer in [{lo}, {hi}], got {value!r}.")
+            elif f.name in FLOAT_BOUNDS:
+                lo, hi = FLOAT_BOUNDS[f.name]
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                if not ok or not lo <= value <= hi:
+                    raise ConfigError(f"ModelConfig.{f.name} must be a number in [{lo}, {hi}], got {value!r}.")
+            elif f.type == "bool" and not isinstance(value, bool):
+                raise ConfigError(f"ModelConfig.{f.name} must be true or false, got {value!r}.")
+        for name, value in (("backbone", self.backbone), ("pretrained", self.pretrained)):
+            if value is None and name == "pretrained":
+                continue
+            if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME_LENGTH:
+                raise ConfigError(f"ModelConfig.{name} must be a name of at most {MAX_NAME_LENGTH} characters.")
+
     def validate(self) -> None:
-        """Raise :class:`ConfigError` when the fields do not describe a buildable model."""
-        positive = {
-            "num_frames": self.num_frames,
-            "num_regions": self.num_regions,
-            "su_top_k": self.su_top_k,
-            "decoder_layers": self.decoder_layers,
-            "decoder_heads": self.decoder_heads,
-            "triplet_layers": self.triplet_layers,
-            "triplet_heads": self.triplet_heads,
-            "temporal_kernel": self.temporal_kernel,
-        }
-        for name, value in positive.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"ModelConfig.{name} must be a positive integer, got {value!r}.")
+        """Raise :class:`ConfigError` when the fields do not describe a buildable, bounded model."""
+        self._check_types_and_ranges()
         if self.class_text not in CLASS_TEXTS:
             raise ConfigError(f"ModelConfig.class_text must be one of {CLASS_TEXTS}, got {self.class_text!r}.")
         if self.temporal_kernel % 2 == 0:
             raise ConfigError("ModelConfig.temporal_kernel must be odd so frames stay aligned.")
-        if self.triplet_shortlist < 0:
-            raise ConfigError("ModelConfig.triplet_shortlist must be >= 0 (0 scores every class).")
-        for name in ("su_temperature", "map_temperature", "region_prior_sigma"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"ModelConfig.{name} must be > 0.")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError("ModelConfig.label_smoothing must be in [0, 1).")
         if not (self.use_video_text or self.use_wti or self.use_triplet or self.training_free):
             raise ConfigError(
                 "ModelConfig: every score term is off; turn on use_video_text, use_wti or "
