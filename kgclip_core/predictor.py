@@ -138,8 +138,10 @@ class Predictor:
         self.default_labels = labels
         self._checkpoint_kg = kg
         self._classes: OrderedDict[tuple[str, tuple[str, ...]], tuple[KnowledgeGraph, ClassFeatures]] = OrderedDict()
-        # Label sets being embedded now, with their progress; the condition guards both dicts.
+        # Label sets being embedded now, with their progress, and how many of those embeddings
+        # are not in the background; the condition guards all three.
         self._embedding: dict[tuple[str, tuple[str, ...]], tuple[int, int]] = {}
+        self._foreground = 0
         self._lock = threading.Condition()
 
     @classmethod
@@ -183,13 +185,15 @@ class Predictor:
             return kg
         return KnowledgeGraph.for_label_set(label_set)
 
-    def classes(self, label_set: LabelSet,
-                progress: ClassProgress | None = None) -> tuple[KnowledgeGraph, ClassFeatures]:
+    def classes(self, label_set: LabelSet, progress: ClassProgress | None = None,
+                background: bool = False) -> tuple[KnowledgeGraph, ClassFeatures]:
         """The label set's graph and embedded classes, computed once and kept for reuse.
 
         ``progress(done, total)`` follows the texts embedded. Safe to call from several
         threads (the app warms its default label set in the background): a caller asking for
-        a label set another thread is embedding waits for it, following its progress.
+        a label set another thread is embedding waits for it, following its progress. A
+        ``background`` caller gives way: between batches it pauses while another caller
+        embeds a label set, so a request is not slowed by a warm-up it does not need.
         """
         key = (label_set.name, label_set.classes)
         with self._lock:
@@ -201,10 +205,13 @@ class Predictor:
                 self._classes.move_to_end(key)
                 return self._classes[key]
             self._embedding[key] = (0, 0)
+            self._foreground += not background
 
         def report(done: int, total: int) -> None:
             with self._lock:
                 self._embedding[key] = (done, total)
+                while background and self._foreground:
+                    self._lock.wait(timeout=0.5)
             if progress is not None:
                 progress(done, total)
 
@@ -219,6 +226,7 @@ class Predictor:
         finally:
             with self._lock:
                 del self._embedding[key]
+                self._foreground -= not background
                 self._lock.notify_all()
         return entry
 

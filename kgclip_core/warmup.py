@@ -5,7 +5,8 @@ prompts and units through the text tower), and a typed label set's first costs l
 spaCy parser. A :class:`Warmup` does both in a daemon thread
 while the server comes up and the user picks a clip, and says in one line how far it got,
 for the app's status line. A request for a label set being warmed waits for it (see
-:meth:`Predictor.classes`), so nothing is embedded twice.
+:meth:`Predictor.classes`), so nothing is embedded twice; one for another label set goes
+first (the warm-up pauses while it embeds).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Warmup:
     def _run(self) -> None:
         for job in self.jobs:
             try:
-                job.predictor.classes(job.labels)
+                job.predictor.classes(job.labels, background=True)
                 job.seconds = time.monotonic() - self._start
                 log.info("Warm-up: label set %s embedded %.1f s after start.", job.labels.name, job.seconds)
             except KGClipError as err:  # the first request embeds it and shows the error then

@@ -192,6 +192,36 @@ def test_a_label_set_is_embedded_once_while_other_callers_wait_and_see_its_progr
     assert predictor.is_ready(labels) and predictor.embedding_progress(labels) is None
 
 
+def test_a_background_embedding_gives_way_to_a_request(predictor, monkeypatch):
+    started, release = threading.Event(), threading.Event()
+    order = []
+
+    def fake(inputs, progress=None):
+        if inputs.names == ["request one", "request two"]:  # the request's label set
+            started.set()
+            release.wait(10)
+            order.append("request")
+            return "request"
+        progress(1, 10)  # between batches: pauses while the request embeds
+        order.append("background")
+        return "background"
+
+    # (the label sets are this test's own: the fixture's predictor keeps what they return)
+    monkeypatch.setattr(predictor.model, "encode_classes", fake)
+    request = threading.Thread(target=predictor.classes, args=(predictor.resolve_labels(["request one", "request two"]),))
+    request.start()
+    assert started.wait(10)
+    background = threading.Thread(target=predictor.classes, args=(predictor.resolve_labels(["warm one", "warm two"]),),
+                                  kwargs={"background": True})
+    background.start()
+    time.sleep(0.3)
+    assert order == [] and background.is_alive()
+    release.set()
+    request.join(10)
+    background.join(10)
+    assert order == ["request", "background"]
+
+
 def test_predict_reports_the_texts_it_embeds(predictor, real_clip):
     seen = []
     predictor.predict(real_clip, labels=["rowing", "fencing"], progress=lambda d, t: seen.append((d, t)))
