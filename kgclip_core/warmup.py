@@ -30,8 +30,14 @@ class WarmupJob:
 
     predictor: Predictor
     labels: LabelSet
+    done: int = 0  # texts embedded so far
+    total: int = 0  # texts the label set needs (0: not known yet)
     seconds: float | None = None  # set once embedded
     error: str | None = None
+
+    def progress(self, done: int, total: int) -> None:
+        """Progress callback of :meth:`Predictor.classes`."""
+        self.done, self.total = done, total
 
 
 class Warmup:
@@ -59,7 +65,7 @@ class Warmup:
     def _run(self) -> None:
         for job in self.jobs:
             try:
-                job.predictor.classes(job.labels, background=True)
+                job.predictor.classes(job.labels, job.progress, background=True)
                 job.seconds = time.monotonic() - self._start
                 log.info("Warm-up: label set %s embedded %.1f s after start.", job.labels.name, job.seconds)
             except KGClipError as err:  # the first request embeds it and shows the error then
@@ -76,8 +82,7 @@ class Warmup:
             if job.error:
                 return f"Could not prepare label set `{job.labels.name}` ({job.error})."
             if job.seconds is None:
-                done, total = job.predictor.embedding_progress(job.labels) or (0, 0)
-                count = f": {done:,}/{total:,} texts embedded" if total else ""
+                count = f": {job.done:,}/{job.total:,} texts embedded" if job.total else ""
                 return (f"⏳ Preparing label set `{job.labels.name}` ({len(job.labels)} classes){count}, "
                         f"{time.monotonic() - self._start:.0f} s since start. You can already upload a "
                         "clip: a prediction over it waits for this, other label sets are embedded on demand.")

@@ -36,6 +36,7 @@ def test_warmup_embeds_in_the_background_and_reports_progress(predictor, monkeyp
     assert halfway.wait(30)
     status = warmup.status()
     done, total = predictor.embedding_progress(labels)
+    assert (warmup.jobs[0].done, warmup.jobs[0].total) == (done, total) and 0 < done < total
     assert not warmup.done and "Preparing label set `hmdb51`" in status and f"{done:,}/{total:,} texts" in status
     release.set()
     warmup.join(60)

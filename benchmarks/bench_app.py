@@ -1,0 +1,256 @@
+"""What a user of the app waits for: one clip end to end, text embedding, and cold start.
+
+One run prints, side by side on one machine (random weights: the same compute as real ones,
+nothing is downloaded), as markdown tables:
+
+- per clip (best of ``--repeats``, after a warm-up call): decoding ``--frames`` frames;
+  open_clip's ``encode_image`` of those frames (the floor every CLIP video model pays); the
+  Predictor end to end (decode, encode, score, explanations) training-free and with every
+  KG-CLIP head, on UCF-101 (101 classes) and Kinetics-400 (400 classes), with the triplet
+  term on the default shortlist and over every class (as before the shortlist was the
+  default); X-CLIP B/32 through ``transformers`` where it is installed (skipped with a note
+  otherwise); each as a ratio to the floor;
+- text embedding: texts per second of the text tower on a label set's prompts and units,
+  over the full 77-token context (as the cached path ran before) and trimmed in
+  length-sorted batches (now);
+- cold start, each label set in a fresh process with an empty cache, doing what the app
+  does (load the model, warm the label set up, predict): seconds from the process's start
+  to its first prediction, and what the label set cost; a 10-label custom set over a warm
+  prediction; and the app's default case, a request for UCF-101 while Kinetics-400 warms up.
+
+``--device cuda`` runs the same rows on the GPU.
+
+Run: ``python benchmarks/bench_app.py [--model ViT-B-32] [--cold ucf101 kinetics400] [--device cuda]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from bench_heads import cpu_name, latencies
+
+REPO = Path(__file__).resolve().parents[1]
+CLIPS = REPO.parent / "shared" / "clips"
+CUSTOM = ["playing guitar", "riding a horse", "brushing teeth", "juggling balls", "swimming",
+          "push ups", "knitting", "archery", "skateboarding", "rowing"]
+
+
+def default_clip() -> Path:
+    """A real UCF-101 clip from ../shared/clips (the tests' BaseballPitch)."""
+    with open(CLIPS / "manifest.csv", newline="", encoding="utf-8") as f:
+        return next(CLIPS / r["path"] for r in csv.DictReader(f) if r["label"] == "BaseballPitch")
+
+
+def predictors(args):
+    """Training-free, and all heads with the default shortlist and without one, on one backbone."""
+    from kgclip_core.backbone import BackboneConfig, load_backbone
+    from kgclip_core.model import KGClipModel, ModelConfig
+    from kgclip_core.predictor import DEFAULT_TRIPLET_SHORTLIST, Predictor, PredictorConfig
+
+    torch.manual_seed(0)
+    backbone = load_backbone(BackboneConfig(args.model, None, allow_random=True, device=args.device))
+    pcfg = dict(backbone=backbone.cfg, num_frames=args.frames)
+    free = ModelConfig.training_free_preset(backbone=args.model, pretrained=None, num_frames=args.frames)
+    heads = ModelConfig(backbone=args.model, pretrained=None, num_frames=args.frames)
+    device = backbone.device
+    return backbone, {
+        "training-free": Predictor(KGClipModel(free, backbone), PredictorConfig(**pcfg)),
+        f"all heads, triplet shortlist {DEFAULT_TRIPLET_SHORTLIST} (default)": Predictor(
+            KGClipModel(heads, backbone).to(device), PredictorConfig(**pcfg)),
+        "all heads, triplet over every class (before)": Predictor(
+            KGClipModel(heads, backbone).to(device), PredictorConfig(**pcfg, triplet_shortlist=0)),
+    }
+
+
+def synced(fn, device: torch.device):
+    """``fn`` that waits for the GPU, so its time is the work's, not the launch's."""
+    def run():
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return run
+
+
+def xclip_row(clip: Path, frames: int, repeats: int, device: torch.device) -> tuple[str, float | None]:
+    """X-CLIP B/32 on random weights (its default config), or why it was skipped."""
+    try:
+        from transformers import XCLIPConfig, XCLIPModel
+    except ImportError:
+        return "X-CLIP B/32: skipped, `transformers` is not installed", None
+    from kgclip_core.video import read_clip
+
+    cfg = XCLIPConfig()
+    cfg.vision_config.num_frames = frames
+    model = XCLIPModel(cfg).to(device).eval()
+    video = read_clip(clip, frames, short_side=256).frames[0]
+    pixels = torch.nn.functional.interpolate(
+        torch.as_tensor(video).permute(0, 3, 1, 2).float(), size=(224, 224))[None].to(device)
+    ids = torch.randint(0, cfg.text_config.vocab_size, (101, 8), device=device)
+    with torch.inference_mode():
+        model.get_text_features(input_ids=ids)  # once per label set, like our class embeddings
+        (t,) = latencies([synced(lambda: model(input_ids=ids, pixel_values=pixels), device)], repeats)
+    return f"X-CLIP B/32, 101 classes (transformers, {frames} frames)", t
+
+
+def per_clip_rows(args, clip: Path) -> list[tuple[str, float | None]]:
+    from kgclip_core.video import read_clip
+
+    backbone, preds = predictors(args)
+    frames = read_clip(clip, args.frames, short_side=256).frames[0]
+    images = backbone.preprocess(frames)
+    device = backbone.device
+    rows = [
+        (f"decode {args.frames} frames", lambda: read_clip(clip, args.frames, short_side=256)),
+        (f"open_clip encode_image, {args.frames} frames (the floor)",
+         synced(lambda: backbone.model.encode_image(images), device)),
+    ]
+    for labels, size in (("ucf101", 101), ("kinetics400", 400)):
+        for name, p in preds.items():
+            if name == "training-free" and size == 400:
+                continue  # its scoring is a matrix product: 101 or 400 classes cost the same
+            p.classes(p.resolve_labels(labels))
+            rows.append((f"Predictor, {name}, {size} classes", lambda p=p, labels=labels: p.predict(clip, labels)))
+    with torch.inference_mode():
+        times = latencies([fn for _, fn in rows], args.repeats)
+    out = [(name, t) for (name, _), t in zip(rows, times)]
+    out.append(xclip_row(clip, args.frames, args.repeats, device))
+    return out
+
+
+def text_rows(args) -> list[tuple[str, float]]:
+    """Texts per second over a fixed sample of UCF-101's prompts and units, untrimmed and trimmed."""
+    from kgclip_core.backbone import BackboneConfig, load_backbone
+    from kgclip_core.class_inputs import class_inputs
+    from kgclip_core.kg.graph import KnowledgeGraph
+    from kgclip_core.labels import load_label_set
+
+    labels = load_label_set("ucf101")
+    inputs = class_inputs(labels, KnowledgeGraph.for_label_set(labels))
+    texts = [p for prompts in inputs.prompts for p in prompts] + inputs.unit_texts
+    sample = texts[:: max(1, len(texts) // args.text_sample)][: args.text_sample]
+    backbone = load_backbone(BackboneConfig(args.model, None, allow_random=True, device=args.device,
+                                            use_text_cache=False))
+    # One timed run after the warm-up: the 77-token context takes tens of seconds on a CPU.
+    with torch.inference_mode():
+        times = latencies([synced(lambda trim=trim: backbone._text_outputs(sample, "eot", trim), backbone.device)
+                           for trim in (False, True)], 1)
+    return [(f"text tower, 77-token context (before), {len(sample)} of UCF-101's texts", len(sample) / times[0]),
+            (f"text tower, trimmed, length-sorted batches (now), {len(sample)} of UCF-101's texts",
+             len(sample) / times[1])]
+
+
+def first_result(args) -> None:
+    """Child process: what the app does from its start (load, warm up: embed a label set,
+    load the label parser), then a prediction over ``args.first_result``; prints times as JSON.
+
+    The warm-up's label set is ``args.warm``, else the predicted one (so the prediction
+    waits for it, as a request for the warmed set does).
+    """
+    from kgclip_core.backbone import BackboneConfig
+    from kgclip_core.predictor import Predictor, PredictorConfig
+    from kgclip_core.warmup import Warmup
+
+    cfg = PredictorConfig(backbone=BackboneConfig(args.model, None, allow_random=True, device=args.device),
+                          num_frames=args.frames)
+    predictor = Predictor.from_config(cfg)
+    loaded = time.time()
+    labels = predictor.resolve_labels(args.first_result)
+    warmup = Warmup([(predictor, predictor.resolve_labels(args.warm or args.first_result))]).start()
+    texts = [0]
+    predictor.classes(labels, progress=lambda done, total: texts.append(total))
+    embedded = time.time()
+    predictor.predict(args.clip, labels)
+    first = time.time()
+    warmup.join()
+    warm_start = time.time()
+    predictor.predict(args.clip, labels)
+    warm = time.time() - warm_start
+    custom_start = time.time()
+    predictor.predict(args.clip, CUSTOM)
+    custom = time.time() - custom_start
+    # Waiting for the warm-up, this caller may have seen no total: the warm-up's is the same.
+    texts = max(texts) if args.warm != args.first_result else warmup.jobs[0].total
+    print(json.dumps({"loaded": loaded, "embedded": embedded, "first": first, "texts": texts,
+                      "warmed": loaded + warmup.jobs[0].seconds, "warm": warm, "custom": custom}))
+
+
+def cold(args, labels: str, warm: str | None = None) -> tuple[float, dict]:
+    """Run the cold-start child in a fresh process and an empty cache folder."""
+    with tempfile.TemporaryDirectory() as cache:
+        start = time.time()
+        out = subprocess.run(
+            [sys.executable, __file__, "--first-result", labels, "--warm", warm or labels, "--model", args.model,
+             "--device", args.device, "--frames", str(args.frames), "--clip", str(args.clip),
+             "--threads", str(args.threads)],
+            env={**os.environ, "KGCLIP_CACHE_DIR": cache}, capture_output=True, text=True, check=True)
+    return start, json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cold_rows(args) -> list[tuple[str, float, str]]:
+    """Each label set in a fresh process; then UCF-101 asked for while Kinetics-400 warms up."""
+    rows = []
+    for labels in args.cold:
+        start, r = cold(args, labels)
+        rows.append((f"first result on {labels}", r["first"] - start,
+                     f"model loaded at {r['loaded'] - start:.1f} s; label set ready at {r['embedded'] - start:.1f} s "
+                     f"({r['texts']:,} texts in {r['embedded'] - r['loaded']:.1f} s)"))
+    if args.cold:
+        rows.append(("10-label custom set, over a warm prediction", r["custom"] - r["warm"],
+                     f"warm prediction {r['warm']:.2f} s, with a new custom set {r['custom']:.2f} s"))
+    if {"ucf101", "kinetics400"} <= set(args.cold):
+        start, r = cold(args, "ucf101", warm="kinetics400")
+        rows.append(("app start warming kinetics400, first result on ucf101", r["first"] - start,
+                     f"kinetics400 warm-up done at {r['warmed'] - start:.1f} s"))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="ViT-B-32")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--clip", type=Path, default=None, help="default: a UCF-101 clip of ../shared/clips")
+    parser.add_argument("--text-sample", type=int, default=256, help="texts timed in the text-embedding rows")
+    parser.add_argument("--cold", nargs="*", default=["synthetic", "kinetics_tps24", "hmdb51", "ucf101", "kinetics400"],
+                        help="label sets to cold-start, each in a fresh process (none: skip)")
+    parser.add_argument("--first-result", default=None, help=argparse.SUPPRESS)  # the cold-start child
+    parser.add_argument("--warm", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    args.clip = args.clip or default_clip()
+    if args.first_result:
+        return first_result(args)
+    # The in-process rows get a cache folder of their own: nothing of the user's is read or filled.
+    os.environ["KGCLIP_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-app-")
+    device = "GPU " + torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
+    print(f"machine: {device}, {os.cpu_count()} cores, {args.threads} torch threads, load average "
+          f"{os.getloadavg()[0]:.1f}; torch {torch.__version__}; {args.model}, random weights, "
+          f"{args.frames} frames of {args.clip.name}\n")
+    rows = per_clip_rows(args, args.clip)
+    floor = rows[1][1]
+    print(f"| per clip (best of {args.repeats}) | seconds | vs the floor |\n|---|---:|---:|")
+    for name, t in rows:
+        print(f"| {name} | - | - |" if t is None else f"| {name} | {t:.3f} | {t / floor:.2f}x |")
+    print("\n| text embedding | texts per second |\n|---|---:|")
+    for name, rate in text_rows(args):
+        print(f"| {name} | {rate:.0f} |")
+    if args.cold:
+        print("\n| cold start (fresh process, empty cache) | seconds | |\n|---|---:|---|")
+        for name, t, note in cold_rows(args):
+            print(f"| {name} | {t:.1f} | {note} |")
+
+
+if __name__ == "__main__":
+    main()
