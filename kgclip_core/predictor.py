@@ -235,11 +235,6 @@ class Predictor:
         with self._lock:
             return self._embedding.get((label_set.name, label_set.classes))
 
-    def is_ready(self, label_set: LabelSet) -> bool:
-        """True when ``label_set`` is embedded: a prediction over it costs only the clip."""
-        with self._lock:
-            return (label_set.name, label_set.classes) in self._classes
-
     def resolve_labels(self, labels: str | Sequence[str] | LabelSet | None) -> LabelSet:
         """A LabelSet from what the caller gave, or the checkpoint's own labels."""
         if isinstance(labels, LabelSet):

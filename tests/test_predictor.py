@@ -178,7 +178,7 @@ def test_a_label_set_is_embedded_once_while_other_callers_wait_and_see_its_progr
     first = threading.Thread(target=lambda: results.append(predictor.classes(labels)))
     first.start()
     assert started.wait(10)
-    assert predictor.embedding_progress(labels) == (1, 10) and not predictor.is_ready(labels)
+    assert predictor.embedding_progress(labels) == (1, 10)
     second = threading.Thread(target=lambda: results.append(predictor.classes(labels, lambda d, t: seen.append((d, t)))))
     second.start()
     deadline = time.monotonic() + 10
@@ -189,7 +189,7 @@ def test_a_label_set_is_embedded_once_while_other_callers_wait_and_see_its_progr
     second.join(10)
     assert len(calls) == 1 and len(results) == 2 and results[0] is results[1]
     assert seen[0] == (1, 10)  # the waiting caller follows the embedding it waits for
-    assert predictor.is_ready(labels) and predictor.embedding_progress(labels) is None
+    assert predictor.embedding_progress(labels) is None
 
 
 def test_a_background_embedding_gives_way_to_a_request(predictor, monkeypatch):

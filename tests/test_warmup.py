@@ -40,8 +40,8 @@ def test_warmup_embeds_in_the_background_and_reports_progress(predictor, monkeyp
     assert not warmup.done and "Preparing label set `hmdb51`" in status and f"{done:,}/{total:,} texts" in status
     release.set()
     warmup.join(60)
-    assert warmup.done and predictor.is_ready(labels) and warmup.status().startswith("✅ Ready")
-    assert predictor.classes(labels) is predictor.classes(labels)
+    assert warmup.done and warmup.status().startswith("✅ Ready") and predictor.embedding_progress(labels) is None
+    assert predictor.classes(labels, progress=lambda d, t: pytest.fail("embedded again")) is not None
 
 
 def test_warmup_failure_is_reported_not_raised(predictor, monkeypatch):
