@@ -67,7 +67,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` means CUDA when available, else CPU."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"Unknown device {str(device)!r}; use auto, cpu, cuda or cuda:N.") from None
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -149,8 +152,9 @@ def load_backbone(cfg: BackboneConfig) -> ClipBackbone:
     device = resolve_device(cfg.device)
     try:
         model = open_clip.create_model(cfg.model_name, pretrained=pretrained, device=device)
-    except (RuntimeError, OSError, ValueError, KeyError) as err:
-        raise WeightsError(_weights_help(cfg.model_name, str(cfg.pretrained), str(err).splitlines()[0])) from err
+    except Exception as err:  # torch.load and open_clip fail in many ways on a file that is not weights
+        cause = (str(err).splitlines() or [type(err).__name__])[0]
+        raise WeightsError(_weights_help(cfg.model_name, str(cfg.pretrained), cause)) from None
     if pretrained is None:
         log.warning("Running %s on RANDOM weights: predictions are meaningless.", cfg.model_name)
     cache_dir = (cfg.cache_dir or default_cache_dir() / "text") if cfg.use_text_cache else None

@@ -135,3 +135,12 @@ def test_text_grad_path_matches_the_cache_and_carries_gradients(tmp_path):
     (backbone.encode_text(texts, grad=True).sum() + g_tokens[g_mask].sum()).backward()
     for p in (backbone.model.token_embedding.weight, backbone.model.text_projection):
         assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_a_file_that_is_not_weights_and_an_unknown_device_are_one_clear_error(tmp_path):
+    junk = tmp_path / "passwd"
+    junk.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(WeightsError, match="local weights file"):
+        load_backbone(BackboneConfig("kgclip-tiny", str(junk), device="cpu"))
+    with pytest.raises(ConfigError, match="Unknown device"):
+        load_backbone(BackboneConfig("kgclip-tiny", None, allow_random=True, device="bogus"))

@@ -365,9 +365,14 @@ def test_bad_config_raises_config_error(tmp_path):
         _cli(["synth", "--out", str(tmp_path), "--per-class", "1", "--size", "63"])
     with pytest.raises(ConfigError):
         write_dataset(tmp_path, per_class=0, seed=0)
-    for bad in ({"num_frames": 1}, {"max_drift": 0.5}, {"figure_height": (0.8, 0.5)}, {"fps": 0}):
+    for bad in ({"num_frames": 1}, {"max_drift": 0.5}, {"figure_height": (0.8, 0.5)}, {"fps": 0},
+                {"size": 100_000}, {"num_frames": 10**7}, {"fps": 10**6}):  # bounded before any allocation
         with pytest.raises(ConfigError):
             SynthConfig(**bad)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="Cannot create the output folder"):
+        write_dataset(blocker / "sub", per_class=1, seed=0)
 
 
 @pytest.mark.parametrize("codec", ["h264", "mpeg4"])

@@ -116,7 +116,10 @@ def write_dataset(out_dir: str | Path, per_class: int, seed: int, classes: str |
     codec = codec or pick_codec()
     label_set, actions = _resolve_classes(classes)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"Cannot create the output folder {out}: {err.strerror or err}.") from None
     num_val = int(per_class * val_fraction + 0.5)  # half up: 2 clips at 0.25 -> 1 val clip
     lists: dict[str, list[str]] = {"train": [], "val": []}
     with open(out / "ground_truth.jsonl", "w", encoding="utf-8") as gt_file:

@@ -40,6 +40,9 @@ for _name, _id in PART_IDS.items():
 for _name, _id in OBJECT_IDS.items():
     _PALETTE[_id] = OBJECT_COLOURS[_name]
 
+# Bounds of a rendered clip: a render holds every frame and a label map per frame in memory,
+# so a 1024-px, 1000-frame clip (~3 GB) is the most one request may ask for.
+MIN_SIZE, MAX_SIZE, MAX_FRAMES, MAX_FPS = 48, 1024, 1000, 240
 GRAVITY = 5.0  # body units / s^2 (the figure is ~0.93 units, i.e. ~1.75 m, tall)
 STANDING_HEIGHT = 0.93  # body units, for the figure-height fraction of the frame
 _EXTENT_PAD = 0.08  # body units around the joints (head radius, limb thickness)
@@ -71,12 +74,12 @@ class SynthConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     def __post_init__(self) -> None:
-        if self.size < 48 or self.size % 2:
-            raise ConfigError(f"Clip size must be an even number of pixels >= 48, got {self.size}.")
-        if self.num_frames < 2:
-            raise ConfigError(f"A clip needs at least 2 frames, got {self.num_frames}.")
-        if self.fps < 1:
-            raise ConfigError(f"Frame rate must be at least 1, got {self.fps}.")
+        if not MIN_SIZE <= self.size <= MAX_SIZE or self.size % 2:
+            raise ConfigError(f"Clip size must be an even number of pixels in [{MIN_SIZE}, {MAX_SIZE}], got {self.size}.")
+        if not 2 <= self.num_frames <= MAX_FRAMES:
+            raise ConfigError(f"A clip needs 2 to {MAX_FRAMES} frames, got {self.num_frames}.")
+        if not 1 <= self.fps <= MAX_FPS:
+            raise ConfigError(f"Frame rate must be in [1, {MAX_FPS}], got {self.fps}.")
         lo, hi = self.figure_height
         if not 0.1 <= lo <= hi <= 0.95:
             raise ConfigError(f"figure_height must be 0.1 <= low <= high <= 0.95, got {self.figure_height}.")
