@@ -88,3 +88,37 @@ def test_export_writes_a_predictor_checkpoint(tmp_path):
     for key, value in model.state_dict().items():
         torch.testing.assert_close(loaded.model.state_dict()[key], value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best_model"]
+
+
+def test_a_crash_between_the_export_renames_leaves_a_loadable_model(tmp_path, monkeypatch):
+    import os
+
+    from kgclip_core.training import checkpointing
+
+    cfg = ModelConfig(backbone="kgclip-tiny", pretrained=None, num_frames=2, num_regions=2, decoder_layers=1,
+                      decoder_heads=2, triplet_layers=1, triplet_heads=2)
+    torch.manual_seed(0)
+    model = build_model(cfg, device="cpu")
+    kg = {"nodes": [], "edges": []}
+    target = tmp_path / "best_model"
+    export_predictor(model, target, kg, ["run", "jump"])
+    first = {k: v.clone() for k, v in model.state_dict().items()}
+    real_replace, calls = os.replace, []
+
+    def crash_on_the_second_rename(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process dies between "target -> old" and "tmp -> target"
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(checkpointing.os, "replace", crash_on_the_second_rename)
+    with torch.no_grad():
+        next(model.mra.parameters()).add_(1.0)
+    with pytest.raises(KeyboardInterrupt):
+        export_predictor(model, target, kg, ["run", "jump"])
+    monkeypatch.setattr(checkpointing.os, "replace", real_replace)
+    assert not target.exists() and (tmp_path / "best_model.old").is_dir()  # the documented fallback
+    checkpointing.recover_export(target)  # what resume does first
+    loaded = model_checkpoint.load(target)
+    for key, value in first.items():
+        torch.testing.assert_close(loaded.model.state_dict()[key], value)

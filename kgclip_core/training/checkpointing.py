@@ -145,11 +145,25 @@ class CheckpointManager:
         return state
 
 
+def recover_export(directory: str | Path) -> None:
+    """Put the previous export back when a crash fell between the two renames of
+    :func:`export_predictor` (``DIR`` gone, ``DIR.old`` whole): then ``DIR`` is loadable again."""
+    target = Path(directory)
+    old = target.with_name(target.name + ".old")
+    if not target.exists() and old.is_dir():
+        os.replace(old, target)
+        log.warning("Restored %s from %s (an export was interrupted).", target, old)
+
+
 def export_predictor(model: KGClipModel, directory: str | Path, kg: dict, labels: list[str]) -> Path:
-    """Write ``model`` as a Predictor checkpoint directory, replacing an older one whole."""
+    """Write ``model`` as a Predictor checkpoint directory, replacing an older one whole.
+
+    At every instant either ``DIR`` or, between the two renames, ``DIR.old`` holds a complete
+    export; :func:`recover_export` (run first here, and on resume) moves that one back."""
     target = Path(directory)
     tmp = target.with_name(target.name + ".tmp")
     old = target.with_name(target.name + ".old")
+    recover_export(target)
     for leftover in (tmp, old):
         shutil.rmtree(leftover, ignore_errors=True)
     try:

@@ -39,7 +39,9 @@ from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.model.kgclip import ClassFeatures, ClassInputs, KGClipModel, build_model
 from kgclip_core.model.losses import compute_losses
 from kgclip_core.training import distributed as du
-from kgclip_core.training.checkpointing import CheckpointManager, export_predictor, rng_state, set_rng_state
+from kgclip_core.training.checkpointing import (
+    CheckpointManager, export_predictor, recover_export, rng_state, set_rng_state,
+)
 from kgclip_core.training.config import OptimConfig, TrainConfig
 from kgclip_core.training.datasets import ResumableSampler, VideoDataset, collate
 from kgclip_core.training.evaluate import autocast, clip_transform, encode_label_set, score_dataset, write_report
@@ -308,6 +310,8 @@ class Trainer:
 
     def resume(self) -> bool:
         """Load ``last.pt`` when there is one; True when the run continues from it."""
+        if self.env.is_main:
+            recover_export(self.out / "best_model")
         state = self.ckpt.load()
         if state is None:
             return False
