@@ -20,6 +20,7 @@ import gradio as gr
 from kgclip_core import explain
 from kgclip_core.cli import add_backbone_args, backbone_config, configure_cache
 from kgclip_core.errors import KGClipError, WeightsError
+from kgclip_core.explain.text import escape_html, escape_markdown
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.kg.render import action_view
 from kgclip_core.labels import LabelSet, builtin_label_sets, parse_labels
@@ -117,7 +118,8 @@ def load_models(args: argparse.Namespace) -> list[ModelOption]:
 
 
 def _user_error(err: KGClipError) -> gr.Error:
-    return gr.Error(str(err), print_exception=False)
+    # Gradio renders a toast's message as HTML: a label like <img src=...> must stay text.
+    return gr.Error(escape_html(err), print_exception=False)
 
 
 @lru_cache(maxsize=8)
@@ -245,7 +247,7 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
             attr = run_attribution(session, int(steps), progress)
         except KGClipError as err:
             raise _user_error(err) from err
-        note = (f"Integrated Gradients for **{attr.label}** over {attr.steps} steps "
+        note = (f"Integrated Gradients for **{escape_markdown(attr.label)}** over {attr.steps} steps "
                 f"(completeness error {attr.delta:.3g}); bright = pixels that moved the score most.")
         return explain.heatmap_gallery(session.pred, attr.maps, float(opacity)), note
 

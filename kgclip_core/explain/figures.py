@@ -7,11 +7,10 @@ that can come from a user (typed labels) is escaped first.
 
 from __future__ import annotations
 
-from html import escape
-
 import pandas as pd
 import plotly.graph_objects as go
 
+from kgclip_core.explain.text import escape_html
 from kgclip_core.predictor import Prediction
 
 UNIT_COLUMNS = ["unit", "type", "score", "weight", "in top class", "best frame"]
@@ -23,11 +22,11 @@ def _frame_labels(pred: Prediction) -> list[str]:
 
 def topk_bar_chart(pred: Prediction) -> go.Figure:
     """Horizontal bar chart of the top-k classes, best on top, scores as percentages."""
-    labels = [escape(label) for label in reversed(pred.labels)]
+    labels = [escape_html(label) for label in reversed(pred.labels)]
     scores = [100.0 * s for s in reversed(pred.scores)]
     fig = go.Figure(go.Bar(x=scores, y=labels, orientation="h", text=[f"{s:.1f}%" for s in scores],
                            textposition="auto", marker_color="#3b6fb6"))
-    title = f"Top-{len(labels)} of {escape(pred.label_set)}" + (" (RANDOM WEIGHTS)" if pred.random_weights else "")
+    title = f"Top-{len(labels)} of {escape_html(pred.label_set)}" + (" (RANDOM WEIGHTS)" if pred.random_weights else "")
     fig.update_layout(title=title, xaxis_title="probability (%)", xaxis_range=[0, 100],
                       height=120 + 40 * len(labels), margin=dict(l=10, r=10, t=40, b=40))
     return fig
@@ -48,7 +47,7 @@ def unit_timeline(pred: Prediction) -> go.Figure | None:
     """Heatmap of each selected unit's score (cosine) in each sampled frame; None without units."""
     if not pred.units:
         return None
-    names = [f"{escape(u.text)} ({u.type.replace('_', ' ')}){' *' if u.in_top_class else ''}" for u in pred.units]
+    names = [f"{escape_html(u.text)} ({u.type.replace('_', ' ')}){' *' if u.in_top_class else ''}" for u in pred.units]
     fig = go.Figure(go.Heatmap(z=[u.frame_scores for u in pred.units], x=_frame_labels(pred), y=names,
                                colorscale="Viridis", colorbar=dict(title="cosine"),
                                hovertemplate="%{y}<br>%{x}: %{z:.3f}<extra></extra>"))
@@ -65,11 +64,11 @@ def alignment_heatmap(pred: Prediction) -> go.Figure | None:
     a = pred.alignment
     if a is None:
         return None
-    words = [f"{escape(w)} (w={weight:.2f})" for w, weight in zip(a.words, a.word_weights)]
+    words = [f"{escape_html(w)} (w={weight:.2f})" for w, weight in zip(a.words, a.word_weights)]
     frames = [f"{label} (w={weight:.2f})" for label, weight in zip(_frame_labels(pred), a.frame_weights)]
     fig = go.Figure(go.Heatmap(z=a.similarity.tolist(), x=frames, y=words, colorscale="Viridis",
                                colorbar=dict(title="cosine"),
                                hovertemplate="%{y} / %{x}: %{z:.3f}<extra></extra>"))
-    fig.update_layout(title=f"Which words of '{escape(a.label)}' match which frames (WTI)", xaxis_title="frame (weight)",
+    fig.update_layout(title=f"Which words of '{escape_html(a.label)}' match which frames (WTI)", xaxis_title="frame (weight)",
                       yaxis_autorange="reversed", height=160 + 30 * len(words), margin=dict(l=10, r=10, t=40, b=40))
     return fig

@@ -8,10 +8,10 @@ concepts the clip matched.
 
 from __future__ import annotations
 
-from html import escape
 
 from kgclip_core.kg.graph import UNIT_TYPES, KnowledgeGraph
 from kgclip_core.kg.render import ActionView, graph_html, iframe
+from kgclip_core.explain.text import escape_markdown
 from kgclip_core.labels import display_name
 from kgclip_core.predictor import Prediction
 
@@ -43,13 +43,14 @@ def prediction_graph_html(pred: Prediction, height: int = 520) -> str:
 
 def action_markdown(view: ActionView) -> str:
     """An action's description, movements, other concepts and related actions as Markdown (text escaped)."""
-    lines = [f"### {escape(view.display_name)}  ·  *{escape(view.confidence)}*", "", escape(view.description), ""]
+    lines = [f"### {escape_markdown(view.display_name)}  ·  *{escape_markdown(view.confidence)}*", "",
+             escape_markdown(view.description), ""]
     if view.movements:
-        lines += ["**Body-part movements**", "", *(f"- {escape(m)}" for m in view.movements), ""]
+        lines += ["**Body-part movements**", "", *(f"- {escape_markdown(m)}" for m in view.movements), ""]
     for unit_type in UNIT_TYPES:
         items = view.units.get(unit_type, [])
         if unit_type != "movement" and items:
-            lines.append(f"**{unit_type.replace('_', ' ').capitalize()}s:** {escape(', '.join(items))}  ")
+            lines.append(f"**{unit_type.replace('_', ' ').capitalize()}s:** {escape_markdown(', '.join(items))}  ")
     if view.related:
-        lines += ["", f"**Related actions:** {escape(', '.join(display_name(a) for a in view.related))}"]
+        lines += ["", f"**Related actions:** {escape_markdown(', '.join(display_name(a) for a in view.related))}"]
     return "\n".join(lines)
