@@ -253,9 +253,9 @@ class Predictor:
         ``progress(done, total)`` follows the texts embedded when the label set is new.
         """
         label_set = self.resolve_labels(labels)
-        top_k = top_k or self.cfg.top_k
-        if top_k < 1:
-            raise LabelError("top_k must be at least 1.")
+        top_k = self.cfg.top_k if top_k is None else top_k  # 0 is an error, not "the default"
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            raise LabelError(f"top_k must be a whole number of at least 1, got {top_k!r}.")
         clip = read_clip(video_path, self.cfg.num_frames, short_side=self.cfg.short_side)
         # Only now: embedding a large label set takes long, and a bad file must be refused fast.
         kg, classes = self.classes(label_set, progress)

@@ -59,6 +59,12 @@ def test_top_k_larger_than_label_set(predictor, real_clip):
     assert len(predictor.predict(real_clip, labels=["run", "jump"], top_k=10).labels) == 2
 
 
+@pytest.mark.parametrize("top_k", [0, -1, 2.5])
+def test_top_k_below_one_is_an_error_not_the_default(predictor, real_clip, top_k):
+    with pytest.raises(LabelError, match="top_k"):
+        predictor.predict(real_clip, labels=["run", "jump"], top_k=top_k)
+
+
 def test_saved_and_reloaded_weights_give_identical_scores(predictor, real_clip, tmp_path):
     path = tmp_path / "tiny.safetensors"
     save_file({k: v.contiguous() for k, v in predictor.backbone.model.state_dict().items()}, str(path))
