@@ -156,7 +156,9 @@ def load_backbone(cfg: BackboneConfig) -> ClipBackbone:
         cause = (str(err).splitlines() or [type(err).__name__])[0]
         raise WeightsError(_weights_help(cfg.model_name, str(cfg.pretrained), cause)) from None
     if pretrained is None:
-        log.warning("Running %s on RANDOM weights: predictions are meaningless.", cfg.model_name)
+        # Not a warning here: a checkpoint's trained weights replace these next (checkpoint.load);
+        # a model that really runs on them says so itself (Prediction.warnings, the app's banner).
+        log.info("Built %s with random initial weights (no pretrained weights loaded).", cfg.model_name)
     cache_dir = (cfg.cache_dir or default_cache_dir() / "text") if cfg.use_text_cache else None
     return ClipBackbone(model, cfg, random_weights=pretrained is None,
                         cache=TextEmbeddingCache(cache_dir, cfg.cache_max_bytes))

@@ -119,6 +119,7 @@ def load(directory: str | Path, device: str = "cpu", expected: ModelConfig | Non
                            f"(first: {bad[0]}); the checkpoint is broken.")
     model.load_state_dict(state)
     model.backbone.random_weights = False  # the backbone now holds the checkpoint's trained weights
+    log.info("Loaded the trained weights of checkpoint %s.", root)
     return Checkpoint(model=model.to(device).eval(), config=cfg, kg=read_kg(root), labels=labels)
 
 
