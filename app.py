@@ -221,6 +221,8 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
             gr.update(choices=kinds, value=kind),
             gr.update(choices=names, value=names[0] if names else None),
             heatmap_view(pred, kind, names[0] if names else None, opacity),
+            explain.evidence_table(pred),
+            explain.evidence_note(pred),
             explain.units_table(pred),
             timeline,
             alignment,
@@ -286,7 +288,7 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
         model = gr.Radio(list(models), value=first.title, label="Model", elem_id="model-choice",
                          visible=len(options) > 1)
         if first.predictor.backbone.random_weights:
-            gr.Markdown(f"**Model:** {first.title}\n\n## ⚠️ Random weights\n{first.banner}",
+            gr.Markdown(f"**Model:** {first.title}\n\n## ⚠️ Random weights\n{first.banner or RANDOM_WEIGHTS_WARNING}",
                         elem_id="random-weights-warning")
             banner = None
         else:
@@ -319,8 +321,14 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
                             opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Opacity")
                         gallery = gr.Gallery(label="Sampled frames with heatmaps", columns=4, height="auto",
                                              elem_id="heatmaps")
+                with gr.Column():
+                    evidence = gr.Dataframe(headers=explain.figures.EVIDENCE_COLUMNS,
+                                            label="Why this action: the top action's own knowledge-graph concepts",
+                                            interactive=False, elem_id="evidence-table")
+                    evidence_note = gr.Markdown(elem_id="evidence-note")
                 with gr.Row():
-                    units = gr.Dataframe(headers=explain.figures.UNIT_COLUMNS, label="Selected semantic units",
+                    units = gr.Dataframe(headers=explain.figures.UNIT_COLUMNS,
+                                         label="What else the model saw: the semantic units it selected",
                                          interactive=False, elem_id="units-table")
                     timeline = gr.Plot(label="Semantic units over time", elem_id="unit-timeline")
                 with gr.Row():
@@ -360,7 +368,7 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
         if banner is not None:
             model.change(choose_model, [model], [banner, label_set], api_name="choose_model")
         run.click(predict, [video, label_set, custom, top_k, opacity, model],
-                  [chart, kind, which, gallery, units, timeline, alignment, alignment_note, kg_view, open_action,
+                  [chart, kind, which, gallery, evidence, evidence_note, units, timeline, alignment, alignment_note, kg_view, open_action,
                    details, session], api_name="predict")
         kind.input(heatmap_kind, [session, kind, opacity], [which, gallery], api_name="heatmap_kind")
         gr.on([which.input, opacity.release], heatmaps, [session, kind, which, opacity], [gallery], api_name="heatmaps")

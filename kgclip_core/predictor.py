@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from kgclip_core.backbone import BackboneConfig, load_backbone
 from kgclip_core.class_inputs import class_inputs
@@ -55,6 +56,25 @@ class PredictorConfig:
     short_side: int = 256
     top_k: int = 5
     triplet_shortlist: int | None = DEFAULT_TRIPLET_SHORTLIST
+
+
+# A concept of the predicted class counts as shown by the clip when it matches the clip better
+# than this share of all the label set's concepts do (a relative bar: cosines of different
+# models and label sets are not on one scale).
+EVIDENCE_QUANTILE = 0.75
+
+
+@dataclass
+class Evidence:
+    """One concept the predicted class expects (from its knowledge-graph entry), and how
+    strongly the clip shows it: its cosine with every sampled frame."""
+
+    text: str
+    type: str  # movement, body_part, part_state, motion, object, scene
+    score: float  # mean cosine over the frames
+    frame_scores: list[float]
+    best_frame: int  # index into Prediction.frames of its best frame
+    present: bool  # score >= Prediction.evidence_threshold
 
 
 @dataclass
@@ -110,6 +130,8 @@ class Prediction:
     grid: tuple[int, int] = (0, 0)
     region_maps: np.ndarray | None = field(default=None, repr=False)  # [T, R, H', W'], each sums to 1
     units: list[SelectedUnit] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)  # the top class's own concepts, best first
+    evidence_threshold: float | None = None  # EVIDENCE_QUANTILE of all the label set's concept scores
     unit_maps: np.ndarray | None = field(default=None, repr=False)  # [T, K, H', W'], each sums to 1
     alignment: WordAlignment | None = None
     edges: list[EdgeScore] = field(default_factory=list)
@@ -288,6 +310,23 @@ class Predictor:
         self._explain(pred, out, classes, kg, label_set)
         return pred
 
+    @staticmethod
+    def _evidence(pred: Prediction, out: ScoreOutput, classes: ClassFeatures, top: int) -> None:
+        """The top class's own concepts, scored against every frame, present or not."""
+        if classes.unit_emb.shape[0] == 0:
+            return
+        if out.su is not None:  # already computed: the best cosine over each frame's tokens
+            frame_scores = out.su.frame_scores[0]
+        else:
+            frame_scores = F.normalize(out.frame_tokens[0], dim=-1) @ classes.unit_emb.T  # [T, U]
+        scores = frame_scores.float().mean(0)
+        pred.evidence_threshold = float(torch.quantile(scores, EVIDENCE_QUANTILE))
+        for u in sorted(classes.class_unit_mask[top].nonzero().flatten().tolist(), key=lambda u: -float(scores[u])):
+            pred.evidence.append(Evidence(
+                text=classes.unit_texts[u], type=classes.unit_types[u], score=float(scores[u]),
+                frame_scores=frame_scores[:, u].tolist(), best_frame=int(frame_scores[:, u].argmax()),
+                present=float(scores[u]) >= pred.evidence_threshold))
+
     def _explain(self, pred: Prediction, out: ScoreOutput, classes: ClassFeatures, kg: KnowledgeGraph,
                  label_set: LabelSet) -> None:
         """Copy the model's intermediate results for the top class into the Prediction."""
@@ -296,6 +335,7 @@ class Predictor:
             pred.region_maps = out.region_maps[0].float().cpu().numpy()
         if out.unit_maps is not None:
             pred.unit_maps = out.unit_maps[0].float().cpu().numpy()
+        self._evidence(pred, out, classes, top)
         if out.su is not None:
             top_units = classes.class_unit_mask[top]
             for rank, u in enumerate(out.su.indices[0].tolist()):

@@ -119,13 +119,16 @@ def test_page_shows_random_weights_warning(app_url):
 
 
 def test_predict_endpoint_on_real_clip(app_url, real_clip):
-    (chart, kind, which, gallery, units, timeline, alignment, note, kg_html, action, details) = _predict(
-        _client(app_url), real_clip)
+    (chart, kind, which, gallery, evidence, evidence_note, units, timeline, alignment, note, kg_html, action,
+     details) = _predict(_client(app_url), real_clip)
     assert len(details["labels"]) == 3 and details["label_set"] == "ucf101" and details["random_weights"] is True
     assert chart["type"] == "plotly" and "Top-3 of ucf101" in chart["plot"]
     assert kind["value"] == "units" and which["value"] == "all units"  # training-free: unit maps, no regions
     assert len(gallery) == 8 and all(p.is_file() for p in _image_files(gallery))
     assert units["headers"][:2] == ["unit", "type"] and len(units["data"]) == len(details["units"])
+    # The top class's own concepts, each checked against the clip, with how to read the marks.
+    assert evidence["headers"][:2] == ["shown", "concept"] and len(evidence["data"]) == len(details["evidence"])
+    assert {row[0] for row in evidence["data"]} <= {"✓", "✗"} and "three quarters" in evidence_note
     assert timeline["type"] == "plotly" and alignment is None and "WTI" in note["value"]
     assert kg_html.startswith("<iframe") and "vis.Network" in kg_html
     assert action["value"] == details["class_names"][0]
@@ -174,7 +177,8 @@ def test_checkpoint_app_shows_regions_and_word_alignment(checkpoint_url, real_cl
     client = _client(checkpoint_url)
     page = urllib.request.urlopen(checkpoint_url + "config", timeout=10).read().decode()
     assert "RANDOM weights" not in page and "fine-tuned KG-CLIP" in page
-    (chart, kind, which, gallery, units, timeline, alignment, note, kg_html, action, details) = _predict(
+    (chart, kind, which, gallery, evidence, evidence_note, units, timeline, alignment, note, kg_html, action,
+     details) = _predict(
         client, real_clip, "the checkpoint's labels", top_k=5)
     assert details["label_set"] == "kinetics_tps24" and len(details["labels"]) == 5  # the checkpoint's classes
     assert [c[0] for c in kind["choices"]] == ["regions", "units"] and which["value"] == "all regions"
@@ -218,6 +222,10 @@ def test_offline_app_predicts_with_the_chosen_model(offline_url):
         details = client.predict(gradio_client.handle_file(str(clip)), "synthetic", "", 3, 0.5, title,
                                  api_name="/predict")[-1]
         assert model in details["model"] and details["label_set"] == "synthetic"
+        if title == FOUNDATION:  # it names this example right, and its evidence is the waving hand
+            assert details["labels"][0] == "wave right hand"
+            shown = {e["text"] for e in details["evidence"] if e["present"]}
+            assert "right hand wave" in shown
         assert details["random_weights"] is False and len(details["labels"]) == 3
 
 

@@ -73,6 +73,12 @@ def test_upload_a_clip_and_see_every_explanation(app_url, page, clip, shot_dir):
     table_text = page.locator("#units-table").inner_text()
     assert any(t in table_text for t in ("body part", "part state", "movement", "motion", "object", "scene"))
     assert page.locator("#unit-timeline .js-plotly-plot").count() == 1
+    # "Why this action": the top action's own concepts, each marked shown or not, and how to read it.
+    evidence = page.locator("#evidence-table [role=grid]")
+    evidence.wait_for()
+    assert int(evidence.get_attribute("aria-rowcount")) >= 2
+    assert any(mark in page.locator("#evidence-table").inner_text() for mark in ("✓", "✗"))
+    assert "three quarters" in page.locator("#evidence-note").inner_text()
     graph = page.frame_locator("#prediction-kg iframe")
     graph.locator("#kg canvas").wait_for()  # vis-network drew the graph inside the sandboxed iframe
     assert "action" in graph.locator(".legend").inner_text()

@@ -61,3 +61,30 @@ def test_a_short_pretraining_lifts_zero_shot_well_above_chance(tmp_path):
     clips = render_eval_clips(tmp_path / "clips", "synthetic", per_class=5, seed=7, classes=EASY_CLASSES)
     acc = zero_shot_accuracy(backbone, clips)
     assert acc["description+units"] >= 50.0, acc  # chance: 25%
+
+
+def test_the_evidence_of_a_right_prediction_is_the_true_class_s_own_concepts(tmp_path):
+    from kgclip_core.explain import evidence_table
+    from kgclip_core.explain.graph import MATCH_MARK, prediction_graph
+    from kgclip_core.kg.graph import KnowledgeGraph
+
+    predictor = foundation_predictor(SHIPPED, device="cpu")
+    kg = KnowledgeGraph.for_label_set("synthetic")
+    classes = ("clap hands", "wave right hand", "kick left leg")
+    clips = render_eval_clips(tmp_path, "synthetic", per_class=1, seed=31, classes=classes)
+    right = 0
+    for path, label in zip(clips.paths, clips.labels):
+        pred = predictor.predict(path, top_k=3)
+        if pred.labels[0] != classes[label]:
+            continue
+        right += 1
+        expected = set(kg.units_of(classes[label])["movement"])
+        listed = {e.text for e in pred.evidence if e.type == "movement"}
+        assert listed == expected  # every movement of the true class, and only those
+        assert any(e.present for e in pred.evidence) and pred.evidence_threshold is not None
+        assert [e.score for e in pred.evidence] == sorted((e.score for e in pred.evidence), reverse=True)
+        assert all(e.present == (e.score >= pred.evidence_threshold) for e in pred.evidence)
+        assert len(evidence_table(pred)) == len(pred.evidence)
+        marked = [d["label"] for _, d in prediction_graph(pred).graph.nodes(data=True) if MATCH_MARK in d["label"]]
+        assert len(marked) == sum(e.present for e in pred.evidence)  # the KG view marks what the clip shows
+    assert right >= 2

@@ -7,13 +7,16 @@ table. ``graph``: the knowledge-graph views of a prediction and of one action.
 """
 
 from kgclip_core.explain.attribution import Attribution, integrated_gradients
-from kgclip_core.explain.figures import alignment_heatmap, topk_bar_chart, unit_timeline, units_table
+from kgclip_core.explain.figures import (
+    alignment_heatmap, evidence_note, evidence_table, topk_bar_chart, unit_timeline, units_table,
+)
 from kgclip_core.explain.graph import action_markdown, prediction_graph_html
 from kgclip_core.explain.maps import HEATMAP_KINDS, heatmap_choices, heatmaps, region_heatmaps, to_frame, unit_heatmaps
 from kgclip_core.explain.overlay import COLORMAP, heatmap_figure, heatmap_gallery, overlay
 
 __all__ = [
-    "Attribution", "integrated_gradients", "alignment_heatmap", "topk_bar_chart", "unit_timeline",
+    "Attribution", "integrated_gradients", "alignment_heatmap", "evidence_note", "evidence_table", "topk_bar_chart",
+    "unit_timeline",
     "units_table", "action_markdown", "prediction_graph_html", "HEATMAP_KINDS", "heatmap_choices",
     "heatmaps", "region_heatmaps", "to_frame", "unit_heatmaps", "COLORMAP", "heatmap_figure",
     "heatmap_gallery", "overlay",

@@ -14,6 +14,7 @@ from kgclip_core.explain.text import escape_html
 from kgclip_core.predictor import Prediction
 
 UNIT_COLUMNS = ["unit", "type", "score", "weight", "in top class", "best frame"]
+EVIDENCE_COLUMNS = ["shown", "concept", "type", "score (cosine)", "best frame"]
 
 
 def _frame_labels(pred: Prediction) -> list[str]:
@@ -41,6 +42,25 @@ def units_table(pred: Prediction) -> pd.DataFrame:
         rows.append([u.text, u.type.replace("_", " "), round(u.score, 4), round(u.weight, 4),
                      "yes" if u.in_top_class else "", _frame_labels(pred)[best]])
     return pd.DataFrame(rows, columns=UNIT_COLUMNS)
+
+
+def evidence_table(pred: Prediction) -> pd.DataFrame:
+    """The top class's own concepts, best first: whether the clip shows them (✓), the concept,
+    its type, its score (mean cosine over the frames) and the time of its best frame."""
+    labels = _frame_labels(pred)
+    rows = [["✓" if e.present else "✗", e.text, e.type.replace("_", " "), round(e.score, 4), labels[e.best_frame]]
+            for e in pred.evidence]
+    return pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
+
+
+def evidence_note(pred: Prediction) -> str:
+    """One line on how to read the evidence table (Markdown, no user text)."""
+    if not pred.evidence:
+        return "*The top action has no knowledge-graph concepts to check.*"
+    shown = sum(e.present for e in pred.evidence)
+    return (f"**{shown} of {len(pred.evidence)}** concepts of the top action are shown by the clip. ✓ = its score "
+            f"(cosine of the concept's text with the frames, averaged) is at least {pred.evidence_threshold:.3f}, "
+            "i.e. the clip matches it better than three quarters of all the concepts of this label set do.")
 
 
 def unit_timeline(pred: Prediction) -> go.Figure | None:

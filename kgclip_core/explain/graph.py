@@ -1,13 +1,12 @@
 """Knowledge-graph views of a prediction and of one action, built on ``kg.render``.
 
-The prediction's view is the top class's subgraph (``Prediction.kg``) with the semantic units
-the model selected marked by a check and their score, and each body-part movement with the
-triplet encoder's score when the model has one, so a person sees which of the action's
-concepts the clip matched.
+The prediction's view is the top class's subgraph (``Prediction.kg``) with the concepts the
+clip shows (``Prediction.evidence``, present) marked by a check and their score, and each
+body-part movement with the triplet encoder's score when the model has one, so a person sees
+which of the action's concepts the clip matched.
 """
 
 from __future__ import annotations
-
 
 from kgclip_core.kg.graph import UNIT_TYPES, KnowledgeGraph
 from kgclip_core.kg.render import ActionView, graph_html, iframe
@@ -19,9 +18,10 @@ MATCH_MARK = "✓"
 
 
 def prediction_graph(pred: Prediction) -> KnowledgeGraph:
-    """The top class's subgraph with matched units and scored movements relabelled."""
+    """The top class's subgraph with the concepts the clip shows (its evidence) and scored
+    movements relabelled."""
     kg = KnowledgeGraph.from_json(pred.kg)
-    units = {(u.type, u.text): u.score for u in pred.units if u.in_top_class}
+    units = {(e.type, e.text): e.score for e in pred.evidence if e.present}
     edges = {e.tail: e.score for e in pred.edges}
     for _, data in kg.graph.nodes(data=True):
         key = (data["type"], data["label"])
