@@ -225,6 +225,8 @@ def main() -> None:
     parser.add_argument("--text-sample", type=int, default=256, help="texts timed in the text-embedding rows")
     parser.add_argument("--cold", nargs="*", default=["synthetic", "kinetics_tps24", "hmdb51", "ucf101", "kinetics400"],
                         help="label sets to cold-start, each in a fresh process (none: skip)")
+    parser.add_argument("--tables", nargs="+", choices=["clip", "text", "cold"], default=["clip", "text", "cold"],
+                        help="which tables to measure (default: all three)")
     parser.add_argument("--first-result", default=None, help=argparse.SUPPRESS)  # the cold-start child
     parser.add_argument("--warm", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -238,15 +240,17 @@ def main() -> None:
     print(f"machine: {device}, {os.cpu_count()} cores, {args.threads} torch threads, load average "
           f"{os.getloadavg()[0]:.1f}; torch {torch.__version__}; {args.model}, random weights, "
           f"{args.frames} frames of {args.clip.name}\n")
-    rows = per_clip_rows(args, args.clip)
-    floor = rows[1][1]
-    print(f"| per clip (best of {args.repeats}) | seconds | vs the floor |\n|---|---:|---:|")
-    for name, t in rows:
-        print(f"| {name} | - | - |" if t is None else f"| {name} | {t:.3f} | {t / floor:.2f}x |")
-    print("\n| text embedding | texts per second |\n|---|---:|")
-    for name, rate in text_rows(args):
-        print(f"| {name} | {rate:.0f} |")
-    if args.cold:
+    if "clip" in args.tables:
+        rows = per_clip_rows(args, args.clip)
+        floor = rows[1][1]
+        print(f"| per clip (best of {args.repeats}) | seconds | vs the floor |\n|---|---:|---:|")
+        for name, t in rows:
+            print(f"| {name} | - | - |" if t is None else f"| {name} | {t:.3f} | {t / floor:.2f}x |")
+    if "text" in args.tables:
+        print("\n| text embedding | texts per second |\n|---|---:|")
+        for name, rate in text_rows(args):
+            print(f"| {name} | {rate:.0f} |")
+    if "cold" in args.tables and args.cold:
         print("\n| cold start (fresh process, empty cache) | seconds | |\n|---|---:|---|")
         for name, t, note in cold_rows(args):
             print(f"| {name} | {t:.1f} | {note} |")
