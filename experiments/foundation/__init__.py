@@ -1,0 +1,1 @@
+"""The synthetic world's pretrained CLIP: pretraining on several seeds and its zero-shot report."""
