@@ -77,13 +77,22 @@ class TextEmbeddingCache:
         if path.is_file():
             try:
                 tensors = load_file(str(path))
-                os.utime(path, ns=(time.time_ns(), time.time_ns()))
-                return tensors, True
             except Exception as err:  # a half-written, foreign or just evicted file: recompute rather than fail
                 log.warning("Ignoring unreadable text-embedding cache file %s (%s)", path, err)
+            else:
+                self._touch(path)
+                return tensors, True
         tensors = compute()
         self._write(path, tensors)
         return tensors, False
+
+    @staticmethod
+    def _touch(path: Path) -> None:
+        """Mark an entry as used now; a read-only shared folder is still read, just not reordered."""
+        try:
+            os.utime(path, ns=(time.time_ns(), time.time_ns()))
+        except OSError as err:
+            log.debug("Could not mark %s as used (%s)", path, err)
 
     def entries(self) -> list[tuple[Path, int]]:
         """The cached files and their sizes in bytes, least recently used first."""

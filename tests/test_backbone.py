@@ -64,6 +64,18 @@ def test_text_cache_evicts_least_recently_used_at_its_cap(tmp_path):
     assert calls  # evicted entries are computed again
 
 
+def test_text_cache_reads_a_folder_it_cannot_write(tmp_path, monkeypatch):
+    cache = TextEmbeddingCache(tmp_path)
+    cache.get_or_compute("k", lambda: {"eot": torch.ones(3)})
+
+    def read_only(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr("kgclip_core.text_cache.os.utime", read_only)
+    out, hit = cache.get_or_compute("k", lambda: pytest.fail("a read-only entry must still be read"))
+    assert hit and torch.equal(out["eot"], torch.ones(3))
+
+
 def test_text_cache_skips_an_entry_larger_than_its_cap(tmp_path):
     cache = TextEmbeddingCache(tmp_path, max_bytes=100)
     out, hit = cache.get_or_compute("big", lambda: {"eot": torch.zeros(1000)})
