@@ -1,10 +1,9 @@
 """Warm-up: embed label sets in the background from the moment the app starts.
 
 Embedding a label set is the slow part of the first prediction (Kinetics-400: thousands of
-prompts and units through the text tower), and a typed label set's first costs loading the
-spaCy parser. A :class:`Warmup` does both in a daemon thread
-while the server comes up and the user picks a clip, and says in one line how far it got,
-for the app's status line. A request for a label set being warmed waits for it (see
+prompts and units through the text tower), and the first typed label set costs loading the
+spaCy parser. A :class:`Warmup` does both in a daemon thread while the server comes up and
+the user picks a clip, and says in one line how far it got, for the app's status line. A request for a label set being warmed waits for it (see
 :meth:`Predictor.classes`), so nothing is embedded twice; one for another label set goes
 first (the warm-up pauses while it embeds).
 """
@@ -88,4 +87,5 @@ class Warmup:
                         "clip: a prediction over it waits for this, other label sets are embedded on demand.")
         names = ", ".join(f"`{job.labels.name}`" for job in self.jobs)
         seconds = max((job.seconds for job in self.jobs), default=0.0)
-        return f"✅ Ready: label set {names} prepared {seconds:.0f} s after start; others are embedded on first use."
+        sets = "label set" if len(self.jobs) == 1 else "label sets"
+        return f"✅ Ready: {sets} {names} prepared {seconds:.0f} s after start; others are embedded on first use."
