@@ -336,7 +336,8 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
                         alignment = gr.Plot(label="Word-frame alignment (WTI)", elem_id="alignment")
                         alignment_note = gr.Markdown()
                     with gr.Column():
-                        gr.Markdown("**Concepts of the top action** (✓ = semantic unit the model selected, with its score)")
+                        gr.Markdown("**Concepts of the top action** (✓ = a concept the clip shows, with its score: "
+                                    "the ✓ rows of *Why this action*)")
                         kg_view = gr.HTML(elem_id="prediction-kg")
                 with gr.Accordion("Deep explanation (Integrated Gradients, several model passes)", open=False):
                     with gr.Row():

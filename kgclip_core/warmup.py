@@ -85,7 +85,8 @@ class Warmup:
                 return (f"⏳ Preparing label set `{job.labels.name}` ({len(job.labels)} classes){count}, "
                         f"{time.monotonic() - self._start:.0f} s since start. You can already upload a "
                         "clip: a prediction over it waits for this, other label sets are embedded on demand.")
-        names = ", ".join(f"`{job.labels.name}`" for job in self.jobs)
+        distinct = list(dict.fromkeys(job.labels.name for job in self.jobs))  # one set, several models: once
+        names = ", ".join(f"`{name}`" for name in distinct)
         seconds = max((job.seconds for job in self.jobs), default=0.0)
-        sets = "label set" if len(self.jobs) == 1 else "label sets"
+        sets = "label set" if len(distinct) == 1 else "label sets"
         return f"✅ Ready: {sets} {names} prepared {seconds:.0f} s after start; others are embedded on first use."
