@@ -8,6 +8,7 @@ from kgclip_core.errors import LabelError
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.kgclip import KGClipModel
 from kgclip_core.predictor import Predictor, PredictorConfig
+from kgclip_core.text_cache import TextEmbeddingCache
 from kgclip_core.warmup import Warmup
 
 
@@ -19,6 +20,8 @@ def predictor(tiny_backbone):
 
 def test_warmup_embeds_in_the_background_and_reports_progress(predictor, monkeypatch):
     labels = predictor.resolve_labels("hmdb51")
+    # Embedded for real, batch by batch: an earlier test may have cached this label set already.
+    monkeypatch.setattr(predictor.backbone, "cache", TextEmbeddingCache(None))
     halfway, release = threading.Event(), threading.Event()
     embed = predictor.model.encode_classes
 
