@@ -26,12 +26,12 @@ from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.labels import custom_label_set, load_label_set
 from kgclip_core.model.config import CLASS_TEXTS, ModelConfig
 from kgclip_core.model.kgclip import KGClipModel
+from kgclip_core.predictor import PredictorConfig
 from kgclip_core.synth.actions import label_set_actions
 from kgclip_core.synth.dataset import read_ground_truth, write_dataset
 from kgclip_core.video import read_clip
 
 MODES = ("name", "description", "units", "name+units", "description+units")
-PREDICTOR_SHORT_SIDE = 256  # PredictorConfig.short_side: clips are read as the app reads them
 
 
 @dataclass
@@ -70,7 +70,8 @@ def zero_shot_accuracy(backbone: ClipBackbone, clips: EvalClips, num_frames: int
     classes = {text: model.encode_classes(class_inputs(labels, kg, text)) for text in CLASS_TEXTS}
     hits = dict.fromkeys(MODES, 0)
     for path, label in zip(clips.paths, clips.labels):
-        frames = read_clip(path, num_frames, short_side=PREDICTOR_SHORT_SIDE).frames[0]
+        # Read as the Predictor reads an upload.
+        frames = read_clip(path, num_frames, short_side=PredictorConfig.short_side).frames[0]
         video = model.encode_video(backbone.preprocess(frames)[None])
         for text, feats in classes.items():
             out = model.score(video, feats, explain=False)
