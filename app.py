@@ -154,77 +154,68 @@ def start_warmup(options: list[ModelOption], labels: str | None = None) -> Warmu
     return Warmup(jobs).start()
 
 
-def build_app(options: list[ModelOption], labels: str | None = None, warmup: Warmup | None = None) -> gr.Blocks:
-    """Lay out the UI around the models in ``options`` (a choice appears when there are
-    several); ``labels`` is the label set selected at start; ``warmup``'s status is shown
-    until it is done."""
-    models = {o.title: o for o in options}
-    first = options[0]
-    with_defaults = any(o.predictor.default_labels for o in options)
-    choices = [*builtin_label_sets(), CUSTOM] + ([CHECKPOINT] if with_defaults else [])
-    default_set = labels or _default_labels(first)
-    if labels is not None and labels not in builtin_label_sets():
-        raise SystemExit(f"--labels must be one of {', '.join(builtin_label_sets())}; got {labels!r}.")
+# Event handlers ------------------------------------------------------------------------------
 
-    def resolve(predictor: Predictor, label_set: str, custom: str) -> LabelSet:
+
+class Handlers:
+    """The app's event handlers: each calls the library and shapes its answer for the panels."""
+
+    def __init__(self, options: list[ModelOption]) -> None:
+        self.models = {o.title: o for o in options}
+        # ZeroGPU pickles a GPU call's arguments: the model goes by title, never as an argument.
+        self._predict_on_gpu = gpu(self._predict_clip)
+        self._attribute_on_gpu = gpu(self._attribute)
+
+    def _resolve(self, predictor: Predictor, label_set: str, custom: str) -> LabelSet:
         if label_set == CHECKPOINT:
             return predictor.resolve_labels(None)
         return parse_labels(custom) if label_set == CUSTOM else predictor.resolve_labels(label_set)
 
-    @gpu
-    def run_predict(model: str, video: str, labels: LabelSet, top_k: int, progress: gr.Progress) -> Prediction:
+    def _predict_clip(self, model: str, video: str, labels: LabelSet, top_k: int, progress: gr.Progress) -> Prediction:
         def embedding(done: int, total: int) -> None:
             progress((done, total), desc="Embedding the label set (first time only)", unit="texts")
 
-        return models[model].predictor.predict(video, labels=labels, top_k=top_k, progress=embedding)
+        return self.models[model].predictor.predict(video, labels=labels, top_k=top_k, progress=embedding)
 
-    @gpu
-    def run_attribution(session: Session, steps: int, progress: gr.Progress) -> explain.Attribution:
-        # ZeroGPU pickles the arguments of a GPU call: pass gr.Progress itself, not a closure.
-        return explain.integrated_gradients(models[session.model].predictor, session.pred, session.labels,
+    def _attribute(self, session: Session, steps: int, progress: gr.Progress) -> explain.Attribution:
+        # Pass gr.Progress itself into the GPU call, not a closure over it (pickled on ZeroGPU).
+        return explain.integrated_gradients(self.models[session.model].predictor, session.pred, session.labels,
                                             steps=steps,
                                             progress=lambda fraction, message: progress(fraction, desc=message))
 
-    def choose_model(model: str):
-        option = models[model]
+    def choose_model(self, model: str):
+        """The chosen model's banner, and its own label set selected."""
+        option = self.models[model]
         return option.banner, gr.update(value=_default_labels(option))
 
-    def heatmap_view(pred: Prediction | None, kind: str | None, which: str | None, opacity: float):
-        if pred is None:
-            return []
-        names = explain.heatmap_choices(pred, kind) if kind in explain.HEATMAP_KINDS else []
-        index = names.index(which) - 1 if which in names[1:] else None
-        maps = explain.heatmaps(pred, kind, index) if names else None
-        return explain.heatmap_gallery(pred, maps, float(opacity))
-
-    def predict(video: str | None, label_set: str, custom: str, top_k: int, opacity: float, model: str,
+    def predict(self, video: str | None, label_set: str, custom: str, top_k: int, opacity: float, model: str,
                 progress: gr.Progress = gr.Progress()):
+        """Recognise the clip; every result panel's content, and the new session."""
         if not video:
             raise gr.Error("Upload a video clip or pick an example first.")
-        if model not in models:
-            raise gr.Error(f"Unknown model; choose one of: {', '.join(models)}.")
+        if model not in self.models:
+            raise gr.Error(f"Unknown model; choose one of: {', '.join(self.models)}.")
         try:
-            labels = resolve(models[model].predictor, label_set, custom)
+            labels = self._resolve(self.models[model].predictor, label_set, custom)
             # The Predictor reads the clip before it embeds the label set, so a bad file is refused at once.
             progress(0.0, desc="Decoding the clip, then embedding the label set (first time only)")
-            pred = run_predict(model, video, labels, int(top_k), progress)
+            pred = self._predict_on_gpu(model, video, labels, int(top_k), progress)
         except KGClipError as err:
             raise _user_error(err) from err
         progress(0.8, desc="Rendering the explanations")
         kinds = [k for k in explain.HEATMAP_KINDS if explain.heatmap_choices(pred, k)]
         kind = kinds[0] if kinds else None
         names = explain.heatmap_choices(pred, kind) if kind else []
-        timeline = explain.unit_timeline(pred)
         alignment = explain.alignment_heatmap(pred)
         return (
             explain.topk_bar_chart(pred),
             gr.update(choices=kinds, value=kind),
             gr.update(choices=names, value=names[0] if names else None),
-            heatmap_view(pred, kind, names[0] if names else None, opacity),
+            _heatmap_gallery(pred, kind, names[0] if names else None, opacity),
             explain.evidence_table(pred),
             explain.evidence_note(pred),
             explain.units_table(pred),
-            timeline,
+            explain.unit_timeline(pred),
             alignment,
             gr.update(value="" if alignment else NO_WTI),
             explain.prediction_graph_html(pred),
@@ -234,26 +225,31 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
             Session(pred, labels, model),
         )
 
-    def heatmaps(session: Session | None, kind: str | None, which: str | None, opacity: float):
-        return heatmap_view(session.pred if session else None, kind, which, opacity)
+    def heatmaps(self, session: Session | None, kind: str | None, which: str | None, opacity: float):
+        """The frames with the chosen map of the session's prediction."""
+        return _heatmap_gallery(session.pred if session else None, kind, which, opacity)
 
-    def heatmap_kind(session: Session | None, kind: str | None, opacity: float):
+    def heatmap_kind(self, session: Session | None, kind: str | None, opacity: float):
+        """The maps of the chosen kind, and the frames with the first of them."""
         names = explain.heatmap_choices(session.pred, kind) if session and kind in explain.HEATMAP_KINDS else []
         which = names[0] if names else None
-        return gr.update(choices=names, value=which), heatmaps(session, kind, which, opacity)
+        return gr.update(choices=names, value=which), self.heatmaps(session, kind, which, opacity)
 
-    def deep_explanation(session: Session | None, steps: int, opacity: float, progress: gr.Progress = gr.Progress()):
+    def deep_explanation(self, session: Session | None, steps: int, opacity: float,
+                         progress: gr.Progress = gr.Progress()):
+        """Integrated Gradients of the session's top class, on its frames, and a note."""
         if session is None:
             raise gr.Error("Recognise a clip first; the deep explanation explains its top prediction.")
         try:
-            attr = run_attribution(session, int(steps), progress)
+            attr = self._attribute_on_gpu(session, int(steps), progress)
         except KGClipError as err:
             raise _user_error(err) from err
         note = (f"Integrated Gradients for **{escape_markdown(attr.label)}** over {attr.steps} steps "
                 f"(completeness error {attr.delta:.3g}); bright = pixels that moved the score most.")
         return explain.heatmap_gallery(session.pred, attr.maps, float(opacity)), note
 
-    def kg_search(label_set: str, custom: str | None, query: str | None, progress: gr.Progress = gr.Progress()):
+    def kg_search(self, label_set: str, custom: str | None, query: str | None, progress: gr.Progress = gr.Progress()):
+        """The actions of the label set matching the query (all of them for an empty query)."""
         custom, query = custom or "", query or ""  # a load event sends None for empty boxes
         try:
             progress(0.0, desc="Building the knowledge graph")
@@ -263,17 +259,18 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
         found = kg.search(query, limit=200) if query.strip() else kg.actions
         return gr.update(choices=_action_choices(kg, found), value=found[0] if found else None)
 
-    def kg_action(label_set: str, custom: str | None, action: str | None):
-        custom = custom or ""
+    def kg_action(self, label_set: str, custom: str | None, action: str | None):
+        """One action's description (Markdown) and graph (HTML)."""
         if not action:
             return "*Pick an action.*", ""
         try:
-            view = action_view(_graph(_graph_key(label_set, custom)), action)
+            view = action_view(_graph(_graph_key(label_set, custom or "")), action)
         except KGClipError as err:
             raise _user_error(err) from err
         return explain.action_markdown(view), view.html
 
-    def open_in_kg(session: Session | None, action: str | None):
+    def open_in_kg(self, session: Session | None, action: str | None):
+        """The Knowledge-graph tab on a predicted action, with the prediction's label set."""
         if session is None or not action:
             raise gr.Error("Recognise a clip first, then pick one of its predicted actions.")
         labels = session.labels
@@ -281,109 +278,280 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
         kg = _graph(_graph_key(label_set, custom))
         return gr.Tabs(selected="kg"), label_set, custom, "", gr.update(choices=_action_choices(kg, kg.actions), value=action)
 
+
+def _heatmap_gallery(pred: Prediction | None, kind: str | None, which: str | None, opacity: float):
+    """The frames of ``pred`` with map ``which`` of ``kind`` (its first entry is the mean of all)."""
+    if pred is None:
+        return []
+    names = explain.heatmap_choices(pred, kind) if kind in explain.HEATMAP_KINDS else []
+    index = names.index(which) - 1 if which in names[1:] else None
+    maps = explain.heatmaps(pred, kind, index) if names else None
+    return explain.heatmap_gallery(pred, maps, float(opacity))
+
+
+# Panels: each lays out one part of the page and returns its components -------------------------
+
+
+@dataclass
+class Header:
+    """The model choice, its banner and the warm-up status line."""
+
+    model: gr.Radio
+    banner: gr.Markdown | None  # None on random weights: that warning never changes
+    warm_status: gr.Markdown | None
+    warm_timer: gr.Timer | None
+
+
+@dataclass
+class ClipPanel:
+    """The clip, the label set and the Recognise button; then the predicted-action picker."""
+
+    video: gr.Video
+    label_set: gr.Dropdown
+    custom: gr.Textbox
+    top_k: gr.Slider
+    run: gr.Button
+    open_action: gr.Dropdown
+    open_button: gr.Button
+
+
+@dataclass
+class ResultPanels:
+    """Every panel a prediction fills, in the order ``Handlers.predict`` returns them."""
+
+    chart: gr.Plot
+    kind: gr.Radio
+    which: gr.Dropdown
+    opacity: gr.Slider
+    gallery: gr.Gallery
+    evidence: gr.Dataframe
+    evidence_note: gr.Markdown
+    units: gr.Dataframe
+    timeline: gr.Plot
+    alignment: gr.Plot
+    alignment_note: gr.Markdown
+    kg_view: gr.HTML
+    details: gr.JSON
+
+    def outputs(self, open_action: gr.Dropdown) -> list:
+        """The components ``Handlers.predict`` fills, in its order (the session state comes last)."""
+        return [self.chart, self.kind, self.which, self.gallery, self.evidence, self.evidence_note, self.units,
+                self.timeline, self.alignment, self.alignment_note, self.kg_view, open_action, self.details]
+
+
+@dataclass
+class DeepPanel:
+    """The opt-in Integrated Gradients explanation."""
+
+    steps: gr.Slider
+    run: gr.Button
+    note: gr.Markdown
+    gallery: gr.Gallery
+
+
+@dataclass
+class KGPanel:
+    """The Knowledge-graph tab: a label set, a search, one action's description and graph."""
+
+    tab: gr.Tab
+    label_set: gr.Dropdown
+    custom: gr.Textbox
+    query: gr.Textbox
+    pick: gr.Dropdown
+    text: gr.Markdown
+    page: gr.HTML
+
+
+def header_panel(options: list[ModelOption], warmup: Warmup | None) -> Header:
+    """The title, the model choice (shown when there are several) and what the model is."""
+    first = options[0]
+    gr.Markdown("# KG-CLIP\nUpload a short clip: the model names the action, shows where it looked and "
+                "which knowledge-graph concepts matched.")
+    model = gr.Radio([o.title for o in options], value=first.title, label="Model", elem_id="model-choice",
+                     visible=len(options) > 1)
+    if first.predictor.backbone.random_weights:
+        gr.Markdown(f"**Model:** {first.title}\n\n## ⚠️ Random weights\n{first.banner or RANDOM_WEIGHTS_WARNING}",
+                    elem_id="random-weights-warning")
+        banner = None
+    else:
+        gr.Markdown(f"**Model:** {first.title}", visible=len(options) == 1)
+        banner = gr.Markdown(first.banner, elem_id="model-notice", visible=bool(first.banner))
+    if warmup is None:
+        return Header(model, banner, None, None)
+    return Header(model, banner, gr.Markdown(warmup.status(), elem_id="warmup-status"),
+                  gr.Timer(1.0, active=not warmup.done))
+
+
+def clip_panel(choices: list[str], default_set: str) -> ClipPanel:
+    """The clip upload, label set, custom labels, top-k, Recognise, examples and predicted-action picker."""
+    video = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
+    label_set = gr.Dropdown(choices, value=default_set, label="Label set")
+    custom = gr.Textbox(label="Custom labels (comma or newline separated)", lines=3,
+                        placeholder="playing guitar, riding a horse, brushing teeth")
+    top_k = gr.Slider(1, 10, value=5, step=1, label="Top-k")
+    run = gr.Button("Recognise", variant="primary", elem_id="recognise")
     examples = sorted(str(p) for p in ASSETS.glob("examples/*.mp4"))
+    if examples:
+        gr.Examples(examples, inputs=[video], label="Example clips")
+    with gr.Row():
+        open_action = gr.Dropdown([], label="Predicted action", scale=3, elem_id="predicted-action")
+        open_button = gr.Button("Show its concepts", scale=1, elem_id="open-in-kg")
+    return ClipPanel(video, label_set, custom, top_k, run, open_action, open_button)
+
+
+def frames_panel() -> tuple[gr.Plot, gr.Radio, gr.Dropdown, gr.Slider, gr.Gallery]:
+    """The top-k chart and the sampled frames with the chosen heatmap."""
+    chart = gr.Plot(label="Predicted actions", elem_id="topk-chart")
+    with gr.Row():
+        kind = gr.Radio([], label="Heatmap", info="MRA regions or selected semantic units")
+        which = gr.Dropdown([], label="Map")
+        opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Opacity")
+    gallery = gr.Gallery(label="Sampled frames with heatmaps", columns=4, height="auto", elem_id="heatmaps")
+    return chart, kind, which, opacity, gallery
+
+
+def evidence_panel() -> tuple[gr.Dataframe, gr.Markdown]:
+    """Why this action: the top action's own concepts checked against the clip."""
+    with gr.Column():
+        table = gr.Dataframe(headers=explain.figures.EVIDENCE_COLUMNS,
+                             label="Why this action: the top action's own knowledge-graph concepts",
+                             interactive=False, elem_id="evidence-table")
+        note = gr.Markdown(elem_id="evidence-note")
+    return table, note
+
+
+def units_panel() -> tuple[gr.Dataframe, gr.Plot]:
+    """The semantic units the model selected, as a table and over time."""
+    with gr.Row():
+        table = gr.Dataframe(headers=explain.figures.UNIT_COLUMNS,
+                             label="What else the model saw: the semantic units it selected",
+                             interactive=False, elem_id="units-table")
+        timeline = gr.Plot(label="Semantic units over time", elem_id="unit-timeline")
+    return table, timeline
+
+
+def alignment_and_concepts_panel() -> tuple[gr.Plot, gr.Markdown, gr.HTML]:
+    """The word-frame alignment beside the top action's knowledge-graph view."""
+    with gr.Row():
+        with gr.Column():
+            alignment = gr.Plot(label="Word-frame alignment (WTI)", elem_id="alignment")
+            note = gr.Markdown()
+        with gr.Column():
+            gr.Markdown("**Concepts of the top action** (✓ = a concept the clip shows, with its score: "
+                        "the ✓ rows of *Why this action*)")
+            kg_view = gr.HTML(elem_id="prediction-kg")
+    return alignment, note, kg_view
+
+
+def deep_panel() -> DeepPanel:
+    """Integrated Gradients on request (several model passes)."""
+    with gr.Accordion("Deep explanation (Integrated Gradients, several model passes)", open=False):
+        with gr.Row():
+            steps = gr.Slider(4, 64, value=16, step=4, label="Interpolation steps")
+            run = gr.Button("Deep explanation", elem_id="deep-explanation")
+        note = gr.Markdown()
+        gallery = gr.Gallery(label="Attribution to the top class", columns=4, height="auto")
+    return DeepPanel(steps, run, note, gallery)
+
+
+def details_panel() -> gr.JSON:
+    """The prediction as JSON."""
+    with gr.Accordion("Details (JSON)", open=False):
+        return gr.JSON(label="Details")
+
+
+def kg_panel(labels: str | None) -> KGPanel:
+    """The Knowledge-graph tab: browse a label set's actions and concepts without a video."""
+    with gr.Tab("Knowledge graph", id="kg") as tab:
+        gr.Markdown("Browse the concepts of any label set's actions, without a video.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                label_set = gr.Dropdown([*builtin_label_sets(), CUSTOM], value=labels or "kinetics400", label="Label set")
+                custom = gr.Textbox(label="Custom labels (comma or newline separated)", lines=2)
+                query = gr.Textbox(label="Search actions", placeholder="e.g. guitar")
+                start = _graph(label_set.value)
+                pick = gr.Dropdown(_action_choices(start, start.actions), value=start.actions[0],
+                                   label="Action", elem_id="kg-action")
+                text = gr.Markdown(elem_id="kg-description")
+            with gr.Column(scale=2):
+                page = gr.HTML(elem_id="kg-graph")
+    return KGPanel(tab, label_set, custom, query, pick, text, page)
+
+
+# Wiring: each function connects one panel's events to its handlers -------------------------------
+
+
+def wire_header(demo: gr.Blocks, header: Header, handlers: Handlers, label_set: gr.Dropdown,
+                warmup: Warmup | None) -> None:
+    """Switching model shows its banner and label set; the warm-up line follows its progress."""
+    if header.banner is not None:
+        header.model.change(handlers.choose_model, [header.model], [header.banner, label_set], api_name="choose_model")
+    if warmup is not None:
+        def warm_view():
+            return warmup.status(), gr.Timer(active=not warmup.done)
+
+        gr.on([demo.load, header.warm_timer.tick], warm_view, None, [header.warm_status, header.warm_timer],
+              api_visibility="private")
+
+
+def wire_recognise(handlers: Handlers, model: gr.Radio, clip: ClipPanel, results: ResultPanels,
+                   deep: DeepPanel, session: gr.State) -> None:
+    """Recognise fills every result panel; the heatmap controls and the deep explanation redraw the frames."""
+    clip.run.click(handlers.predict, [clip.video, clip.label_set, clip.custom, clip.top_k, results.opacity, model],
+                   [*results.outputs(clip.open_action), session], api_name="predict")
+    results.kind.input(handlers.heatmap_kind, [session, results.kind, results.opacity],
+                       [results.which, results.gallery], api_name="heatmap_kind")
+    gr.on([results.which.input, results.opacity.release], handlers.heatmaps,
+          [session, results.kind, results.which, results.opacity], [results.gallery], api_name="heatmaps")
+    deep.run.click(handlers.deep_explanation, [session, deep.steps, results.opacity], [deep.gallery, deep.note],
+                   api_name="deep_explanation")
+
+
+def wire_kg(handlers: Handlers, kg: KGPanel, tabs: gr.Tabs, clip: ClipPanel, session: gr.State) -> None:
+    """Searching, picking and opening a predicted action show an action's concepts."""
+    # The graph is drawn only while its tab is visible: vis-network lays out and focuses
+    # in a zero-size canvas inside a hidden tab. So the graph follows tab visits and user
+    # picks, and the chained re-draws below are the same kg_action, kept off the API.
+    show = dict(fn=handlers.kg_action, inputs=[kg.label_set, kg.custom, kg.pick], outputs=[kg.text, kg.page])
+    kg.pick.input(**show, api_name="kg_action")
+    kg.tab.select(**show, api_visibility="private")
+    clip.open_button.click(handlers.open_in_kg, [session, clip.open_action],
+                           [tabs, kg.label_set, kg.custom, kg.query, kg.pick],
+                           api_name="open_in_kg").then(**show, api_visibility="private")
+    gr.on([kg.label_set.input, kg.query.submit, kg.custom.submit], handlers.kg_search,
+          [kg.label_set, kg.custom, kg.query], [kg.pick], api_name="kg_search").then(**show, api_visibility="private")
+
+
+def build_app(options: list[ModelOption], labels: str | None = None, warmup: Warmup | None = None) -> gr.Blocks:
+    """Lay out the UI around the models in ``options`` (a choice appears when there are
+    several); ``labels`` is the label set selected at start; ``warmup``'s status is shown
+    until it is done."""
+    if labels is not None and labels not in builtin_label_sets():
+        raise SystemExit(f"--labels must be one of {', '.join(builtin_label_sets())}; got {labels!r}.")
+    with_defaults = any(o.predictor.default_labels for o in options)
+    choices = [*builtin_label_sets(), CUSTOM] + ([CHECKPOINT] if with_defaults else [])
+    handlers = Handlers(options)
     with gr.Blocks(title="KG-CLIP: explainable fine-grained action recognition", delete_cache=(600, 3600)) as demo:
-        gr.Markdown("# KG-CLIP\nUpload a short clip: the model names the action, shows where it looked and "
-                    "which knowledge-graph concepts matched.")
-        model = gr.Radio(list(models), value=first.title, label="Model", elem_id="model-choice",
-                         visible=len(options) > 1)
-        if first.predictor.backbone.random_weights:
-            gr.Markdown(f"**Model:** {first.title}\n\n## ⚠️ Random weights\n{first.banner or RANDOM_WEIGHTS_WARNING}",
-                        elem_id="random-weights-warning")
-            banner = None
-        else:
-            gr.Markdown(f"**Model:** {first.title}", visible=len(options) == 1)
-            banner = gr.Markdown(first.banner, elem_id="model-notice", visible=bool(first.banner))
-        if warmup is not None:
-            warm_status = gr.Markdown(warmup.status(), elem_id="warmup-status")
-            warm_timer = gr.Timer(1.0, active=not warmup.done)
+        header = header_panel(options, warmup)
         session = gr.State(None, time_to_live=SESSION_TTL_S)
         with gr.Tabs() as tabs:
             with gr.Tab("Recognise", id="recognise"):
                 with gr.Row():
                     with gr.Column(scale=1):
-                        video = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
-                        label_set = gr.Dropdown(choices, value=default_set, label="Label set")
-                        custom = gr.Textbox(label="Custom labels (comma or newline separated)", lines=3,
-                                            placeholder="playing guitar, riding a horse, brushing teeth")
-                        top_k = gr.Slider(1, 10, value=5, step=1, label="Top-k")
-                        run = gr.Button("Recognise", variant="primary", elem_id="recognise")
-                        if examples:
-                            gr.Examples(examples, inputs=[video], label="Example clips")
-                        with gr.Row():
-                            open_action = gr.Dropdown([], label="Predicted action", scale=3, elem_id="predicted-action")
-                            open_button = gr.Button("Show its concepts", scale=1, elem_id="open-in-kg")
+                        clip = clip_panel(choices, labels or _default_labels(options[0]))
                     with gr.Column(scale=2):
-                        chart = gr.Plot(label="Predicted actions", elem_id="topk-chart")
-                        with gr.Row():
-                            kind = gr.Radio([], label="Heatmap", info="MRA regions or selected semantic units")
-                            which = gr.Dropdown([], label="Map")
-                            opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Opacity")
-                        gallery = gr.Gallery(label="Sampled frames with heatmaps", columns=4, height="auto",
-                                             elem_id="heatmaps")
-                with gr.Column():
-                    evidence = gr.Dataframe(headers=explain.figures.EVIDENCE_COLUMNS,
-                                            label="Why this action: the top action's own knowledge-graph concepts",
-                                            interactive=False, elem_id="evidence-table")
-                    evidence_note = gr.Markdown(elem_id="evidence-note")
-                with gr.Row():
-                    units = gr.Dataframe(headers=explain.figures.UNIT_COLUMNS,
-                                         label="What else the model saw: the semantic units it selected",
-                                         interactive=False, elem_id="units-table")
-                    timeline = gr.Plot(label="Semantic units over time", elem_id="unit-timeline")
-                with gr.Row():
-                    with gr.Column():
-                        alignment = gr.Plot(label="Word-frame alignment (WTI)", elem_id="alignment")
-                        alignment_note = gr.Markdown()
-                    with gr.Column():
-                        gr.Markdown("**Concepts of the top action** (✓ = a concept the clip shows, with its score: "
-                                    "the ✓ rows of *Why this action*)")
-                        kg_view = gr.HTML(elem_id="prediction-kg")
-                with gr.Accordion("Deep explanation (Integrated Gradients, several model passes)", open=False):
-                    with gr.Row():
-                        steps = gr.Slider(4, 64, value=16, step=4, label="Interpolation steps")
-                        deep = gr.Button("Deep explanation", elem_id="deep-explanation")
-                    deep_note = gr.Markdown()
-                    deep_gallery = gr.Gallery(label="Attribution to the top class", columns=4, height="auto")
-                with gr.Accordion("Details (JSON)", open=False):
-                    details = gr.JSON(label="Details")
-            with gr.Tab("Knowledge graph", id="kg") as kg_tab:
-                gr.Markdown("Browse the concepts of any label set's actions, without a video.")
-                with gr.Row():
-                    with gr.Column(scale=1):
-                        kg_set = gr.Dropdown([*builtin_label_sets(), CUSTOM], value=labels or "kinetics400", label="Label set")
-                        kg_custom = gr.Textbox(label="Custom labels (comma or newline separated)", lines=2)
-                        kg_query = gr.Textbox(label="Search actions", placeholder="e.g. guitar")
-                        start = _graph(kg_set.value)
-                        kg_pick = gr.Dropdown(_action_choices(start, start.actions), value=start.actions[0],
-                                              label="Action", elem_id="kg-action")
-                        kg_text = gr.Markdown(elem_id="kg-description")
-                    with gr.Column(scale=2):
-                        kg_page = gr.HTML(elem_id="kg-graph")
-
-        if warmup is not None:
-            def warm_view():
-                return warmup.status(), gr.Timer(active=not warmup.done)
-
-            gr.on([demo.load, warm_timer.tick], warm_view, None, [warm_status, warm_timer], api_visibility="private")
-        if banner is not None:
-            model.change(choose_model, [model], [banner, label_set], api_name="choose_model")
-        run.click(predict, [video, label_set, custom, top_k, opacity, model],
-                  [chart, kind, which, gallery, evidence, evidence_note, units, timeline, alignment, alignment_note, kg_view, open_action,
-                   details, session], api_name="predict")
-        kind.input(heatmap_kind, [session, kind, opacity], [which, gallery], api_name="heatmap_kind")
-        gr.on([which.input, opacity.release], heatmaps, [session, kind, which, opacity], [gallery], api_name="heatmaps")
-        deep.click(deep_explanation, [session, steps, opacity], [deep_gallery, deep_note], api_name="deep_explanation")
-        # The graph is drawn only while its tab is visible: vis-network lays out and focuses
-        # in a zero-size canvas inside a hidden tab. So the graph follows tab visits and user
-        # picks, and the chained re-draws below are the same kg_action, kept off the API.
-        show = dict(fn=kg_action, inputs=[kg_set, kg_custom, kg_pick], outputs=[kg_text, kg_page])
-        kg_pick.input(**show, api_name="kg_action")
-        kg_tab.select(**show, api_visibility="private")
-        open_button.click(open_in_kg, [session, open_action], [tabs, kg_set, kg_custom, kg_query, kg_pick],
-                          api_name="open_in_kg").then(**show, api_visibility="private")
-        gr.on([kg_set.input, kg_query.submit, kg_custom.submit], kg_search, [kg_set, kg_custom, kg_query],
-              [kg_pick], api_name="kg_search").then(**show, api_visibility="private")
+                        chart, kind, which, opacity, gallery = frames_panel()
+                evidence, evidence_note = evidence_panel()
+                units, timeline = units_panel()
+                alignment, alignment_note, kg_view = alignment_and_concepts_panel()
+                deep = deep_panel()
+                details = details_panel()
+            kg = kg_panel(labels)
+        results = ResultPanels(chart, kind, which, opacity, gallery, evidence, evidence_note, units, timeline,
+                               alignment, alignment_note, kg_view, details)
+        wire_header(demo, header, handlers, clip.label_set, warmup)
+        wire_recognise(handlers, header.model, clip, results, deep, session)
+        wire_kg(handlers, kg, tabs, clip, session)
     return demo
 
 
