@@ -25,13 +25,21 @@ FLOAT_BOUNDS = {
     "region_prior_sigma": (1e-6, 10.0), "su_temperature": (1e-6, 10.0), "map_temperature": (1e-6, 10.0),
     "decoder_mlp_ratio": (0.25, 16.0), "weight_video_text": (0.0, 100.0), "weight_wti": (0.0, 100.0),
     "weight_triplet": (0.0, 100.0), "label_smoothing": (0.0, 0.999), "triplet_loss_weight": (0.0, 100.0),
-    "su_loss_weight": (0.0, 100.0),
+    "su_loss_weight": (0.0, 100.0), "direct_loss_weight": (0.0, 100.0),
 }
 MAX_NAME_LENGTH = 4096  # backbone name or weights path
 
 # What a class embedding is made of: its name in prompt templates or its knowledge-graph
 # description (kgclip_core.class_inputs).
 CLASS_TEXTS = ("name", "description")
+# The fidelity switches (docs/MODEL.md, "Ours and the papers"): each choice's first value is
+# ours (the default), the second the source paper's behaviour.
+CHOICES = {
+    "class_text": CLASS_TEXTS,
+    "su_selection": ("video", "frame"),  # ASU selects units per frame
+    "edge_targets": ("hard", "soft"),  # KG-CLIP: soft targets over in-batch duplicates
+    "triplet_inference": ("pair", "averaged"),  # KG-CLIP's reported inference
+}
 
 
 @dataclass
@@ -59,6 +67,9 @@ class ModelConfig:
     use_su: bool = True
     su_top_k: int = 8
     su_temperature: float = 0.01
+    # "video": the top-k units by their mean score over frames, one set for the whole clip;
+    # "frame": every frame keeps its own top-k (ASU), the decoder reads each frame's own units.
+    su_selection: str = "video"
     # Cross-modal video decoder: cross-attention to selected SUs + temporal convolution.
     use_decoder: bool = True
     decoder_layers: int = 2
@@ -79,6 +90,10 @@ class ModelConfig:
     # image tower for 400 classes (benchmarks/bench_heads.py). > 0: at inference only the top
     # classes by the other terms are triplet-scored; the rest rank below them. 0: all classes.
     triplet_shortlist: int = 0
+    # "pair": each (video, class) pair is scored by its own triple. "averaged": KG-CLIP's
+    # inference, the head representation averaged over classes and the tail over the batch,
+    # so a clip's scores depend on the other clips of its batch (to reproduce their numbers).
+    triplet_inference: str = "pair"
     # Training-free scoring (prompt similarity + best-matching SU similarities).
     training_free: bool = False
     map_temperature: float = 0.05
@@ -86,6 +101,12 @@ class ModelConfig:
     label_smoothing: float = 0.1
     triplet_loss_weight: float = 1.0
     su_loss_weight: float = 0.0
+    # In-batch contrast of the KG edges: "hard" (edge i's only positive is edge i) or "soft"
+    # (every in-batch pair that is itself an edge of the graph is a positive, as KG-CLIP).
+    edge_targets: str = "hard"
+    # KG-CLIP's lam_coef: direct cosine contrasts beside the triple contrasts (video-action,
+    # video-movement, action-movement); 0 turns them off.
+    direct_loss_weight: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -113,8 +134,9 @@ class ModelConfig:
     def validate(self) -> None:
         """Raise :class:`ConfigError` when the fields do not describe a buildable, bounded model."""
         self._check_types_and_ranges()
-        if self.class_text not in CLASS_TEXTS:
-            raise ConfigError(f"ModelConfig.class_text must be one of {CLASS_TEXTS}, got {self.class_text!r}.")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"ModelConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}.")
         if self.temporal_kernel % 2 == 0:
             raise ConfigError("ModelConfig.temporal_kernel must be odd so frames stay aligned.")
         if not (self.use_video_text or self.use_wti or self.use_triplet or self.training_free):

@@ -3,9 +3,10 @@
 Each layer has three pre-norm residual branches over tokens ``x [B, T, V, D]`` (V = the frame
 token plus R region tokens):
 
-1. attention: the tokens of a frame attend to each other and to the video's selected SU
-   embeddings in one softmax, the SUs weighted by their selection weights (a log-weight
-   bias), so region evidence reaches the frame token and the units inform both;
+1. attention: the tokens of a frame attend to each other and to the frame's selected SU
+   embeddings (the video's selection, or the frame's own with per-frame selection) in one
+   softmax, the SUs weighted by their selection weights (a log-weight bias), so region
+   evidence reaches the frame token and the units inform both;
 2. temporal modelling: a depthwise 1-D convolution over frames, per token stream;
 3. an MLP.
 
@@ -40,17 +41,17 @@ class DecoderLayer(nn.Module):
     def forward(
         self, x: torch.Tensor, units: torch.Tensor | None, unit_weights: torch.Tensor | None
     ) -> torch.Tensor:
-        """x [B, T, V, D]; units [B, K, D] and unit_weights [B, K], or None for no SUs."""
+        """x [B, T, V, D]; each frame's units [B, T, K, D] and unit_weights [B, T, K], or None
+        for no SUs."""
         b, t, v, d = x.shape
         q = self.norm_attn(x.reshape(b * t, v, d))
         kv, bias = q, None
         if units is not None:
-            k = units.shape[1]
-            per_frame = units[:, None].expand(b, t, k, d).reshape(b * t, k, d)
-            kv = torch.cat([q, self.norm_attn(per_frame)], dim=1)
-            unit_bias = torch.log(unit_weights.clamp_min(1e-6))[:, None, None, :]
-            bias = torch.cat([x.new_zeros(b, 1, 1, v), unit_bias], dim=-1)
-            bias = bias.expand(b, t * self.heads, v, v + k).reshape(b * t * self.heads, v, v + k)
+            k = units.shape[2]
+            kv = torch.cat([q, self.norm_attn(units.reshape(b * t, k, d))], dim=1)
+            unit_bias = torch.log(unit_weights.clamp_min(1e-6))[:, :, None, None, :]
+            bias = torch.cat([x.new_zeros(b, t, 1, 1, v), unit_bias], dim=-1)
+            bias = bias.expand(b, t, self.heads, v, v + k).reshape(b * t * self.heads, v, v + k)
         attended, _ = self.attn(q, kv, kv, attn_mask=bias, need_weights=False)
         x = x + attended.reshape(b, t, v, d)
         # temporal conv over frames for each of the V token streams
@@ -75,7 +76,15 @@ class VideoDecoder(nn.Module):
         units: torch.Tensor | None = None,
         unit_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """frames [B, T, D], regions [B, T, R, D] -> decoded frame tokens [B, T, D]."""
+        """frames [B, T, D], regions [B, T, R, D] -> decoded frame tokens [B, T, D].
+
+        ``units`` [B, K, D] with ``unit_weights`` [B, K] are read by every frame; [B, T, K, D]
+        with [B, T, K] give each frame its own (per-frame selection).
+        """
+        if units is not None and units.dim() == 3:
+            t = frames.shape[1]
+            units = units[:, None].expand(-1, t, -1, -1)
+            unit_weights = unit_weights[:, None].expand(-1, t, -1)
         x = frames[:, :, None]
         if regions is not None:
             x = torch.cat([x, regions], dim=2)

@@ -304,10 +304,12 @@ class KGClipModel(nn.Module):
             visual = video.frames[:, :, None]
             if video.regions is not None:
                 visual = torch.cat([visual, video.regions], dim=2)
-            su = select_units(visual, classes.unit_emb, cfg.su_top_k, cfg.su_temperature)
+            su = select_units(visual, classes.unit_emb, cfg.su_top_k, cfg.su_temperature,
+                              per_frame=cfg.su_selection == "frame")
         if self.decoder is not None:
-            units = classes.unit_emb[su.indices] if su is not None else None
-            frame_tokens = self.decoder(video.frames, video.regions, units, su.weights if su else None)
+            indices, weights = su.per_frame() if su is not None else (None, None)
+            units = classes.unit_emb[indices] if su is not None else None
+            frame_tokens = self.decoder(video.frames, video.regions, units, weights)
         else:
             frame_tokens = video.frames
         video_emb = masked_mean(frame_tokens, video.frame_mask, dim=1)
@@ -344,10 +346,13 @@ class KGClipModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward and inverse (video, video-action, class) scores [B, C].
 
+        At inference with ``triplet_inference="averaged"``, KG-CLIP's batch-averaged scores.
         With a shortlist (inference only), classes outside each video's top ones by the
         ``other`` terms get the shortlist's lowest triplet score: since their other terms
         are lower too, they rank below every shortlisted class, in their original order.
         """
+        if not self.training and self.cfg.triplet_inference == "averaged":
+            return self.triplet.averaged_scores(video_emb, "video-action", class_emb)
         n = self.cfg.triplet_shortlist
         if self.training or other is None or not 0 < n < class_emb.shape[0]:
             return self.triplet.pair_scores(video_emb, "video-action", class_emb)

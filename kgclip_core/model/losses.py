@@ -8,6 +8,11 @@
   video's class are the (equally weighted) positives.
 - ``triplet_edges``: the label set's KG edges (e.g. action-movement) contrasted in-batch
   as in KG-CLIP: the head representation of edge i against the tail representation of j.
+  Targets (``edge_targets``): "hard", only j = i is a positive; "soft" (KG-CLIP), every j
+  for which (head i, relation, tail j) is itself an edge of the graph is one, uniformly.
+- ``direct`` (``direct_loss_weight`` > 0, KG-CLIP's ``lam_coef``): the same three contrasts
+  on the plain embeddings, without the triplet encoder: video against classes, video
+  against units, and the edges' heads against their tails.
 - ``su_alignment`` (optional): the video's unit scores put the class's units first, which
   teaches MRA where the units are.
 """
@@ -31,16 +36,47 @@ def soft_cross_entropy(logits: torch.Tensor, positives: torch.Tensor) -> torch.T
     return -(target * F.log_softmax(logits[keep], dim=1)).sum(dim=1).mean()
 
 
+def edge_positives(triples: list[tuple[str, str, str]], soft: bool) -> torch.Tensor:
+    """[E, E] bool: is tail j a right answer for head i? Hard: only j = i. Soft: whenever
+    (head i, relation i, tail j) is itself one of ``triples`` (edges sharing a head or a tail
+    are then not pushed apart). Its transpose answers the tails-to-heads contrast."""
+    n = len(triples)
+    if not soft:
+        return torch.eye(n, dtype=torch.bool)
+    edges = set(triples)
+    return torch.tensor([[(h, r, t2) in edges and r == r2 for (_, r2, t2) in triples] for (h, r, _) in triples])
+
+
 def edge_contrast(model: KGClipModel, classes: ClassFeatures, scale: torch.Tensor) -> torch.Tensor:
     """In-batch contrast of the KG edges (heads vs tails), forward and inverse relations."""
     heads, tails, rels = classes.triple_heads, classes.triple_tails, classes.triple_relations
-    target = torch.arange(heads.shape[0], device=heads.device)
+    positives = edge_positives(classes.triples, model.cfg.edge_targets == "soft").to(heads.device)
     loss = heads.new_zeros(())
     for h_in, t_in, r in ((heads, tails, rels), (tails, heads, rels + len(RELATIONS))):
         h, t = model.triplet.encode(h_in, r, t_in)
-        sim = scale * F.normalize(h, dim=-1) @ F.normalize(t, dim=-1).T
-        loss = loss + 0.25 * (F.cross_entropy(sim, target) + F.cross_entropy(sim.T, target))
+        loss = loss + 0.5 * symmetric_contrast(scale * F.normalize(h, dim=-1) @ F.normalize(t, dim=-1).T, positives)
     return loss
+
+
+def symmetric_contrast(sim: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Mean of the row-wise and column-wise soft cross-entropies of a square ``sim`` [N, N]."""
+    return 0.5 * (soft_cross_entropy(sim, positives) + soft_cross_entropy(sim.T, positives.T))
+
+
+def direct_contrast(
+    out: ScoreOutput, classes: ClassFeatures, labels: torch.Tensor, soft_edges: bool
+) -> torch.Tensor:
+    """KG-CLIP's ``lam_coef`` terms: plain-cosine contrasts of video-action, video-movement and
+    action-movement, averaged over those the label set has (video-action always)."""
+    scale, video = out.logit_scale, F.normalize(out.video_emb, dim=-1)
+    terms = [F.cross_entropy(scale * video @ classes.class_emb.T, labels)]
+    positives = classes.class_unit_mask[labels]
+    if positives.any():
+        terms.append(soft_cross_entropy(scale * video @ classes.unit_emb.T, positives))
+    if classes.triple_heads is not None and classes.triple_heads.shape[0] > 1:
+        sim = scale * classes.triple_heads @ classes.triple_tails.T  # both ends are L2-normalised
+        terms.append(symmetric_contrast(sim, edge_positives(classes.triples, soft_edges).to(sim.device)))
+    return torch.stack(terms).mean()
 
 
 def compute_losses(
@@ -69,6 +105,9 @@ def compute_losses(
             losses["triplet_edges"] = edge_contrast(model, classes, scale)
             triplet_terms.append("triplet_edges")
     total = losses["classification"] + cfg.triplet_loss_weight * sum(losses[k] for k in triplet_terms)
+    if cfg.direct_loss_weight > 0:
+        losses["direct"] = direct_contrast(out, classes, labels, cfg.edge_targets == "soft")
+        total = total + cfg.direct_loss_weight * losses["direct"]
     if cfg.su_loss_weight > 0 and out.su is not None:
         unit_logits = out.su.video_scores / cfg.su_temperature
         losses["su_alignment"] = soft_cross_entropy(unit_logits, classes.class_unit_mask[labels])

@@ -4,7 +4,9 @@ Parameter-free. Each frame is represented by its CLS embedding and, with MRA on,
 features; a unit's score in a frame is its best cosine over those visual tokens (a unit is
 present when some region shows it). Per video, units are ranked by their mean score over
 frames and the top k are kept; a softmax over the kept scores (semantic attention with a
-temperature) says how much each selected unit counts for the decoder.
+temperature) says how much each selected unit counts for the decoder. With ``per_frame``
+(ASU's own selection) every frame also keeps its own top k by its own scores, so a unit that
+shows in a few frames only (a kick, a throw) is read where it happens.
 """
 
 from __future__ import annotations
@@ -23,12 +25,24 @@ class SUSelection:
     video_scores: torch.Tensor  # [B, U] mean of frame_scores over frames
     indices: torch.Tensor  # [B, K] selected units, best first
     weights: torch.Tensor  # [B, K] semantic attention over the selected units (sums to 1)
+    frame_indices: torch.Tensor | None = None  # [B, T, K] per-frame selection (per_frame only)
+    frame_weights: torch.Tensor | None = None  # [B, T, K] its attention, each frame sums to 1
+
+    def per_frame(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The units each frame reads and their weights, [B, T, K] each: its own selection
+        when there is one, else the video's selection repeated over frames."""
+        if self.frame_indices is not None:
+            return self.frame_indices, self.frame_weights
+        t = self.frame_scores.shape[1]
+        expand = lambda x: x[:, None].expand(-1, t, -1)  # noqa: E731
+        return expand(self.indices), expand(self.weights)
 
 
 def select_units(
-    visual: torch.Tensor, units: torch.Tensor, top_k: int, temperature: float
+    visual: torch.Tensor, units: torch.Tensor, top_k: int, temperature: float, per_frame: bool = False
 ) -> SUSelection:
-    """Score units against visual tokens and keep the top ``top_k`` per video.
+    """Score units against visual tokens and keep the top ``top_k`` per video (and, with
+    ``per_frame``, per frame).
 
     visual [B, T, V, D] (V tokens per frame: CLS and regions), units [U, D] with U >= 1.
     """
@@ -38,4 +52,8 @@ def select_units(
     k = min(top_k, units.shape[0])
     top, indices = video_scores.topk(k, dim=-1)
     weights = torch.softmax(top / temperature, dim=-1)
-    return SUSelection(frame_scores, video_scores, indices, weights)
+    selection = SUSelection(frame_scores, video_scores, indices, weights)
+    if per_frame:
+        top, selection.frame_indices = frame_scores.topk(k, dim=-1)
+        selection.frame_weights = torch.softmax(top / temperature, dim=-1)
+    return selection

@@ -73,7 +73,28 @@ class TripletEncoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Score every head [N, D] against every tail [M, D]: (forward [N, M], inverse [N, M])."""
         n, m = heads.shape[0], tails.shape[0]
-        h = heads[:, None].expand(n, m, -1).reshape(n * m, -1)
-        t = tails[None].expand(n, m, -1).reshape(n * m, -1)
+        h, t = _all_pairs(heads, tails)
         fwd, inv = self.both_directions(h, relation, t)
         return fwd.reshape(n, m), inv.reshape(n, m)
+
+    def averaged_scores(
+        self, heads: torch.Tensor, relation: str, tails: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """KG-CLIP's inference over all pairs of heads [N, D] and tails [M, D]: each head's
+        representation averaged over the tails, each tail's over the heads, then their cosine
+        (forward [N, M], inverse [N, M]). A head's scores depend on every other head given."""
+        n, m = heads.shape[0], tails.shape[0]
+        h, t = _all_pairs(heads, tails)
+        scores = []
+        for a, b, inverse in ((h, t, False), (t, h, True)):
+            ids = torch.full((n * m,), relation_id(relation, inverse), device=heads.device)
+            # Both directions keep KG-CLIP's layout: the first representation is the row's.
+            first, second = (r.reshape(n, m, -1) for r in self.encode(a, ids, b))
+            scores.append(F.normalize(first.mean(1), dim=-1) @ F.normalize(second.mean(0), dim=-1).T)
+        return scores[0], scores[1]
+
+
+def _all_pairs(heads: torch.Tensor, tails: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every (head, tail) pair as matched rows [N*M, D] each, head-major."""
+    n, m = heads.shape[0], tails.shape[0]
+    return heads[:, None].expand(n, m, -1).reshape(n * m, -1), tails[None].expand(n, m, -1).reshape(n * m, -1)
