@@ -16,8 +16,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import gradio as gr
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from gradio.route_utils import FnIndexInferError
 
 from kgclip_core import explain
+from kgclip_core.budget import REQUEST_BUDGET_S, RequestLimits, check_custom_cost
 from kgclip_core.cli import add_backbone_args, backbone_config, configure_cache
 from kgclip_core.errors import KGClipError, WeightsError
 from kgclip_core.explain.text import escape_html, escape_markdown
@@ -43,6 +47,7 @@ CUSTOM = "custom (type below)"
 CHECKPOINT = "the checkpoint's labels"
 NO_WTI = "*This model has no word-frame interaction (WTI) head: load a fine-tuned checkpoint to see the alignment.*"
 SESSION_TTL_S = 3600
+MAX_UPLOAD = "500mb"  # Gradio refuses a larger upload (HTTP 413) while it streams in
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
 DEMO_CHECKPOINT = CHECKPOINTS / "synthetic"
 FOUNDATION_WEIGHTS = CHECKPOINTS / "foundation" / "open_clip_model.safetensors"
@@ -129,7 +134,11 @@ def _graph(labels: str | tuple[str, ...]) -> KnowledgeGraph:
 
 
 def _graph_key(label_set: str, custom: str) -> str | tuple[str, ...]:
-    return parse_labels(custom).classes if label_set == CUSTOM else label_set
+    if label_set != CUSTOM:
+        return label_set
+    labels = parse_labels(custom)
+    check_custom_cost(labels)  # parsing a typed set costs in proportion to its text too
+    return labels.classes
 
 
 def _action_choices(kg: KnowledgeGraph, actions: list[str]) -> list[tuple[str, str]]:
@@ -555,6 +564,13 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
     return demo
 
 
+def _unknown_endpoint(request: Request, err: Exception) -> JSONResponse:
+    """An API call naming no event of this app (an unknown api_name or fn_index): Gradio
+    raises FnIndexInferError or KeyError for it, which would answer 500; it is a 404."""
+    log.info("Unknown endpoint %s (%s)", request.url.path, err)
+    return JSONResponse({"error": "No such endpoint; /gradio_api/info lists them."}, status_code=404)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; host and port also follow Gradio's environment variables."""
     p = argparse.ArgumentParser(description="KG-CLIP web app")
@@ -564,7 +580,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", default=None, metavar="DIR",
                    help="a trained checkpoint directory (config.json, model.safetensors, kg.json)")
     p.add_argument("--labels", default=None, help="label set selected at start (default: kinetics400, or the checkpoint's)")
-    p.add_argument("--concurrency", type=int, default=1, help="predictions run at once")
+    p.add_argument("--concurrency", type=int, default=2,
+                   help="runs of each event at once: with 2, a request at its budget leaves one worker free")
+    p.add_argument("--request-budget", type=float, default=REQUEST_BUDGET_S, metavar="SECONDS",
+                   help="a prediction past this is ended with a message (docs/LIMITS.md)")
     p.add_argument("--max-queue", type=int, default=20, help="requests waiting before new ones are refused")
     add_backbone_args(p)
     return p.parse_args(argv)
@@ -574,11 +593,18 @@ def main(argv: list[str] | None = None) -> None:
     """Start the app."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    configure_cache(args)
-    options = load_models(args)
+    try:
+        configure_cache(args)
+        options = load_models(args)
+    except KGClipError as err:  # a bad checkpoint or option: one line, not a traceback
+        raise SystemExit(f"error: {err}") from None
+    for option in options:
+        option.predictor.limits = RequestLimits(budget_s=args.request_budget)
     demo = build_app(options, args.labels, start_warmup(options, args.labels))
     demo.queue(max_size=args.max_queue, default_concurrency_limit=args.concurrency)
-    demo.launch(server_name=args.host, server_port=args.port, max_file_size="500mb", show_error=True)
+    unknown = {FnIndexInferError: _unknown_endpoint, KeyError: _unknown_endpoint}
+    demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD, show_error=True,
+                app_kwargs={"exception_handlers": unknown})
 
 
 if __name__ == "__main__":

@@ -24,3 +24,7 @@ class WeightsError(KGClipError):
 
 class ConfigError(KGClipError):
     """A configuration or checkpoint does not fit what was asked."""
+
+
+class BudgetError(KGClipError):
+    """A request would cost more time or work than one request is allowed (docs/LIMITS.md)."""

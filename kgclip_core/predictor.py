@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from kgclip_core.backbone import BackboneConfig, load_backbone
+from kgclip_core.budget import Deadline, RequestLimits
 from kgclip_core.class_inputs import class_inputs
 from kgclip_core.errors import LabelError
 from kgclip_core.kg.graph import KnowledgeGraph
@@ -148,6 +149,20 @@ class Prediction:
         return out
 
 
+def _within(deadline: Deadline | None, progress: ClassProgress | None) -> ClassProgress | None:
+    """``progress`` that also ends the work once ``deadline`` has passed: it is called between
+    text batches, the one place a long embedding can stop cleanly."""
+    if deadline is None:
+        return progress
+
+    def step(done: int, total: int) -> None:
+        deadline.check(f"embedding the label set ({done} of {total} texts done)")
+        if progress is not None:
+            progress(done, total)
+
+    return step
+
+
 class Predictor:
     """Action recognition of a clip over a label set, with the model's own explanations."""
 
@@ -158,6 +173,7 @@ class Predictor:
         self.model = model.eval()
         self.cfg = cfg
         self.default_labels = labels
+        self.limits: RequestLimits | None = None  # a server's bounds on each prediction (kgclip_core.budget)
         self._checkpoint_kg = kg
         self._classes: OrderedDict[tuple[str, tuple[str, ...]], tuple[KnowledgeGraph, ClassFeatures]] = OrderedDict()
         # Label sets being embedded now, with their progress, and how many of those embeddings
@@ -273,14 +289,21 @@ class Predictor:
         ``labels``: a built-in set name, a label file, a list of labels or a LabelSet; None
         uses the checkpoint's label set (Kinetics-400 for a plain pretrained CLIP).
         ``progress(done, total)`` follows the texts embedded when the label set is new.
+        ``self.limits`` (set by a server) refuses a typed label set over the cost cap before
+        any work, and ends a prediction past its time budget with BudgetError, between two
+        batches of the text tower (or while it waits for another request embedding the same
+        labels).
         """
         label_set = self.resolve_labels(labels)
         top_k = self.cfg.top_k if top_k is None else top_k  # 0 is an error, not "the default"
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise LabelError(f"top_k must be a whole number of at least 1, got {top_k!r}.")
+        limits = self.limits or RequestLimits(budget_s=None, max_custom_prompt_tokens=None)
+        limits.check_labels(label_set)
+        deadline = limits.deadline()
         clip = read_clip(video_path, self.cfg.num_frames, short_side=self.cfg.short_side)
         # Only now: embedding a large label set takes long, and a bad file must be refused fast.
-        kg, classes = self.classes(label_set, progress)
+        kg, classes = self.classes(label_set, _within(deadline, progress))
         frames = clip.frames[0]
         images = self.backbone.preprocess(frames)[None]
         video = self.model.encode_video(images)
