@@ -43,6 +43,18 @@ INVERSE = {
     "video_action": "action_video",
     "video_movement": "movement_video",
 }
+# The (source type, target type) each relation may join: a loaded graph (a checkpoint's kg.json)
+# is checked against it, so the views can follow edges without meeting a loop or a wrong type.
+RELATION_ENDS = {
+    "involves": {("action", "movement")},
+    "of_body_part": {("movement", "body_part"), ("part_state", "body_part")},
+    "in_state": {("movement", "part_state")},
+    "uses_object": {("action", "object"), ("movement", "object")},
+    "occurs_in": {("action", "scene")},
+    "has_motion": {("action", "motion")},
+    "involves_part": {("action", "body_part")},
+    "part_of": {("body_part", "body_part")},
+}
 FORMAT_VERSION = 1
 _REQUIRED = {"action": {"label", "name", "index", "description", "confidence"}}
 
@@ -347,6 +359,7 @@ class KnowledgeGraph:
         bad = [n for n, d in graph.nodes(data=True) if not _valid_node(d)]
         if bad or any(r not in RELATIONS for *_, r in graph.edges(data="relation")):
             raise ConfigError(f"Knowledge-graph JSON has nodes or edges of unknown type or missing fields (e.g. {bad[:1]}).")
+        _check_edges(graph)
         return cls(graph)
 
     def save(self, path: str | Path) -> Path:
@@ -364,6 +377,21 @@ class KnowledgeGraph:
         except (OSError, json.JSONDecodeError) as err:
             raise ConfigError(f"Cannot read knowledge graph {str(path)!r}: {err}") from err
         return cls.from_json(data)
+
+
+def _check_edges(graph: nx.DiGraph) -> None:
+    """Raise ConfigError for an edge joining the wrong types of node (which also rules out
+    every loop but the body-part hierarchy's) or a loop in that hierarchy."""
+    for u, v, relation in graph.edges(data="relation"):
+        ends = (graph.nodes[u]["type"], graph.nodes[v]["type"])
+        if ends not in RELATION_ENDS[relation]:
+            raise ConfigError(f"Knowledge-graph JSON: the {relation!r} edge {u!r} -> {v!r} joins node types "
+                              f"{ends}; it may only join {sorted(RELATION_ENDS[relation])}.")
+    hierarchy = graph.edge_subgraph((u, v) for u, v, r in graph.edges(data="relation") if r == "part_of")
+    if not nx.is_directed_acyclic_graph(hierarchy):
+        loop = " -> ".join(u for u, _ in nx.find_cycle(hierarchy))
+        raise ConfigError(f"Knowledge-graph JSON: the body-part hierarchy has a loop ({loop}); "
+                          "a part cannot be part of itself.")
 
 
 @lru_cache(maxsize=None)
