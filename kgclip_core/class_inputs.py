@@ -7,6 +7,8 @@ triples that :meth:`KGClipModel.encode_classes` embeds.
 
 from __future__ import annotations
 
+import numpy as np
+
 from kgclip_core.errors import ConfigError
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.labels import LabelSet
@@ -65,4 +67,30 @@ def class_inputs(label_set: LabelSet, kg: KnowledgeGraph, class_text: str = "nam
         unit_types=unit_types,
         class_units=class_units,
         triples=triples,
+    )
+
+
+def shuffled_knowledge(inputs: ClassInputs, seed: int) -> ClassInputs:
+    """The shuffled-KG control: every class gets another class's semantic units and KG edges
+    (a random derangement of the classes, fixed by ``seed``); names and prompts stay.
+
+    A model trained on it has the same texts, modules and losses as with the real graph, but
+    knowledge that describes the wrong action; what it still gains is not the knowledge's.
+    """
+    c = len(inputs.names)
+    if c < 2:
+        raise ConfigError("Shuffling the knowledge between classes needs at least two classes.")
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(c)
+    while (perm == np.arange(c)).any():  # a derangement: no class keeps its own knowledge
+        perm = rng.permutation(c)
+    # Class i takes the knowledge of class perm[i]: that class's name becomes i's in the triples.
+    rename = {inputs.names[int(perm[i])]: inputs.names[i] for i in range(c)}
+    return ClassInputs(
+        names=list(inputs.names),
+        prompts=[list(p) for p in inputs.prompts],
+        unit_texts=list(inputs.unit_texts),
+        unit_types=list(inputs.unit_types),
+        class_units=[list(inputs.class_units[int(perm[i])]) for i in range(c)] if inputs.class_units else [],
+        triples=[(rename.get(h, h), r, rename.get(t, t)) for h, r, t in inputs.triples],
     )

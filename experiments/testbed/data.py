@@ -21,13 +21,13 @@ import torch
 import torchvision.transforms.v2.functional as TF
 
 from kgclip_core.backbone import ClipBackbone
+from kgclip_core.predictor import PredictorConfig
 from kgclip_core.synth import read_ground_truth, write_dataset
 from kgclip_core.training.datasets import Sample
 from kgclip_core.video import read_clip, sample_indices
 
 log = logging.getLogger(__name__)
 
-PREDICTOR_SHORT_SIDE = 256  # PredictorConfig.short_side: the cache sees what the app sees
 CROP_AREA = (0.6, 1.0)  # training crops: a square of this share of the frame, resized back
 
 
@@ -100,7 +100,7 @@ def load_clip_set(data_dir: Path, backbone: ClipBackbone, split: str | None = No
     frames, labels, paths = [], [], []
     for rec in records:
         path = data_dir / rec["path"]
-        clip = read_clip(path, rec["num_frames"], short_side=PREDICTOR_SHORT_SIDE)
+        clip = read_clip(path, rec["num_frames"], short_side=PredictorConfig.short_side)  # as the app reads
         frames.append(backbone.preprocess(clip.frames[0]).half())
         labels.append(rec["label"])
         paths.append(str(path))

@@ -1,4 +1,7 @@
-"""Run the whole testbed: data, every training run, the pointing game, the report, the demo.
+"""Run the whole testbed: data, every training run, the pointing game, the report.
+
+The demo checkpoint is no longer built here: it is fine-tuned from the foundation by
+``python -m experiments.papers`` (``experiments/papers/demo.py``).
 
 Runs are independent, so they go to a small pool of processes (one thread each: the
 machine's cores are shared). Finished runs are appended to ``results.jsonl`` in the work
@@ -154,9 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.testbed", description=__doc__)
     parser.add_argument("--work", default="/tmp/kgclip_testbed", help="scratch folder: data set, frame cache, results")
     parser.add_argument("--processes", type=int, default=2, help="runs trained at once (one thread each)")
-    parser.add_argument("--only", choices=("grid", "collapse", "demo", "report"),
-                        help="only the grid, only the class-embedding traces, only the demo checkpoint, or only "
-                             "rewrite the report (default: all)")
+    parser.add_argument("--only", choices=("grid", "collapse", "report"),
+                        help="only the grid, only the class-embedding traces, or only rewrite the report "
+                             "(default: all)")
     parser.add_argument("--frozen-text", action="store_true",
                         help="run the grid with the text tower frozen (the comparison table) instead of trained")
     args = parser.parse_args(argv)
@@ -175,10 +178,6 @@ def main(argv: list[str] | None = None) -> int:
         from experiments.testbed import collapse
 
         collapse.build(_DATA, work)
-    if args.only in (None, "demo"):
-        from experiments.testbed import demo
-
-        demo.build(_DATA, work)
     from experiments.testbed import report
 
     report.write(read_results(work), Path("docs/TESTBED.md"), machine(), grid_wall_seconds(work), data_summary(), work,

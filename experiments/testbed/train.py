@@ -21,14 +21,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from kgclip_core.class_inputs import class_inputs
+from kgclip_core.class_inputs import class_inputs, shuffled_knowledge
 from kgclip_core.kg.graph import KnowledgeGraph
-from kgclip_core.labels import load_label_set
+from kgclip_core.labels import LabelSet, load_label_set
 from kgclip_core.model.config import ModelConfig
-from kgclip_core.model.kgclip import ClassFeatures, KGClipModel, build_model
+from kgclip_core.model.kgclip import ClassFeatures, ClassInputs, KGClipModel, build_model
 from kgclip_core.model.losses import compute_losses
 from kgclip_core.training.config import OptimConfig
-from kgclip_core.training.evaluate import encode_label_set
 from kgclip_core.training.protocols import few_shot
 from kgclip_core.training.trainer import configure_trainable, param_groups, seed_everything, warmup_cosine
 from experiments.testbed.data import ClipSet
@@ -47,9 +46,14 @@ TINY_HEADS = dict(backbone="kgclip-tiny", pretrained=None, num_regions=4, su_top
                   decoder_heads=2, triplet_layers=1, triplet_heads=2)
 
 
-def model_config(variant: str, num_frames: int, train_text: bool = True) -> ModelConfig:
-    """The ModelConfig of an ablation variant on the tiny backbone (text tower trained by default)."""
-    return ModelConfig.plain_clip(**TINY_HEADS, num_frames=num_frames, train_text=train_text, **VARIANTS[variant])
+def model_config(variant: str, num_frames: int, train_text: bool = True, heads: dict | None = None,
+                 **model: object) -> ModelConfig:
+    """The ModelConfig of an ablation variant on the tiny backbone (text tower trained by
+    default). ``heads`` replaces the variant's switches of :data:`VARIANTS` (another grid's
+    variants); ``model`` overrides fields (another backbone, the class text, a fidelity switch)."""
+    switches = VARIANTS[variant] if heads is None else heads
+    return ModelConfig.plain_clip(**{**TINY_HEADS, "num_frames": num_frames, "train_text": train_text,
+                                     **switches, **model})
 
 
 @dataclass
@@ -67,19 +71,30 @@ class RunSpec:
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(
         lr=2e-3, new_module_lr_mult=1.0, weight_decay=0.05, warmup_epochs=0.0, clip_grad_norm=1.0))
     warmup_fraction: float = 0.1
+    heads: dict | None = None  # the variant's head switches, when not the testbed's VARIANTS
+    model: dict = field(default_factory=dict)  # ModelConfig overrides (see model_config)
+    shuffle_kg: bool = False  # the shuffled-KG control: each class gets another's units and edges
 
     @property
     def protocol(self) -> str:
         return f"few-shot K={self.shots}" if self.shots else "supervised"
 
 
+def spec_inputs(labels: LabelSet, kg: KnowledgeGraph, class_text: str, shuffle_seed: int | None) -> ClassInputs:
+    """A label set's class inputs, with the knowledge shuffled between classes when a seed is given."""
+    inputs = class_inputs(labels, kg, class_text)
+    return shuffled_knowledge(inputs, shuffle_seed) if shuffle_seed is not None else inputs
+
+
 @torch.no_grad()
-def label_classes(model: KGClipModel, label_set: str | Sequence[str]) -> tuple[KnowledgeGraph, ClassFeatures]:
+def label_classes(model: KGClipModel, label_set: str | Sequence[str], class_text: str | None = None,
+                  shuffle_seed: int | None = None) -> tuple[KnowledgeGraph, ClassFeatures]:
     """A label set's (a built-in name or class names) knowledge graph and class features under
-    ``model``, without gradients (for evaluation)."""
+    ``model``, without gradients (for evaluation); ``class_text`` defaults to the model's, and
+    ``shuffle_seed`` shuffles the knowledge as the shuffled-KG control trained with it."""
     labels = load_label_set(label_set)
     kg = KnowledgeGraph.for_label_set(labels)
-    return kg, encode_label_set(model, labels, kg)
+    return kg, model.encode_classes(spec_inputs(labels, kg, class_text or model.cfg.class_text, shuffle_seed))
 
 
 def train_model(spec: RunSpec, train: ClipSet, label_set: str | Sequence[str] = "synthetic",
@@ -89,11 +104,12 @@ def train_model(spec: RunSpec, train: ClipSet, label_set: str | Sequence[str] = 
     or the class names in label order); returns it in eval mode with the label set's KG.
     ``on_step(step, losses, classes)`` is called after every step (diagnostics)."""
     seed_everything(spec.seed)
-    model = build_model(model_config(spec.variant, spec.num_frames, spec.train_text), device="cpu")
+    cfg = model_config(spec.variant, spec.num_frames, spec.train_text, spec.heads, **spec.model)
+    model = build_model(cfg, device="cpu")
     configure_trainable(model, spec.optim)
     labels = load_label_set(label_set)
     kg = KnowledgeGraph.for_label_set(labels)
-    inputs = class_inputs(labels, kg, model.cfg.class_text)
+    inputs = spec_inputs(labels, kg, model.cfg.class_text, spec.seed if spec.shuffle_kg else None)
     classes = None if spec.train_text else model.encode_classes(inputs)  # frozen: once
     if spec.shots:
         paths = {p: i for i, p in enumerate(train.paths)}
@@ -138,19 +154,25 @@ def unit_logits(model: KGClipModel, video_emb: torch.Tensor, classes: ClassFeatu
 
 
 @torch.no_grad()
-def accuracy(model: KGClipModel, clips: ClipSet, classes: ClassFeatures, batch_size: int = 32) -> dict[str, float]:
-    """Top-1 accuracy (%) of the model's logits and, with a triplet encoder, of its KG-unit scores."""
+def clip_scores(model: KGClipModel, clips: ClipSet, classes: ClassFeatures,
+                batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's logits [N, C] and video embeddings [N, D] of every clip (evaluation frames)."""
     t = model.cfg.num_frames
-    hits = {"top1": 0, "kg_units_top1": 0}
+    logits, videos = [], []
     for start in range(0, len(clips), batch_size):
         idx = list(range(start, min(start + batch_size, len(clips))))
         out = model.score(model.encode_video(clips.clips(idx, t, None)), classes, explain=False)
-        labels = clips.labels[idx]
-        hits["top1"] += int((out.logits.argmax(1) == labels).sum())
-        if model.triplet is not None:
-            hits["kg_units_top1"] += int((unit_logits(model, out.video_emb, classes).argmax(1) == labels).sum())
-    result = {"top1": 100.0 * hits["top1"] / len(clips)}
-    if model.triplet is not None:
-        result["kg_units_top1"] = 100.0 * hits["kg_units_top1"] / len(clips)
-    return result
+        logits.append(out.logits)
+        videos.append(out.video_emb)
+    return torch.cat(logits), torch.cat(videos)
 
+
+@torch.no_grad()
+def accuracy(model: KGClipModel, clips: ClipSet, classes: ClassFeatures, batch_size: int = 32) -> dict[str, float]:
+    """Top-1 accuracy (%) of the model's logits and, with a triplet encoder, of its KG-unit scores."""
+    logits, videos = clip_scores(model, clips, classes, batch_size)
+    result = {"top1": 100.0 * (logits.argmax(1) == clips.labels).float().mean().item()}
+    if model.triplet is not None:
+        hits = unit_logits(model, videos, classes).argmax(1) == clips.labels
+        result["kg_units_top1"] = 100.0 * hits.float().mean().item()
+    return result

@@ -1,0 +1,1 @@
+"""The papers' questions (KG-CLIP, ASU, WTI) answered on the synthetic world's foundation."""

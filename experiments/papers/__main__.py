@@ -1,0 +1,5 @@
+"""``python -m experiments.papers``: see :mod:`experiments.papers.run`."""
+
+from experiments.papers.run import main
+
+raise SystemExit(main())

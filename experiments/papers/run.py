@@ -1,0 +1,190 @@
+"""The papers' questions, answered on the foundation: the grid, its controls, the demo, the report.
+
+    python -m experiments.papers                 # everything not yet done, then the report
+    python -m experiments.papers --only dev      # the development sweep (learning rate, switches)
+    python -m experiments.papers --only report   # rewrite the report from saved results
+
+Every finished run is a line of ``results.jsonl`` in the work folder (per-clip correctness
+included, for the paired statistics); running again skips it, so the command resumes where
+it stopped. ``--budget-min`` stops starting new runs after that many minutes; the report
+then shows the cells done and says which are missing. Runs go in priority order: what the
+papers' claims need first (plain vs full, few-shot K=2, zero-shot), then the controls, the
+other variants, the other settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from kgclip_core.model.config import ModelConfig
+from kgclip_core.model.kgclip import build_model
+from experiments.papers import controls
+from experiments.papers.setup import CLASS_TEXT, HEADS, SEEDS, SETTINGS, SHUFFLED, Clips, GridRun, prepare
+from experiments.testbed.train import clip_scores, label_classes, train_model
+
+log = logging.getLogger(__name__)
+
+REPORT = Path("docs/TESTBED.md")
+COMMAND = "python -m experiments.papers"
+DEV_LRS = (3e-5, 1e-4, 3e-4)
+SETTING = {s.name: s for s in SETTINGS}
+
+
+def grid_runs() -> list[GridRun]:
+    """Every run of the grid, most important first."""
+    order = [
+        (("plain CLIP", "full KG-CLIP"), ("K=2", "supervised")),
+        (("full, shuffled KG", "full, no KG losses"), ("K=2", "supervised")),
+        (("+WTI", "+MRA/SU/decoder", "+KG triplet"), ("K=2", "supervised")),
+        (("plain CLIP", "full KG-CLIP"), ("K=4", "K=8", "T=2", "T=4")),
+        (("+WTI", "+MRA/SU/decoder", "+KG triplet", "full, shuffled KG", "full, no KG losses"), ("K=4", "K=8")),
+    ]
+    runs = [GridRun(v, SETTING[s], seed) for variants, settings in order for s in settings for seed in SEEDS
+            for v in variants]
+    # The arms of the papers' own choices: frozen text tower, and the fidelity switches.
+    runs += [GridRun(v, SETTING[s], seed, train_text=False) for s in ("K=2", "supervised") for seed in SEEDS
+             for v in ("plain CLIP", "full KG-CLIP")]
+    runs += [GridRun("full KG-CLIP", SETTING[s], seed, papers=True) for s in ("K=2", "supervised") for seed in SEEDS]
+    return runs
+
+
+def dev_runs() -> list[GridRun]:
+    """The development sweep: the backbone lr for plain and full, seed 0, K=2 and supervised."""
+    return [GridRun(v, SETTING[s], 0, lr=lr) for lr in DEV_LRS for s in ("K=2", "supervised")
+            for v in ("plain CLIP", "full KG-CLIP")]
+
+
+def _correct(logits: torch.Tensor, labels: torch.Tensor) -> list[int]:
+    return (logits.argmax(1) == labels).int().tolist()
+
+
+def run_one(run: GridRun, clips: Clips, splits: tuple[str, ...]) -> dict:
+    """Train one run, then its per-clip correctness on the 24 classes of each split and, at 8
+    frames, zero-shot on the novel compositions by description and by name."""
+    start = time.perf_counter()
+    spec = run.spec()
+    model, _ = train_model(spec, clips.train)  # the spec's few-shot subset is drawn there
+    shuffle = run.seed if run.variant == SHUFFLED else None
+    row = {"key": run.key, "variant": run.variant, "setting": run.setting.name, "seed": run.seed,
+           "train_text": run.train_text, "lr": run.lr, "papers": run.papers, "steps": run.steps}
+    for split in splits:
+        _, classes = label_classes(model, "synthetic", shuffle_seed=shuffle)
+        row[f"{split}/synthetic"] = _correct(clip_scores(model, clips.eval[f"{split}/synthetic"], classes)[0],
+                                             clips.eval[f"{split}/synthetic"].labels)
+        if run.setting.frames == 8:
+            novel = clips.eval[f"{split}/synthetic_novel"]
+            for text in ("description", "name"):
+                _, classes = label_classes(model, "synthetic_novel", text, shuffle_seed=shuffle)
+                row[f"{split}/novel/{text}"] = _correct(clip_scores(model, novel, classes)[0], novel.labels)
+    row["seconds"] = round(time.perf_counter() - start, 1)
+    return row
+
+
+def control_rows(clips: Clips, done: set[str], split: str = "test") -> list[dict]:
+    """The zero-shot foundation (once) and, per seed and setting, the linear probe and the tiny CNN."""
+    rows = []
+    zs_model = build_model(ModelConfig.plain_clip(**{**HEADS, "use_su": False}), device="cpu").eval()
+    if "zero-shot" not in done:
+        row = {"key": "zero-shot", "variant": "foundation zero-shot", "setting": "any", "seed": 0}
+        for text in ("description", "name"):
+            suffix = "" if text == CLASS_TEXT else f"/{text}"  # the grid's own class text has the plain key
+            for label_set, key in (("synthetic", f"{split}/synthetic{suffix}"), ("synthetic_novel", f"{split}/novel/{text}")):
+                data = clips.eval[f"{split}/{label_set}"]
+                _, classes = label_classes(zs_model, label_set, text)
+                row[key] = _correct(clip_scores(zs_model, data, classes)[0], data.labels)
+        rows.append(row)
+    for setting in SETTINGS:
+        for seed in SEEDS:
+            train = controls.subset_for(clips.train, setting.shots, seed)
+            test = clips.eval[f"{split}/synthetic"]
+            key = f"linear probe|{setting.name}|{seed}"
+            if key not in done:
+                x = controls.frame_features(zs_model, train, setting.frames)
+                probe = controls.linear_probe(x, train.labels, len(train.classes), seed)
+                with torch.no_grad():
+                    logits = probe(controls.frame_features(zs_model, test, setting.frames) * 10.0)
+                rows.append({"key": key, "variant": "linear probe", "setting": setting.name, "seed": seed,
+                             f"{split}/synthetic": _correct(logits, test.labels)})
+            key = f"tiny CNN|{setting.name}|{seed}"
+            if key not in done:
+                steps = GridRun("plain CLIP", setting, seed).steps
+                net = controls.train_cnn(train, setting.frames, steps, 16, seed)
+                rows.append({"key": key, "variant": "tiny CNN", "setting": setting.name, "seed": seed,
+                             f"{split}/synthetic": controls.cnn_correct(net, test, setting.frames)})
+    return rows
+
+
+def read_rows(path: Path) -> dict[str, dict]:
+    """Finished rows by key."""
+    if not path.is_file():
+        return {}
+    return {r["key"]: r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+
+
+def machine() -> str:
+    """The machine, in words."""
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), {gpu}, torch {torch.__version__}"
+
+
+def run_list(runs: list[GridRun], clips: Clips, path: Path, splits: tuple[str, ...], deadline: float) -> None:
+    """Run what is not yet in ``path``, appending each row as it finishes, until ``deadline``."""
+    done = read_rows(path)
+    todo = [r for r in runs if r.key not in done]
+    log.info("%d runs done, %d to go", len(runs) - len(todo), len(todo))
+    with open(path, "a", encoding="utf-8") as f:
+        for run in todo:
+            if time.time() > deadline:
+                log.info("time budget spent: %d runs left for the next session", len(todo))
+                return
+            row = run_one(run, clips, splits)
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            todo = todo[1:]
+            acc = 100.0 * sum(row[f"{splits[0]}/synthetic"]) / len(row[f"{splits[0]}/synthetic"])
+            log.info("%s: %s %.1f%% (%.0f s)", run.key, splits[0], acc, row["seconds"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", default="/tmp/kgclip_papers", help="scratch folder: clips, results, models")
+    parser.add_argument("--only", choices=("dev", "grid", "controls", "demo", "report"))
+    parser.add_argument("--budget-min", type=float, default=float("inf"),
+                        help="start no new run after this many minutes (resume later)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.ERROR)  # open_clip's chatter
+    logging.getLogger("experiments").setLevel(logging.INFO)
+    torch.set_num_threads(args.threads)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    deadline = time.time() + 60 * args.budget_min
+    clips = prepare(work) if args.only != "report" else None
+    if args.only in (None, "dev"):
+        run_list(dev_runs(), clips, work / "dev.jsonl", ("dev",), deadline)
+    if args.only in (None, "demo"):
+        from experiments.papers import demo
+
+        demo.build(clips, work)
+    if args.only in (None, "grid"):
+        run_list(grid_runs(), clips, work / "results.jsonl", ("test",), deadline)
+    if args.only in (None, "controls"):
+        path = work / "controls.jsonl"
+        rows = control_rows(clips, set(read_rows(path)))
+        with open(path, "a", encoding="utf-8") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+    from experiments.papers import report
+
+    report.write(work, REPORT, machine())
+    return 0
