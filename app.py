@@ -30,6 +30,8 @@ from kgclip_core.kg.render import action_view
 from kgclip_core.labels import LabelSet, builtin_label_sets, parse_labels
 from kgclip_core.predictor import RANDOM_WEIGHTS_WARNING, Prediction, Predictor, PredictorConfig
 from kgclip_core.synth.foundation import foundation_predictor
+from kgclip_core.video import EXTENSIONS
+from kgclip_core.video_out import playable_copy
 from kgclip_core.warmup import Warmup
 
 try:  # Hugging Face ZeroGPU: a GPU is attached only while a decorated call runs.
@@ -48,6 +50,7 @@ CHECKPOINT = "the checkpoint's labels"
 NO_WTI = "*This model has no word-frame interaction (WTI) head: load a fine-tuned checkpoint to see the alignment.*"
 SESSION_TTL_S = 3600
 MAX_UPLOAD = "500mb"  # Gradio refuses a larger upload (HTTP 413) while it streams in
+RECOGNISE, RECOGNISING = "Recognise", "Recognising…"
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
 DEMO_CHECKPOINT = CHECKPOINTS / "synthetic"
 FOUNDATION_WEIGHTS = CHECKPOINTS / "foundation" / "open_clip_model.safetensors"
@@ -122,9 +125,12 @@ def load_models(args: argparse.Namespace) -> list[ModelOption]:
     return [ModelOption(predictor.model_name, predictor, RANDOM_WEIGHTS_WARNING)]
 
 
-def _user_error(err: KGClipError) -> gr.Error:
-    # Gradio renders a toast's message as HTML: a label like <img src=...> must stay text.
-    return gr.Error(escape_html(err), print_exception=False)
+def _user_error(err: KGClipError, video: str | None = None) -> gr.Error:
+    """The error as a toast: the upload named by its file name (the server's folders are
+    nobody's business) and escaped (Gradio renders a toast as HTML: a label like <img src=...>
+    must stay text)."""
+    message = str(err).replace(video, Path(video).name) if video else str(err)
+    return gr.Error(escape_html(message), print_exception=False)
 
 
 @lru_cache(maxsize=8)
@@ -210,7 +216,7 @@ class Handlers:
             progress(0.0, desc="Decoding the clip, then embedding the label set (first time only)")
             pred = self._predict_on_gpu(model, video, labels, int(top_k), progress)
         except KGClipError as err:
-            raise _user_error(err) from err
+            raise _user_error(err, video) from err
         progress(0.8, desc="Rendering the explanations")
         kinds = [k for k in explain.HEATMAP_KINDS if explain.heatmap_choices(pred, k)]
         kind = kinds[0] if kinds else None
@@ -230,9 +236,18 @@ class Handlers:
             explain.prediction_graph_html(pred),
             gr.update(choices=[(label, name) for label, name in zip(pred.labels, pred.class_names)],
                       value=pred.class_names[0]),
+            f"**Result for** {escape_markdown(Path(video).name)}: {escape_markdown(model)}, "
+            f"label set {escape_markdown(labels.name)}",
             _details(pred),
             Session(pred, labels, model),
         )
+
+    def show_clip(self, video: str | None):
+        """A new clip: its player (a playable copy when browsers cannot play the file), a note,
+        every result of the previous clip cleared, and the Recognise button ready."""
+        shown = playable_copy(video) if video else None
+        return (shown.path if shown else None, shown.note if shown else "", *_cleared_results(), [], "",
+                gr.Button(RECOGNISE, interactive=True))
 
     def heatmaps(self, session: Session | None, kind: str | None, which: str | None, opacity: float):
         """The frames with the chosen map of the session's prediction."""
@@ -288,6 +303,12 @@ class Handlers:
         return gr.Tabs(selected="kg"), label_set, custom, "", gr.update(choices=_action_choices(kg, kg.actions), value=action)
 
 
+def _cleared_results() -> tuple:
+    """Every result panel empty, in ``ResultPanels.outputs`` order, and no session."""
+    empty_choice = gr.update(choices=[], value=None)
+    return (None, empty_choice, empty_choice, [], None, "", None, None, None, "", "", empty_choice, "", None, None)
+
+
 def _heatmap_gallery(pred: Prediction | None, kind: str | None, which: str | None, opacity: float):
     """The frames of ``pred`` with map ``which`` of ``kind`` (its first entry is the mean of all)."""
     if pred is None:
@@ -315,7 +336,9 @@ class Header:
 class ClipPanel:
     """The clip, the label set and the Recognise button; then the predicted-action picker."""
 
-    video: gr.Video
+    video: gr.File
+    player: gr.Video
+    player_note: gr.Markdown
     label_set: gr.Dropdown
     custom: gr.Textbox
     top_k: gr.Slider
@@ -340,12 +363,14 @@ class ResultPanels:
     alignment: gr.Plot
     alignment_note: gr.Markdown
     kg_view: gr.HTML
+    result_for: gr.Markdown
     details: gr.JSON
 
     def outputs(self, open_action: gr.Dropdown) -> list:
         """The components ``Handlers.predict`` fills, in its order (the session state comes last)."""
         return [self.chart, self.kind, self.which, self.gallery, self.evidence, self.evidence_note, self.units,
-                self.timeline, self.alignment, self.alignment_note, self.kg_view, open_action, self.details]
+                self.timeline, self.alignment, self.alignment_note, self.kg_view, open_action, self.result_for,
+                self.details]
 
 
 @dataclass
@@ -392,31 +417,41 @@ def header_panel(options: list[ModelOption], warmup: Warmup | None) -> Header:
 
 
 def clip_panel(choices: list[str], default_set: str) -> ClipPanel:
-    """The clip upload, label set, custom labels, top-k, Recognise, examples and predicted-action picker."""
-    video = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
+    """The clip upload and its player, label set, custom labels, top-k, Recognise, examples and
+    predicted-action picker.
+
+    The upload is a file box: Gradio's video widget takes video/* only, so no GIF, and plays
+    only what the browser plays; the player beside it shows a playable copy when needed.
+    """
+    video = gr.File(label="Clip: a video or an animated GIF", file_types=list(EXTENSIONS), elem_id="clip",
+                    height=120)
+    player = gr.Video(label="Your clip", interactive=False, elem_id="player", height=260)
+    player_note = gr.Markdown(elem_id="player-note")
     label_set = gr.Dropdown(choices, value=default_set, label="Label set")
     custom = gr.Textbox(label="Custom labels (comma or newline separated)", lines=3,
                         placeholder="playing guitar, riding a horse, brushing teeth")
     top_k = gr.Slider(1, 10, value=5, step=1, label="Top-k")
-    run = gr.Button("Recognise", variant="primary", elem_id="recognise")
-    examples = sorted(str(p) for p in ASSETS.glob("examples/*.mp4"))
+    run = gr.Button(RECOGNISE, variant="primary", elem_id="recognise")
+    examples = sorted(ASSETS.glob("examples/*.mp4"))
     if examples:
-        gr.Examples(examples, inputs=[video], label="Example clips")
+        gr.Examples([str(p) for p in examples], inputs=[video], label="Example clips (stick-figure actions)",
+                    example_labels=[p.stem.replace("_", " ") for p in examples])
     with gr.Row():
         open_action = gr.Dropdown([], label="Predicted action", scale=3, elem_id="predicted-action")
         open_button = gr.Button("Show its concepts", scale=1, elem_id="open-in-kg")
-    return ClipPanel(video, label_set, custom, top_k, run, open_action, open_button)
+    return ClipPanel(video, player, player_note, label_set, custom, top_k, run, open_action, open_button)
 
 
-def frames_panel() -> tuple[gr.Plot, gr.Radio, gr.Dropdown, gr.Slider, gr.Gallery]:
-    """The top-k chart and the sampled frames with the chosen heatmap."""
+def frames_panel() -> tuple[gr.Markdown, gr.Plot, gr.Radio, gr.Dropdown, gr.Slider, gr.Gallery]:
+    """Which clip the results are for, the top-k chart and the sampled frames with the chosen heatmap."""
+    result_for = gr.Markdown(elem_id="result-for")
     chart = gr.Plot(label="Predicted actions", elem_id="topk-chart")
     with gr.Row():
         kind = gr.Radio([], label="Heatmap", info="MRA regions or selected semantic units")
         which = gr.Dropdown([], label="Map")
         opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Opacity")
     gallery = gr.Gallery(label="Sampled frames with heatmaps", columns=4, height="auto", elem_id="heatmaps")
-    return chart, kind, which, opacity, gallery
+    return result_for, chart, kind, which, opacity, gallery
 
 
 def evidence_panel() -> tuple[gr.Dataframe, gr.Markdown]:
@@ -505,9 +540,19 @@ def wire_header(demo: gr.Blocks, header: Header, handlers: Handlers, label_set: 
 
 def wire_recognise(handlers: Handlers, model: gr.Radio, clip: ClipPanel, results: ResultPanels,
                    deep: DeepPanel, session: gr.State) -> None:
-    """Recognise fills every result panel; the heatmap controls and the deep explanation redraw the frames."""
-    clip.run.click(handlers.predict, [clip.video, clip.label_set, clip.custom, clip.top_k, results.opacity, model],
-                   [*results.outputs(clip.open_action), session], api_name="predict")
+    """Recognise fills every result panel, one run at a time, for the clip shown; the heatmap
+    controls and the deep explanation redraw the frames."""
+    # The button says a run is on and takes no click until it ends; a new clip cancels the
+    # run, clears its results and frees the button, so a result always belongs to the clip shown.
+    running = clip.run.click(lambda: gr.Button(RECOGNISING, interactive=False), None, [clip.run], queue=False,
+                             api_visibility="private")
+    run = running.then(handlers.predict, [clip.video, clip.label_set, clip.custom, clip.top_k, results.opacity, model],
+                       [*results.outputs(clip.open_action), session], api_name="predict")
+    run.then(lambda: gr.Button(RECOGNISE, interactive=True), None, [clip.run], queue=False, api_visibility="private")
+    clip.video.change(handlers.show_clip, [clip.video],
+                      [clip.player, clip.player_note, *results.outputs(clip.open_action), session, deep.gallery,
+                       deep.note, clip.run],
+                      cancels=[run], api_name="show_clip")
     results.kind.input(handlers.heatmap_kind, [session, results.kind, results.opacity],
                        [results.which, results.gallery], api_name="heatmap_kind")
     gr.on([results.which.input, results.opacity.release], handlers.heatmaps,
@@ -549,7 +594,7 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
                     with gr.Column(scale=1):
                         clip = clip_panel(choices, labels or _default_labels(options[0]))
                     with gr.Column(scale=2):
-                        chart, kind, which, opacity, gallery = frames_panel()
+                        result_for, chart, kind, which, opacity, gallery = frames_panel()
                 evidence, evidence_note = evidence_panel()
                 units, timeline = units_panel()
                 alignment, alignment_note, kg_view = alignment_and_concepts_panel()
@@ -557,7 +602,7 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
                 details = details_panel()
             kg = kg_panel(labels)
         results = ResultPanels(chart, kind, which, opacity, gallery, evidence, evidence_note, units, timeline,
-                               alignment, alignment_note, kg_view, details)
+                               alignment, alignment_note, kg_view, result_for, details)
         wire_header(demo, header, handlers, clip.label_set, warmup)
         wire_recognise(handlers, header.model, clip, results, deep, session)
         wire_kg(handlers, kg, tabs, clip, session)

@@ -48,6 +48,10 @@ MAX_ASPECT = 4  # long side / short side of the frames returned; more elongated 
 MIN_FRAMES = 2  # fewer is a still picture, whatever the container
 DEFAULT_FPS = 25.0  # assumed only when a file states no frame rate and has no time stamps
 SUPPORTED = "mp4, avi, mov, mkv, webm or an animated gif"
+# File types offered for upload: FFmpeg (under decord and PyAV) reads them all; browsers play
+# few of them, which is kgclip_core.video_out's business.
+EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".gif", ".mpg", ".mpeg", ".wmv", ".flv",
+              ".3gp", ".ogv", ".ts", ".mts")
 _STILL = av.stream.Disposition.attached_pic | av.stream.Disposition.still_image
 _UPRIGHT = (False, False, False)
 

@@ -86,3 +86,14 @@ def cover_art_mp3(path: Path) -> Path:
 def one_frame_gif(path: Path) -> Path:
     """A GIF of a single frame: a still picture in an animation container."""
     return write_video(path, upright_picture()[None], codec="gif")
+
+
+def recoded(source: Path, path: Path, codec: str, fmt: str | None = None, size: int = 160) -> Path:
+    """``source``'s frames written again with ``codec`` (e.g. an example clip as a GIF or an
+    MPEG-4 part 2 .avi, which browsers do not play), every frame ``size`` px on its short side."""
+    from kgclip_core.video import probe_video, read_clip
+
+    clip = read_clip(source, num_frames=probe_video(source).num_frames, short_side=size)
+    frames = clip.frames[0]
+    even = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]  # 4:2:0 needs even sides
+    return write_video(path, np.ascontiguousarray(even), codec=codec, fmt=fmt)

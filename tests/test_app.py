@@ -20,7 +20,7 @@ import av
 import numpy as np
 import pytest
 
-from _videos import cover_art_mp3, one_frame_gif, phone_video, ramp_video
+from _videos import cover_art_mp3, one_frame_gif, phone_video, ramp_video, recoded
 from conftest import REPO
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -120,7 +120,10 @@ def test_page_shows_random_weights_warning(app_url):
 
 def test_predict_endpoint_on_real_clip(app_url, real_clip):
     (chart, kind, which, gallery, evidence, evidence_note, units, timeline, alignment, note, kg_html, action,
-     details) = _predict(_client(app_url), real_clip)
+     result_for, details) = _predict(_client(app_url), real_clip)
+    from kgclip_core.explain.text import escape_markdown
+
+    assert escape_markdown(real_clip.name) in result_for and "ucf101" in result_for  # the clip it belongs to
     assert len(details["labels"]) == 3 and details["label_set"] == "ucf101" and details["random_weights"] is True
     assert chart["type"] == "plotly" and "Top-3 of ucf101" in chart["plot"]
     assert kind["value"] == "units" and which["value"] == "all units"  # training-free: unit maps, no regions
@@ -165,6 +168,24 @@ def test_knowledge_graph_endpoints(app_url, real_clip):
     assert details["labels"][1] in text and page.startswith("<iframe")
 
 
+def test_gif_and_avi_play_through_an_h264_copy_and_are_recognised(app_url, tmp_path):
+    from kgclip_core.video import probe_video
+    from kgclip_core.video_out import is_playable
+
+    client = _client(app_url)
+    example = REPO / "assets" / "examples" / "wave_right_hand.mp4"
+    player, note, *cleared = client.predict(gradio_client.handle_file(str(example)), api_name="/show_clip")
+    assert Path(player).name == example.name and note == ""  # an H.264 mp4 plays as it is
+    assert cleared[3] == [] and cleared[-1] == ""  # the previous clip's frames and notes are gone
+    for clip in (recoded(example, tmp_path / "wave.gif", "gif"), recoded(example, tmp_path / "wave.avi", "mpeg4", "avi")):
+        player, note, *_ = client.predict(gradio_client.handle_file(str(clip)), api_name="/show_clip")
+        copy = Path(player)
+        assert copy.suffix == ".mp4" and is_playable(copy) and probe_video(copy).num_frames >= 30
+        assert "playable copy" in note and clip.name in note and "/" not in note  # no server folders
+        *_, details = _predict(client, clip)
+        assert details["video"]["file"] == clip.name and len(details["labels"]) == 3
+
+
 def test_custom_labels_from_the_textbox(app_url, real_clip):
     *_, details = _predict(_client(app_url), real_clip, "custom (type below)", "pitching a baseball\nswimming", 2)
     assert sorted(details["labels"]) == ["pitching a baseball", "swimming"]
@@ -178,8 +199,7 @@ def test_checkpoint_app_shows_regions_and_word_alignment(checkpoint_url, real_cl
     page = urllib.request.urlopen(checkpoint_url + "config", timeout=10).read().decode()
     assert "RANDOM weights" not in page and "fine-tuned KG-CLIP" in page
     (chart, kind, which, gallery, evidence, evidence_note, units, timeline, alignment, note, kg_html, action,
-     details) = _predict(
-        client, real_clip, "the checkpoint's labels", top_k=5)
+     _, details) = _predict(client, real_clip, "the checkpoint's labels", top_k=5)
     assert details["label_set"] == "kinetics_tps24" and len(details["labels"]) == 5  # the checkpoint's classes
     assert [c[0] for c in kind["choices"]] == ["regions", "units"] and which["value"] == "all regions"
     assert alignment["type"] == "plotly" and note["value"] == ""
@@ -288,8 +308,9 @@ def test_bad_input_gets_a_message_and_the_server_stays_up(app_url, tmp_path):
     client = _client(app_url)
     bogus = tmp_path / "notes.mp4"
     bogus.write_text("not a video")
-    with pytest.raises(Exception, match="(?i)video"):
+    with pytest.raises(Exception, match="(?i)video") as err:
         _predict(client, bogus)
+    assert "notes.mp4" in str(err.value) and str(tmp_path) not in str(err.value)  # no server folders
     with pytest.raises(Exception, match="(?i)duplicated"):
         _predict(client, bogus, "custom (type below)", "run, run")
     with pytest.raises(Exception, match="(?i)upload a video"):
