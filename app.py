@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
+import tempfile
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +32,7 @@ from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.kg.render import action_view
 from kgclip_core.labels import LabelSet, builtin_label_sets, parse_labels
 from kgclip_core.predictor import RANDOM_WEIGHTS_WARNING, Prediction, Predictor, PredictorConfig
+from kgclip_core.report import write_report
 from kgclip_core.synth.foundation import foundation_predictor
 from kgclip_core.video import EXTENSIONS
 from kgclip_core.video_out import playable_copy
@@ -51,6 +55,9 @@ NO_WTI = "*This model has no word-frame interaction (WTI) head: load a fine-tune
 SESSION_TTL_S = 3600
 MAX_UPLOAD = "500mb"  # Gradio refuses a larger upload (HTTP 413) while it streams in
 RECOGNISE, RECOGNISING = "Recognise", "Recognising…"
+# Reports are written here, one folder per request, and deleted after SESSION_TTL_S (Gradio
+# serves its own copy of each file from its cache).
+REPORTS = Path(tempfile.gettempdir()) / "kgclip-reports"
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
 DEMO_CHECKPOINT = CHECKPOINTS / "synthetic"
 FOUNDATION_WEIGHTS = CHECKPOINTS / "foundation" / "open_clip_model.safetensors"
@@ -246,8 +253,24 @@ class Handlers:
         """A new clip: its player (a playable copy when browsers cannot play the file), a note,
         every result of the previous clip cleared, and the Recognise button ready."""
         shown = playable_copy(video) if video else None
-        return (shown.path if shown else None, shown.note if shown else "", *_cleared_results(), [], "",
+        return (shown.path if shown else None, shown.note if shown else "", *_cleared_results(), [], "", None,
                 gr.Button(RECOGNISE, interactive=True))
+
+    def report(self, session: Session | None, kind: str | None, which: str | None, opacity: float) -> list[str]:
+        """The session's prediction as an HTML report and an MP4 of the clip with the heatmap shown."""
+        if session is None:
+            raise gr.Error("Recognise a clip first; the report is of its prediction.")
+        _prune(REPORTS, SESSION_TTL_S)
+        REPORTS.mkdir(exist_ok=True)
+        folder = Path(tempfile.mkdtemp(dir=REPORTS))
+        video = session.pred.video.path
+        try:
+            files = write_report(session.pred, folder / f"{Path(video).stem}-kgclip-report.html", kind, which,
+                                 float(opacity))
+        except KGClipError as err:
+            raise _user_error(err, video) from err
+        return [str(f) for f in files]
+
 
     def heatmaps(self, session: Session | None, kind: str | None, which: str | None, opacity: float):
         """The frames with the chosen map of the session's prediction."""
@@ -301,6 +324,14 @@ class Handlers:
         label_set, custom = (labels.name, "") if labels.builtin else (CUSTOM, "\n".join(labels.classes))
         kg = _graph(_graph_key(label_set, custom))
         return gr.Tabs(selected="kg"), label_set, custom, "", gr.update(choices=_action_choices(kg, kg.actions), value=action)
+
+
+def _prune(folder: Path, max_age_s: float) -> None:
+    """Delete the entries of ``folder`` older than ``max_age_s``."""
+    cutoff = time.time() - max_age_s
+    for entry in folder.glob("*") if folder.is_dir() else []:
+        if entry.stat().st_mtime < cutoff:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _cleared_results() -> tuple:
@@ -384,6 +415,14 @@ class DeepPanel:
 
 
 @dataclass
+class ReportPanel:
+    """The take-away: an HTML report and a heatmap video of the prediction."""
+
+    run: gr.Button
+    files: gr.File
+
+
+@dataclass
 class KGPanel:
     """The Knowledge-graph tab: a label set, a search, one action's description and graph."""
 
@@ -452,6 +491,15 @@ def frames_panel() -> tuple[gr.Markdown, gr.Plot, gr.Radio, gr.Dropdown, gr.Slid
         opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Opacity")
     gallery = gr.Gallery(label="Sampled frames with heatmaps", columns=4, height="auto", elem_id="heatmaps")
     return result_for, chart, kind, which, opacity, gallery
+
+
+def report_panel() -> ReportPanel:
+    """A button that makes the report and the heatmap video, and the files to download."""
+    with gr.Row():
+        run = gr.Button("Make a report to download (HTML + MP4)", scale=1, elem_id="make-report")
+        files = gr.File(label="Report: open the HTML in any browser; the MP4 is the clip with the heatmap",
+                        file_count="multiple", interactive=False, scale=2, elem_id="report-files")
+    return ReportPanel(run, files)
 
 
 def evidence_panel() -> tuple[gr.Dataframe, gr.Markdown]:
@@ -539,24 +587,26 @@ def wire_header(demo: gr.Blocks, header: Header, handlers: Handlers, label_set: 
 
 
 def wire_recognise(handlers: Handlers, model: gr.Radio, clip: ClipPanel, results: ResultPanels,
-                   deep: DeepPanel, session: gr.State) -> None:
+                   deep: DeepPanel, report: ReportPanel, session: gr.State) -> None:
     """Recognise fills every result panel, one run at a time, for the clip shown; the heatmap
     controls and the deep explanation redraw the frames."""
     # The button says a run is on and takes no click until it ends; a new clip cancels the
     # run, clears its results and frees the button, so a result always belongs to the clip shown.
-    running = clip.run.click(lambda: gr.Button(RECOGNISING, interactive=False), None, [clip.run], queue=False,
-                             api_visibility="private")
+    running = clip.run.click(lambda: (gr.Button(RECOGNISING, interactive=False), None), None,
+                             [clip.run, report.files], queue=False, api_visibility="private")
     run = running.then(handlers.predict, [clip.video, clip.label_set, clip.custom, clip.top_k, results.opacity, model],
                        [*results.outputs(clip.open_action), session], api_name="predict")
     run.then(lambda: gr.Button(RECOGNISE, interactive=True), None, [clip.run], queue=False, api_visibility="private")
     clip.video.change(handlers.show_clip, [clip.video],
                       [clip.player, clip.player_note, *results.outputs(clip.open_action), session, deep.gallery,
-                       deep.note, clip.run],
+                       deep.note, report.files, clip.run],
                       cancels=[run], api_name="show_clip")
     results.kind.input(handlers.heatmap_kind, [session, results.kind, results.opacity],
                        [results.which, results.gallery], api_name="heatmap_kind")
     gr.on([results.which.input, results.opacity.release], handlers.heatmaps,
           [session, results.kind, results.which, results.opacity], [results.gallery], api_name="heatmaps")
+    report.run.click(handlers.report, [session, results.kind, results.which, results.opacity], [report.files],
+                     api_name="report")
     deep.run.click(handlers.deep_explanation, [session, deep.steps, results.opacity], [deep.gallery, deep.note],
                    api_name="deep_explanation")
 
@@ -595,6 +645,7 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
                         clip = clip_panel(choices, labels or _default_labels(options[0]))
                     with gr.Column(scale=2):
                         result_for, chart, kind, which, opacity, gallery = frames_panel()
+                        report = report_panel()
                 evidence, evidence_note = evidence_panel()
                 units, timeline = units_panel()
                 alignment, alignment_note, kg_view = alignment_and_concepts_panel()
@@ -604,7 +655,7 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
         results = ResultPanels(chart, kind, which, opacity, gallery, evidence, evidence_note, units, timeline,
                                alignment, alignment_note, kg_view, result_for, details)
         wire_header(demo, header, handlers, clip.label_set, warmup)
-        wire_recognise(handlers, header.model, clip, results, deep, session)
+        wire_recognise(handlers, header.model, clip, results, deep, report, session)
         wire_kg(handlers, kg, tabs, clip, session)
     return demo
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kgclip_core.backbone import BackboneConfig
@@ -93,10 +94,28 @@ def _load_predictor(args: argparse.Namespace, num_frames: int = 8) -> Predictor:
         return Predictor.from_config(cfg)
 
 
+def _check_report_path(path: str | None) -> Path | None:
+    """The --report path, refused before any model loads when it cannot be written."""
+    if path is None:
+        return None
+    out = Path(path).expanduser()
+    if out.suffix.lower() not in {".html", ".htm"}:
+        raise ConfigError(f"--report takes an .html path (the video goes beside it as .mp4); got {path!r}.")
+    if not out.parent.is_dir():
+        raise ConfigError(f"--report: folder {str(out.parent)!r} does not exist; create it first.")
+    return out
+
+
 def _predict(args: argparse.Namespace) -> int:
+    report = _check_report_path(args.report)
     predictor = _load_predictor(args, args.frames)
     labels = args.labels or args.label_list
     pred = predictor.predict(args.clip, labels=labels, top_k=args.top_k, progress=print_progress("label set"))
+    if report is not None:
+        from kgclip_core.report import write_report  # drawing needs matplotlib, only wanted here
+
+        html_path, video_path = write_report(pred, report)
+        print(f"Report: {html_path}\nHeatmap video: {video_path}", file=sys.stderr)
     if args.json:
         print(json.dumps(pred.to_dict(), indent=2))
         return 0
@@ -140,6 +159,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--frames", type=int, default=8, help="frames sampled from the clip")
     p.add_argument("--json", action="store_true", help="print the prediction as JSON")
+    p.add_argument("--report", default=None, metavar="OUT.html",
+                   help="also write a self-contained HTML report (frames with heatmaps, evidence, concepts) "
+                        "and OUT.mp4, the clip with the heatmap overlaid")
     _add_model_args(p)
     p.set_defaults(func=_predict)
 

@@ -43,3 +43,18 @@ def test_predict_shows_label_set_progress(tmp_path, capsys, real_clip, restore_c
     assert main(["predict", str(real_clip), "--checkpoint", str(CHECKPOINT), "--cache-dir", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
     assert "label set:" in err and "texts embedded" in err and out.count("\n") >= 2
+
+
+def test_predict_writes_a_report_and_its_heatmap_video(tmp_path, capsys, restore_cache_env):
+    from kgclip_core.video import probe_video
+
+    clip = Path(__file__).parents[1] / "assets" / "examples" / "clap_hands.mp4"
+    out = tmp_path / "report.html"
+    assert main(["predict", str(clip), "--checkpoint", str(CHECKPOINT), "--cache-dir", str(tmp_path),
+                 "--report", str(out)]) == 0
+    printed, err = capsys.readouterr()
+    top = printed.splitlines()[1].split(".", 1)[1].rsplit(maxsplit=1)[0].strip()  # " 1. label   12.3%"
+    assert top in out.read_text(encoding="utf-8") and "report.mp4" in err
+    assert probe_video(tmp_path / "report.mp4").num_frames == probe_video(clip).num_frames
+    assert main(["predict", str(clip), "--checkpoint", str(CHECKPOINT), "--report", str(tmp_path / "r.pdf")]) == 2
+    assert ".html" in capsys.readouterr().err
