@@ -26,7 +26,7 @@ from gradio.route_utils import FnIndexInferError
 from kgclip_core import explain
 from kgclip_core.budget import REQUEST_BUDGET_S, RequestLimits, check_custom_cost
 from kgclip_core.cli import add_backbone_args, backbone_config, configure_cache
-from kgclip_core.errors import KGClipError, WeightsError
+from kgclip_core.errors import KGClipError, LabelError, WeightsError
 from kgclip_core.explain.text import escape_html, escape_markdown
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.kg.render import action_view
@@ -55,6 +55,8 @@ NO_WTI = "*This model has no word-frame interaction (WTI) head: load a fine-tune
 SESSION_TTL_S = 3600
 MAX_UPLOAD = "500mb"  # Gradio refuses a larger upload (HTTP 413) while it streams in
 RECOGNISE, RECOGNISING = "Recognise", "Recognising…"
+CUSTOM_BOX = "Custom labels (comma separated; Enter runs)"
+TYPE_LABELS = "*Type your labels in the box (comma separated) and press Enter.*"
 # Reports are written here, one folder per request, and deleted after SESSION_TTL_S (Gradio
 # serves its own copy of each file from its cache).
 REPORTS = Path(tempfile.gettempdir()) / "kgclip-reports"
@@ -132,12 +134,16 @@ def load_models(args: argparse.Namespace) -> list[ModelOption]:
     return [ModelOption(predictor.model_name, predictor, RANDOM_WEIGHTS_WARNING)]
 
 
-def _user_error(err: KGClipError, video: str | None = None) -> gr.Error:
-    """The error as a toast: the upload named by its file name (the server's folders are
-    nobody's business) and escaped (Gradio renders a toast as HTML: a label like <img src=...>
-    must stay text)."""
-    message = str(err).replace(video, Path(video).name) if video else str(err)
+def _refusal(message: str) -> gr.Error:
+    """An ordinary user error as a toast: no traceback in the server log, and escaped (Gradio
+    renders a toast as HTML: a label like <img src=...> must stay text)."""
     return gr.Error(escape_html(message), print_exception=False)
+
+
+def _user_error(err: KGClipError, video: str | None = None) -> gr.Error:
+    """A library error as a toast, the upload named by its file name (the server's folders are
+    nobody's business)."""
+    return _refusal(str(err).replace(video, Path(video).name) if video else str(err))
 
 
 @lru_cache(maxsize=8)
@@ -191,7 +197,13 @@ class Handlers:
     def _resolve(self, predictor: Predictor, label_set: str, custom: str) -> LabelSet:
         if label_set == CHECKPOINT:
             return predictor.resolve_labels(None)
-        return parse_labels(custom) if label_set == CUSTOM else predictor.resolve_labels(label_set)
+        if label_set != CUSTOM:
+            return predictor.resolve_labels(label_set)
+        labels = parse_labels(custom)
+        if len(labels) == 1:  # a softmax over one label is 100% whatever the clip shows
+            raise LabelError(f"Only one label ({labels.classes[0]!r}): the model picks the best of the labels "
+                             "given, so a single label always gets 100%. Type two or more, comma separated.")
+        return labels
 
     def _predict_clip(self, model: str, video: str, labels: LabelSet, top_k: int, progress: gr.Progress) -> Prediction:
         def embedding(done: int, total: int) -> None:
@@ -214,9 +226,9 @@ class Handlers:
                 progress: gr.Progress = gr.Progress()):
         """Recognise the clip; every result panel's content, and the new session."""
         if not video:
-            raise gr.Error("Upload a video clip or pick an example first.")
+            raise _refusal("Upload a video clip or pick an example first.")
         if model not in self.models:
-            raise gr.Error(f"Unknown model; choose one of: {', '.join(self.models)}.")
+            raise _refusal(f"Unknown model; choose one of: {', '.join(self.models)}.")
         try:
             labels = self._resolve(self.models[model].predictor, label_set, custom)
             # The Predictor reads the clip before it embeds the label set, so a bad file is refused at once.
@@ -259,7 +271,7 @@ class Handlers:
     def report(self, session: Session | None, kind: str | None, which: str | None, opacity: float) -> list[str]:
         """The session's prediction as an HTML report and an MP4 of the clip with the heatmap shown."""
         if session is None:
-            raise gr.Error("Recognise a clip first; the report is of its prediction.")
+            raise _refusal("Recognise a clip first; the report is of its prediction.")
         _prune(REPORTS, SESSION_TTL_S)
         REPORTS.mkdir(exist_ok=True)
         folder = Path(tempfile.mkdtemp(dir=REPORTS))
@@ -286,7 +298,7 @@ class Handlers:
                          progress: gr.Progress = gr.Progress()):
         """Integrated Gradients of the session's top class, on its frames, and a note."""
         if session is None:
-            raise gr.Error("Recognise a clip first; the deep explanation explains its top prediction.")
+            raise _refusal("Recognise a clip first; the deep explanation explains its top prediction.")
         try:
             attr = self._attribute_on_gpu(session, int(steps), progress)
         except KGClipError as err:
@@ -298,6 +310,8 @@ class Handlers:
     def kg_search(self, label_set: str, custom: str | None, query: str | None, progress: gr.Progress = gr.Progress()):
         """The actions of the label set matching the query (all of them for an empty query)."""
         custom, query = custom or "", query or ""  # a load event sends None for empty boxes
+        if label_set == CUSTOM and not custom.strip():  # nothing typed yet: nothing is wrong
+            return gr.update(choices=[], value=None)
         try:
             progress(0.0, desc="Building the knowledge graph")
             kg = _graph(_graph_key(label_set, custom))
@@ -309,7 +323,8 @@ class Handlers:
     def kg_action(self, label_set: str, custom: str | None, action: str | None):
         """One action's description (Markdown) and graph (HTML)."""
         if not action:
-            return "*Pick an action.*", ""
+            typing = label_set == CUSTOM and not (custom or "").strip()
+            return (TYPE_LABELS if typing else "*Pick an action.*"), ""
         try:
             view = action_view(_graph(_graph_key(label_set, custom or "")), action)
         except KGClipError as err:
@@ -319,7 +334,7 @@ class Handlers:
     def open_in_kg(self, session: Session | None, action: str | None):
         """The Knowledge-graph tab on a predicted action, with the prediction's label set."""
         if session is None or not action:
-            raise gr.Error("Recognise a clip first, then pick one of its predicted actions.")
+            raise _refusal("Recognise a clip first, then pick one of its predicted actions.")
         labels = session.labels
         label_set, custom = (labels.name, "") if labels.builtin else (CUSTOM, "\n".join(labels.classes))
         kg = _graph(_graph_key(label_set, custom))
@@ -467,8 +482,7 @@ def clip_panel(choices: list[str], default_set: str) -> ClipPanel:
     player = gr.Video(label="Your clip", interactive=False, elem_id="player", height=260)
     player_note = gr.Markdown(elem_id="player-note")
     label_set = gr.Dropdown(choices, value=default_set, label="Label set")
-    custom = gr.Textbox(label="Custom labels (comma or newline separated)", lines=3,
-                        placeholder="playing guitar, riding a horse, brushing teeth")
+    custom = gr.Textbox(label=CUSTOM_BOX, lines=1, placeholder="playing guitar, riding a horse, brushing teeth")
     top_k = gr.Slider(1, 10, value=5, step=1, label="Top-k")
     run = gr.Button(RECOGNISE, variant="primary", elem_id="recognise")
     examples = sorted(ASSETS.glob("examples/*.mp4"))
@@ -559,7 +573,7 @@ def kg_panel(labels: str | None) -> KGPanel:
         with gr.Row():
             with gr.Column(scale=1):
                 label_set = gr.Dropdown([*builtin_label_sets(), CUSTOM], value=labels or "kinetics400", label="Label set")
-                custom = gr.Textbox(label="Custom labels (comma or newline separated)", lines=2)
+                custom = gr.Textbox(label=CUSTOM_BOX, lines=1, placeholder="tennis serve, forehand, juggling")
                 query = gr.Textbox(label="Search actions", placeholder="e.g. guitar")
                 start = _graph(label_set.value)
                 pick = gr.Dropdown(_action_choices(start, start.actions), value=start.actions[0],
@@ -592,10 +606,14 @@ def wire_recognise(handlers: Handlers, model: gr.Radio, clip: ClipPanel, results
     controls and the deep explanation redraw the frames."""
     # The button says a run is on and takes no click until it ends; a new clip cancels the
     # run, clears its results and frees the button, so a result always belongs to the clip shown.
-    running = clip.run.click(lambda: (gr.Button(RECOGNISING, interactive=False), None), None,
-                             [clip.run, report.files], queue=False, api_visibility="private")
+    running = gr.on([clip.run.click, clip.custom.submit], lambda: (gr.Button(RECOGNISING, interactive=False), None),
+                    None, [clip.run, report.files], queue=False, api_visibility="private")
+    # Progress, and an error, show on the chart only, not as a red pill on every panel.
     run = running.then(handlers.predict, [clip.video, clip.label_set, clip.custom, clip.top_k, results.opacity, model],
-                       [*results.outputs(clip.open_action), session], api_name="predict")
+                       [*results.outputs(clip.open_action), session], api_name="predict",
+                       show_progress_on=[results.chart])
+    # Typed labels are what the user wants recognised: the menu follows the typing.
+    clip.custom.input(lambda: CUSTOM, None, [clip.label_set], queue=False, api_visibility="private")
     run.then(lambda: gr.Button(RECOGNISE, interactive=True), None, [clip.run], queue=False, api_visibility="private")
     clip.video.change(handlers.show_clip, [clip.video],
                       [clip.player, clip.player_note, *results.outputs(clip.open_action), session, deep.gallery,
@@ -603,8 +621,10 @@ def wire_recognise(handlers: Handlers, model: gr.Radio, clip: ClipPanel, results
                       cancels=[run], api_name="show_clip")
     results.kind.input(handlers.heatmap_kind, [session, results.kind, results.opacity],
                        [results.which, results.gallery], api_name="heatmap_kind")
-    gr.on([results.which.input, results.opacity.release], handlers.heatmaps,
-          [session, results.kind, results.which, results.opacity], [results.gallery], api_name="heatmaps")
+    # The opacity's slider and its number box both change it; always_last redraws once for a drag.
+    gr.on([results.which.input, results.opacity.change], handlers.heatmaps,
+          [session, results.kind, results.which, results.opacity], [results.gallery], api_name="heatmaps",
+          trigger_mode="always_last")
     report.run.click(handlers.report, [session, results.kind, results.which, results.opacity], [report.files],
                      api_name="report")
     deep.run.click(handlers.deep_explanation, [session, deep.steps, results.opacity], [deep.gallery, deep.note],
@@ -618,6 +638,7 @@ def wire_kg(handlers: Handlers, kg: KGPanel, tabs: gr.Tabs, clip: ClipPanel, ses
     # picks, and the chained re-draws below are the same kg_action, kept off the API.
     show = dict(fn=handlers.kg_action, inputs=[kg.label_set, kg.custom, kg.pick], outputs=[kg.text, kg.page])
     kg.pick.input(**show, api_name="kg_action")
+    kg.custom.input(lambda: CUSTOM, None, [kg.label_set], queue=False, api_visibility="private")
     kg.tab.select(**show, api_visibility="private")
     clip.open_button.click(handlers.open_in_kg, [session, clip.open_action],
                            [tabs, kg.label_set, kg.custom, kg.query, kg.pick],

@@ -202,8 +202,15 @@ def test_gif_and_avi_play_through_an_h264_copy_and_are_recognised(app_url, tmp_p
 
 
 def test_custom_labels_from_the_textbox(app_url, real_clip):
-    *_, details = _predict(_client(app_url), real_clip, "custom (type below)", "pitching a baseball\nswimming", 2)
+    client = _client(app_url)
+    *_, details = _predict(client, real_clip, "custom (type below)", "pitching a baseball\nswimming", 2)
     assert sorted(details["labels"]) == ["pitching a baseball", "swimming"]
+    with pytest.raises(Exception, match="single label always gets 100%"):  # not a meaningless 100%
+        _predict(client, real_clip, "custom (type below)", "pitching a baseball", 1)
+    # Choosing "custom" before typing anything is no error: the graph view says what to do.
+    assert client.predict("custom (type below)", "", "", api_name="/kg_search")["choices"] == []
+    text, page = client.predict("custom (type below)", "", None, api_name="/kg_action")
+    assert "Type your labels" in text and page == ""
 
 
 # the checkpoint app (every head) ------------------------------------------------------------
