@@ -109,6 +109,10 @@ def _check_report_path(path: str | None) -> Path | None:
 def _predict(args: argparse.Namespace) -> int:
     report = _check_report_path(args.report)
     predictor = _load_predictor(args, args.frames)
+    if args.heatmap:
+        from kgclip_core.explain.textmaps import check_method
+
+        predictor.cfg.heatmap_method = check_method(args.heatmap)
     labels = args.labels or args.label_list
     pred = predictor.predict(args.clip, labels=labels, top_k=args.top_k, progress=print_progress("label set"))
     if report is not None:
@@ -162,6 +166,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", default=None, metavar="OUT.html",
                    help="also write a self-contained HTML report (frames with heatmaps, evidence, concepts) "
                         "and OUT.mp4, the clip with the heatmap overlaid")
+    p.add_argument("--heatmap", default=None, metavar="METHOD",
+                   help="how the selected units' maps are made: cosine, clearclip, sclip, maskclip (no backward "
+                        "pass), legrad, grad-eclip, integrated-gradients, occlusion (slower); default: the "
+                        "Predictor's, measured in docs/EXPLAIN.md")
     _add_model_args(p)
     p.set_defaults(func=_predict)
 

@@ -38,6 +38,9 @@ RANDOM_WEIGHTS_WARNING = (
 )
 _CLASS_CACHE_SIZE = 8
 DEFAULT_TRIPLET_SHORTLIST = 16
+# How unit maps are made (kgclip_core.explain.textmaps.HEATMAP_METHODS); chosen by the pointing
+# game and deletion/insertion curves on the synthetic ground truth (docs/EXPLAIN.md).
+DEFAULT_HEATMAP_METHOD = "sclip"
 
 
 @dataclass
@@ -48,7 +51,9 @@ class PredictorConfig:
     ``triplet_shortlist`` replaces the model config's at inference (None keeps it): the
     triplet term then scores only the best classes by the other terms, which costs a fraction
     of scoring every class and kept the demo checkpoint's top-1 on every fresh clip tried
-    (docs/MODEL.md); 0 scores every class.
+    (docs/MODEL.md); 0 scores every class. ``heatmap_method`` makes the selected units' maps
+    (one of ``kgclip_core.explain.textmaps.HEATMAP_METHODS``; the gradient methods cost
+    backward passes on every prediction, docs/EXPLAIN.md).
     """
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -57,6 +62,7 @@ class PredictorConfig:
     short_side: int = 256
     top_k: int = 5
     triplet_shortlist: int | None = DEFAULT_TRIPLET_SHORTLIST
+    heatmap_method: str = DEFAULT_HEATMAP_METHOD
 
 
 # A concept of the predicted class counts as shown by the clip when it matches the clip better
@@ -134,6 +140,7 @@ class Prediction:
     evidence: list[Evidence] = field(default_factory=list)  # the top class's own concepts, best first
     evidence_threshold: float | None = None  # EVIDENCE_QUANTILE of all the label set's concept scores
     unit_maps: np.ndarray | None = field(default=None, repr=False)  # [T, K, H', W'], each sums to 1
+    heatmap_method: str = "cosine"  # the method that made unit_maps (explain.textmaps)
     alignment: WordAlignment | None = None
     edges: list[EdgeScore] = field(default_factory=list)
     kg: dict = field(default_factory=dict, repr=False)  # node-link subgraph of the top class and its units
@@ -306,7 +313,11 @@ class Predictor:
         kg, classes = self.classes(label_set, _within(deadline, progress))
         frames = clip.frames[0]
         images = self.backbone.preprocess(frames)[None]
-        video = self.model.encode_video(images)
+        # Imported here: kgclip_core.explain imports this module.
+        from kgclip_core.explain import textmaps
+
+        with textmaps.recorder(self.backbone, self.cfg.heatmap_method) as recorded:
+            video = self.model.encode_video(images)
         out = self.model.score(video, classes, explain=True)
         probs = out.logits[0].softmax(dim=-1)
         top = probs.topk(min(top_k, len(label_set)))
@@ -331,6 +342,12 @@ class Predictor:
             warnings=warnings,
         )
         self._explain(pred, out, classes, kg, label_set)
+        if out.su is not None and self.cfg.heatmap_method != "cosine":
+            maps = textmaps.text_maps(self.backbone, images[0], classes.unit_emb[out.su.indices[0]],
+                                      self.cfg.heatmap_method, recorded)
+            maps = F.adaptive_avg_pool2d(maps, video.grid)  # pixel maps (integrated gradients) onto the grid
+            pred.unit_maps = (maps / maps.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)).cpu().numpy()
+            pred.heatmap_method = self.cfg.heatmap_method
         return pred
 
     @staticmethod

@@ -114,16 +114,42 @@ def test_overlay_blends_frame_and_colormap(pred):
         explain.overlay(frame, heat, alpha=1.5)
 
 
-def test_gallery_and_figure(pred):
+def test_gallery_shows_the_raw_frame_the_overlay_and_a_colour_bar(pred):
     maps = explain.heatmaps(pred, "units")
-    gallery = explain.heatmap_gallery(pred, maps, alpha=0.4)
-    assert len(gallery) == 8 and gallery[0][0].shape == pred.frames[0].shape
-    assert gallery[0][1] == f"frame {pred.frame_indices[0]} @ {pred.timestamps[0]:.2f}s"
-    assert not np.array_equal(gallery[0][0], pred.frames[0])
+    caption = explain.heatmap_caption(pred, "units", 0)
+    gallery = explain.heatmap_gallery(pred, maps, alpha=0.4, caption=caption)
+    assert len(gallery) == 8
+    picture, text = gallery[0]
+    h, w = pred.frames.shape[1:3]
+    assert picture.shape[0] == h and picture.shape[1] > 2 * w  # frame, overlay, colour bar side by side
+    np.testing.assert_array_equal(picture[:, :w], pred.frames[0])  # the raw frame first
+    np.testing.assert_array_equal(picture[:, w + 6:2 * w + 6], explain.overlay(pred.frames[0], maps[0], 0.4))
+    bar = picture[:, 2 * w + 12]  # the colour bar's first column: the colormap from the peak (top) to 0
+    top, bottom = (np.round(np.array(matplotlib.colormaps[explain.COLORMAP](v)[:3]) * 255) for v in (1.0, 0.0))
+    assert np.abs(bar[0] - top).max() <= 2 and np.abs(bar[-1] - bottom).max() <= 2
+    assert text == f"frame {pred.frame_indices[0]} @ {pred.timestamps[0]:.2f}s: {caption}"
+    assert pred.units[0].text in caption
     plain = explain.heatmap_gallery(pred)
     np.testing.assert_array_equal(plain[3][0], pred.frames[3])
     fig = explain.heatmap_figure(pred, maps, title="units")
     assert len([ax for ax in fig.axes if ax.images]) == 8
+
+
+def test_captions_say_what_each_map_shows(pred, tiny_backbone, real_clip):
+    assert "region 2" in explain.heatmap_caption(pred, "regions", 1)
+    assert "mean" in explain.heatmap_caption(pred, "regions") and "mean" in explain.heatmap_caption(pred, "units")
+    cfg = ModelConfig.training_free_preset(backbone="kgclip-tiny", pretrained=None)
+    free = Predictor(KGClipModel(cfg, tiny_backbone), PredictorConfig(backbone=tiny_backbone.cfg, num_frames=2))
+    no_mra = free.predict(real_clip, labels=LABELS, top_k=1)
+    note = explain.heatmap_caption(no_mra, "regions")
+    assert "no multi-region attention" in note  # says so instead of showing nothing
+    assert note in explain.heatmap_gallery(no_mra, None, caption=note)[0][1]
+
+
+def test_attribution_note_explains_the_completeness_error():
+    attr = explain.Attribution(label="<b>x</b>", class_index=0, maps=np.zeros((1, 2, 2)), delta=0.012, steps=16)
+    note = explain.attribution_note(attr)
+    assert "Completeness error 0.012" in note and "add up to" in note and "<b>" not in note
 
 
 # figures ----------------------------------------------------------------------------------
@@ -146,6 +172,8 @@ def test_units_table_and_timeline(pred):
     fig = explain.unit_timeline(pred)
     np.testing.assert_allclose(np.array(fig.data[0].z), [u.frame_scores for u in pred.units])
     assert len(fig.data[0].x) == 8
+    assert "cosine" in fig.data[0].colorbar.title.text and "cosine" in fig.layout.title.text
+    assert "cosine" in table.columns[2] and "share" in table.columns[3]  # the numbers say what they are
 
 
 def test_alignment_heatmap_is_words_by_frames(pred):

@@ -14,6 +14,9 @@ without a visibly moving part are skipped. Maps scored:
 Baselines are exact expectations, not samples: ``random pixel`` (a peak anywhere: the share
 of the frame the moving boxes cover) and ``random patch`` (a peak at one of the patch-grid
 centres, the only places a grid map's upsampled peak can be).
+
+The scoring helpers (:func:`boxes_mask`, :func:`peak_hits`, :func:`peak_patch_hits` and their
+baselines) are shared with ``experiments.heatmaps``, which plays the game per named body part.
 """
 
 from __future__ import annotations
@@ -31,15 +34,20 @@ IG_STEPS = 8
 EXCLUDED_PARTS = ("whole body",)
 
 
+def boxes_mask(boxes: list[list[int]], size: tuple[int, int], scale: float = 1.0) -> np.ndarray:
+    """Boolean [H, W] mask of ``[x0, y0, x1, y1]`` boxes (exclusive ends), scaled by ``scale``
+    (frames read at another size than the ground truth's)."""
+    mask = np.zeros(size, dtype=bool)
+    for x0, y0, x1, y1 in boxes:
+        mask[int(y0 * scale):int(np.ceil(y1 * scale)), int(x0 * scale):int(np.ceil(x1 * scale))] = True
+    return mask
+
+
 def moving_mask(frame_truth: dict, size: tuple[int, int]) -> np.ndarray | None:
     """Boolean [H, W] mask of the boxes of the parts that are not at rest; None when none is."""
-    mask = np.zeros(size, dtype=bool)
-    for key, part in frame_truth["parts"].items():
-        if key in EXCLUDED_PARTS or part["box"] is None or part["state"] == rest_state(key):
-            continue
-        x0, y0, x1, y1 = part["box"]
-        mask[y0:y1, x0:x1] = True
-    return mask if mask.any() else None
+    boxes = [part["box"] for key, part in frame_truth["parts"].items()
+             if key not in EXCLUDED_PARTS and part["box"] is not None and part["state"] != rest_state(key)]
+    return boxes_mask(boxes, size) if boxes else None
 
 
 def patch_centres(grid: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -50,13 +58,43 @@ def patch_centres(grid: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndar
     return rows, cols
 
 
-def _peak_hits(maps: np.ndarray, masks: list[np.ndarray]) -> list[bool]:
+def peak_hits(maps: np.ndarray, masks: list[np.ndarray]) -> list[bool]:
     """maps [T, H, W] on the frames -> whether each frame's peak lies in its mask."""
     hits = []
     for m, mask in zip(maps, masks):
         y, x = np.unravel_index(int(np.argmax(m)), m.shape)
         hits.append(bool(mask[y, x]))
     return hits
+
+
+def cells_touched(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """Boolean [h, w]: which cells of a ``grid`` laid over the (square) frame overlap ``mask``."""
+    (gh, gw), (h, w) = grid, mask.shape
+    rows = np.minimum((np.arange(h) * gh) // h, gh - 1)
+    cols = np.minimum((np.arange(w) * gw) // w, gw - 1)
+    touched = np.zeros(grid, dtype=bool)
+    ys, xs = np.nonzero(mask)
+    touched[rows[ys], cols[xs]] = True
+    return touched
+
+
+def peak_patch_hits(grid_maps: np.ndarray, masks: list[np.ndarray]) -> list[bool]:
+    """Grid maps [T, h, w] -> whether each map's peak cell overlaps its frame's mask: the
+    pointing game at the map's own resolution (a part smaller than a patch still counts when
+    the right patch is chosen)."""
+    hits = []
+    for m, mask in zip(grid_maps, masks):
+        y, x = np.unravel_index(int(np.argmax(m)), m.shape)
+        hits.append(bool(cells_touched(mask, m.shape)[y, x]))
+    return hits
+
+
+def random_baselines(mask: np.ndarray, grid: tuple[int, int]) -> dict[str, float]:
+    """Exact hit rates of a random peak for one frame's mask: anywhere on the frame (``pixel``),
+    at a patch centre (``patch centre``), in a random cell (``patch``, for :func:`peak_patch_hits`)."""
+    rows, cols = patch_centres(grid, mask.shape)
+    return {"pixel": float(mask.mean()), "patch centre": float(mask[np.ix_(rows, cols)].mean()),
+            "patch": float(cells_touched(mask, grid).mean())}
 
 
 def pointing_game(model: KGClipModel, clips: ClipSet, classes: ClassFeatures) -> dict[str, float]:
@@ -90,8 +128,8 @@ def pointing_game(model: KGClipModel, clips: ClipSet, classes: ClassFeatures) ->
         maps["integrated gradients"] = attr[0].abs().sum(1).detach().numpy()
         for name, grid_maps in maps.items():
             on_frames = to_frame(grid_maps[keep], size)
-            counts.setdefault(name, []).extend(_peak_hits(on_frames, kept_masks))
-        rows, cols = patch_centres(video.grid, size)
-        counts.setdefault("random pixel", []).extend(float(m.mean()) for m in kept_masks)
-        counts.setdefault("random patch", []).extend(float(m[np.ix_(rows, cols)].mean()) for m in kept_masks)
+            counts.setdefault(name, []).extend(peak_hits(on_frames, kept_masks))
+        baselines = [random_baselines(m, video.grid) for m in kept_masks]
+        counts.setdefault("random pixel", []).extend(b["pixel"] for b in baselines)
+        counts.setdefault("random patch", []).extend(b["patch centre"] for b in baselines)
     return {name: 100.0 * float(np.mean(values)) for name, values in counts.items()}

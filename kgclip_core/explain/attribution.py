@@ -4,6 +4,10 @@ Opt-in: it runs the model ``steps`` times with gradients, where the prediction i
 once. The clip is not decoded again: the attribution starts from the frames the Prediction
 holds and the label set's cached class embeddings. Progress is reported through a callback
 ``progress(fraction, message)`` as the interpolation steps are evaluated.
+
+:func:`text_integrated_gradients` attributes another number, the cosine of each frame's embedding
+with a text (a semantic unit, a class prompt), so that Integrated Gradients can be compared
+with the other heatmap methods of ``explain.textmaps`` on the same question.
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from captum.attr import IntegratedGradients
 
+from kgclip_core.backbone import ClipBackbone
 from kgclip_core.errors import ConfigError
+from kgclip_core.explain.gradient import scale_to_peak
 from kgclip_core.explain.maps import to_frame
+from kgclip_core.explain.text import escape_markdown
 from kgclip_core.labels import LabelSet
 from kgclip_core.predictor import Prediction, Predictor
 
@@ -35,6 +43,14 @@ class Attribution:
     maps: np.ndarray = field(repr=False)  # [T, H, W] on the frames, >= 0, maximum over the clip is 1
     delta: float  # completeness error: sum of attributions minus the logit difference to the baseline
     steps: int
+
+
+def attribution_note(attr: Attribution) -> str:
+    """One Markdown line on how to read the maps of ``attr`` and its completeness error (label escaped)."""
+    return (f"Integrated Gradients for **{escape_markdown(attr.label)}** over {attr.steps} steps: bright = the pixels "
+            f"that raised the score most. Completeness error {attr.delta:.3g}: the attributions should add up to how "
+            "much the score rises from a blank (mean-colour) clip to this one; the error is what they miss, and near "
+            "0 means enough steps were taken (raise the steps if it is large against the score).")
 
 
 def integrated_gradients(
@@ -84,3 +100,21 @@ def integrated_gradients(
     maps = maps / peak if peak > 0 else maps
     log.info("Integrated Gradients for %r: %d steps, convergence delta %.4g", pred.labels[rank], steps, float(delta))
     return Attribution(label=pred.labels[rank], class_index=target, maps=maps, delta=float(delta), steps=steps)
+
+
+def text_integrated_gradients(backbone: ClipBackbone, images: torch.Tensor, texts: torch.Tensor,
+                              steps: int = 16) -> torch.Tensor:
+    """Integrated Gradients of each image's cosine with its text: images [N, 3, S, S], texts [N, D]
+    -> maps [N, S, S] on the model's input pixels (absolute attribution summed over colour
+    channels, each scaled to a maximum of 1). Baseline: the mean image, as above."""
+    texts = F.normalize(texts.float(), dim=-1)
+
+    def cosine(x: torch.Tensor) -> torch.Tensor:
+        # captum stacks the interpolation steps of every image: repeat the texts to match.
+        cls, _ = backbone.encode_frames(x)
+        return (F.normalize(cls, dim=-1) * texts.repeat(x.shape[0] // len(texts), 1)).sum(-1)
+
+    with torch.enable_grad():
+        attr = IntegratedGradients(cosine).attribute(images.float(), baselines=torch.zeros_like(images.float()),
+                                                     n_steps=steps)
+    return scale_to_peak(attr.abs().sum(dim=1).detach())

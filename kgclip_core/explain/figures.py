@@ -13,7 +13,9 @@ import plotly.graph_objects as go
 from kgclip_core.explain.text import escape_html
 from kgclip_core.predictor import Prediction
 
-UNIT_COLUMNS = ["unit", "type", "score", "weight", "in top class", "best frame"]
+# Column names say what their numbers are: the app shows the table as it comes.
+UNIT_COLUMNS = ["unit", "type", "score (cosine, mean over frames)", "weight (share of the selection)", "in top class",
+                "best frame"]
 EVIDENCE_COLUMNS = ["shown", "concept", "type", "score (cosine)", "best frame"]
 
 
@@ -69,9 +71,10 @@ def unit_timeline(pred: Prediction) -> go.Figure | None:
         return None
     names = [f"{escape_html(u.text)} ({u.type.replace('_', ' ')}){' *' if u.in_top_class else ''}" for u in pred.units]
     fig = go.Figure(go.Heatmap(z=[u.frame_scores for u in pred.units], x=_frame_labels(pred), y=names,
-                               colorscale="Viridis", colorbar=dict(title="cosine"),
-                               hovertemplate="%{y}<br>%{x}: %{z:.3f}<extra></extra>"))
-    fig.update_layout(title="Semantic units over time (* = unit of the top class)", xaxis_title="frame time",
+                               colorscale="Viridis", colorbar=dict(title="cosine<br>(text vs frame)"),
+                               hovertemplate="%{y}<br>%{x}: cosine %{z:.3f}<extra></extra>"))
+    fig.update_layout(title="Semantic units over time: how well each unit's text matches each frame "
+                            "(cosine, higher = better; * = unit of the top class)", xaxis_title="frame time",
                       yaxis_autorange="reversed", height=140 + 28 * len(names), margin=dict(l=10, r=10, t=40, b=40))
     return fig
 
@@ -87,8 +90,10 @@ def alignment_heatmap(pred: Prediction) -> go.Figure | None:
     words = [f"{escape_html(w)} (w={weight:.2f})" for w, weight in zip(a.words, a.word_weights)]
     frames = [f"{label} (w={weight:.2f})" for label, weight in zip(_frame_labels(pred), a.frame_weights)]
     fig = go.Figure(go.Heatmap(z=a.similarity.tolist(), x=frames, y=words, colorscale="Viridis",
-                               colorbar=dict(title="cosine"),
-                               hovertemplate="%{y} / %{x}: %{z:.3f}<extra></extra>"))
-    fig.update_layout(title=f"Which words of '{escape_html(a.label)}' match which frames (WTI)", xaxis_title="frame (weight)",
+                               colorbar=dict(title="cosine<br>(word vs frame)"),
+                               hovertemplate="%{y} / %{x}: cosine %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=f"Which words of '{escape_html(a.label)}' match which frames (WTI; w = the weight "
+                            "the score gives each word and frame)", xaxis_title="frame (w = its weight)",
+                      yaxis_title="word (w = its weight)",
                       yaxis_autorange="reversed", height=160 + 30 * len(words), margin=dict(l=10, r=10, t=40, b=40))
     return fig

@@ -5,8 +5,11 @@ on the patch grid [H', W'] cover that square only. :func:`to_frame` upsamples a 
 bilinearly onto the square and leaves the rest of the frame at zero: the result has the
 frame's own size and aspect, and shows where the model could not look.
 
-Every map returned here sums to 1 over the frame, like the model's own maps (a softmax over
-space): a pixel's value is the share of the map's attention it holds.
+The region and unit maps returned here sum to 1 over the frame, like the model's own maps (a
+softmax over space): a pixel's value is the share of the map's attention it holds. The unit maps
+are made by the Predictor's heatmap method (``Prediction.heatmap_method``, see
+``explain.textmaps``). :func:`text_heatmaps` maps any texts (a concept of the evidence, a class)
+on a prediction's frames by any method, in [0, 1] with 1 at each frame's peak.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kgclip_core.predictor import Prediction
+from kgclip_core.predictor import Prediction, Predictor
 
 HEATMAP_KINDS = ("regions", "units")
+NO_REGIONS = ("this model has no multi-region attention (MRA) module, so it has no region maps: "
+              "choose the units' maps")
 
 
 def crop_box(height: int, width: int) -> tuple[int, int, int]:
@@ -92,3 +97,38 @@ def heatmaps(pred: Prediction, kind: str, which: int | None = None) -> np.ndarra
     # Mean on the grid first: upsampling is linear, so this equals the mean of the frame maps.
     grid = maps.mean(axis=1) if which is None else maps[:, which]
     return _frame_maps(pred, grid)
+
+
+def heatmap_caption(pred: Prediction, kind: str, which: int | None = None) -> str:
+    """One line on what map ``which`` of ``kind`` (their mean if None) shows, for a caption;
+    for the regions of a model without MRA, that it has none."""
+    if kind == "regions":
+        if pred.region_maps is None:
+            return NO_REGIONS
+        what = "the mean of the region maps" if which is None else f"region {which + 1}"
+        return (f"{what} of multi-region attention: where the model pools its region features from "
+                "(bright = most of the region's attention)")
+    if kind == "units":
+        # Imported here (also below): textmaps imports attribution, which imports this module.
+        from kgclip_core.explain.textmaps import HEATMAP_METHODS
+
+        how = HEATMAP_METHODS[pred.heatmap_method].split(":")[0]
+        if which is None:
+            return f"the mean of the selected units' maps ({how}): where they match together"
+        return f"where the unit \"{pred.units[which].text}\" matches in the frame ({how}; bright = best match)"
+    raise ValueError(f"kind must be one of {HEATMAP_KINDS}, got {kind!r}")
+
+
+def text_heatmaps(predictor: Predictor, pred: Prediction, texts: list[str], method: str | None = None) -> np.ndarray:
+    """Maps [T, K, H, W] of ``texts`` on the prediction's frames, each in [0, 1] with 1 at its peak.
+
+    ``method``: one of ``explain.textmaps.HEATMAP_METHODS``, by default the Predictor's. The
+    texts are embedded as the model embeds its units (cached), the frames are the ones the
+    prediction sampled; the maps are placed on the frames like every other map here.
+    """
+    from kgclip_core.explain.textmaps import text_maps
+
+    backbone = predictor.backbone
+    emb = F.normalize(backbone.encode_text(texts), dim=-1)
+    maps = text_maps(backbone, backbone.preprocess(pred.frames), emb, method or predictor.cfg.heatmap_method)
+    return to_frame(maps.cpu().numpy(), pred.frames.shape[1:3])

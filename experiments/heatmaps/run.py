@@ -1,0 +1,147 @@
+"""Compare the heatmap methods on the synthetic ground truth, time them, write docs/EXPLAIN.md.
+
+    python -m experiments.heatmaps                            # measure, time, report
+    python -m experiments.heatmaps --checkpoint runs/demo     # another demo checkpoint
+    python -m experiments.heatmaps --only report              # rewrite the section from saved results
+
+Models: the foundation (``--foundation``, training-free) and the demo checkpoint
+(``--checkpoint``). Clips: fresh ``synthetic`` clips written as mp4 and read back as the app reads
+an upload, a development split (data-set seed 3000, for choosing the default method) and a test
+split (seed 4000, reported). Every (model, split) result and every timing is kept in the work
+folder under the model's weights hash, so a rerun skips what is done and a retrained checkpoint
+is measured afresh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kgclip_core.explain import textmaps
+from kgclip_core.predictor import DEFAULT_HEATMAP_METHOD, Predictor, PredictorConfig
+from kgclip_core.synth.dataset import read_ground_truth
+from kgclip_core.synth.foundation import foundation_predictor
+from kgclip_core.synth.zeroshot import render_eval_clips
+from kgclip_core.video import read_clip
+from experiments.heatmaps.measure import RANDOM, score_clip
+from experiments.heatmaps.report import report_text
+from experiments.sections import replace_section
+
+log = logging.getLogger(__name__)
+
+SPLIT_SEEDS = {"dev": 3000, "test": 4000}
+PER_CLASS = 2
+LABELS = "synthetic"
+REPORT = Path("docs/EXPLAIN.md")
+TIMING_CLIPS, TIMING_REPEATS = 3, 3
+
+
+def load_models(foundation: Path, checkpoint: Path) -> dict[str, tuple[Predictor, str]]:
+    """The two models by name, each with a hash of its weights (the cache key of its results)."""
+    models = {}
+    if foundation.is_file():
+        models["foundation"] = (foundation_predictor(foundation, device="cpu"), _digest(foundation))
+    if (checkpoint / "model.safetensors").is_file():
+        models["demo checkpoint"] = (Predictor.from_checkpoint(checkpoint, device="cpu"),
+                                     _digest(checkpoint / "model.safetensors"))
+    return models
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _rows(work: Path, name: str) -> list[dict]:
+    path = work / name
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def _append(work: Path, name: str, row: dict) -> None:
+    with open(work / name, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def measure(work: Path, model: str, predictor: Predictor, digest: str, split: str) -> None:
+    """Pointing game and deletion/insertion of every method on one split (cached per weights)."""
+    if any(r["digest"] == digest and r["split"] == split for r in _rows(work, "results.jsonl")):
+        return
+    clips_dir = work / "clips" / split
+    clips = render_eval_clips(clips_dir, LABELS, PER_CLASS, SPLIT_SEEDS[split])
+    truths = read_ground_truth(clips_dir)
+    _, classes = predictor.classes(predictor.resolve_labels(LABELS))
+    unit_emb = dict(zip(classes.unit_texts, classes.unit_emb))
+    backbone, rng, start = predictor.backbone, np.random.default_rng(0), time.perf_counter()
+    pairs = []
+    for path, truth in zip(clips.paths, truths):
+        clip = read_clip(path, predictor.cfg.num_frames, short_side=PredictorConfig.short_side)
+        frames = clip.frames[0]
+        pairs += score_clip(backbone, backbone.preprocess(frames), frames.shape[1:3], truth,
+                            clip.indices[0].tolist(), unit_emb, list(textmaps.HEATMAP_METHODS), rng)
+    row = {"model": model, "digest": digest, "split": split, "clips": len(clips.paths), "grid": list(backbone.grid_size),
+           "seconds": round(time.perf_counter() - start, 1), "pairs": pairs}
+    log.info("%s %s: %d (frame, unit) pairs in %.0f s", model, split, len(pairs), row["seconds"])
+    _append(work, "results.jsonl", row)
+
+
+def timing(work: Path, model: str, predictor: Predictor, digest: str) -> None:
+    """Warm prediction time with each method making the unit maps (median over interleaved runs)."""
+    if any(r["digest"] == digest for r in _rows(work, "timing.jsonl")):
+        return
+    paths = render_eval_clips(work / "clips" / "dev", LABELS, PER_CLASS, SPLIT_SEEDS["dev"]).paths[:TIMING_CLIPS]
+    methods = list(textmaps.HEATMAP_METHODS)
+    predictor.predict(paths[0], labels=LABELS)  # warm: the label set embedded, the code paths loaded
+    seconds: dict[str, list[float]] = {m: [] for m in methods}
+    for _ in range(TIMING_REPEATS):
+        for path in paths:
+            for m in methods:
+                predictor.cfg.heatmap_method = m
+                start = time.perf_counter()
+                pred = predictor.predict(path, labels=LABELS)
+                seconds[m].append(time.perf_counter() - start)
+    predictor.cfg.heatmap_method = DEFAULT_HEATMAP_METHOD
+    row = {"model": model, "digest": digest, "units": len(pred.units), "threads": torch.get_num_threads(),
+           "load": os.getloadavg()[0], "ms": {m: 1000 * statistics.median(v) for m, v in seconds.items()}}
+    log.info("%s timing: %s", model, row["ms"])
+    _append(work, "timing.jsonl", row)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    p = argparse.ArgumentParser(prog="python -m experiments.heatmaps", description=__doc__.splitlines()[0])
+    p.add_argument("--work", type=Path, default=Path("/tmp/kgclip_heatmaps"), help="scratch folder (resumable)")
+    p.add_argument("--foundation", type=Path, default=Path("checkpoints/foundation/open_clip_model.safetensors"))
+    p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/synthetic"))
+    p.add_argument("--only", choices=["measure", "timing", "report"], default=None)
+    p.add_argument("--splits", nargs="+", choices=list(SPLIT_SEEDS), default=list(SPLIT_SEEDS),
+                   help="measure these splits only (choose on dev before the test split is read)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    torch.set_num_threads(1)  # a shared machine: one core, and timings comparable between runs
+    args.work.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    models = load_models(args.foundation, args.checkpoint)
+    for name, (predictor, digest) in models.items():
+        if args.only in (None, "measure"):
+            for split in args.splits:
+                measure(args.work, name, predictor, digest, split)
+        if args.only in (None, "timing"):
+            timing(args.work, name, predictor, digest)
+    if args.only in (None, "report"):
+        digests = {name: digest for name, (_, digest) in models.items()}
+        machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, 1 torch thread"
+        replace_section(REPORT, "heatmaps", report_text(
+            _rows(args.work, "results.jsonl"), _rows(args.work, "timing.jsonl"), digests, machine,
+            {"foundation": str(args.foundation), "demo checkpoint": str(args.checkpoint)}))
+        print(f"wrote {REPORT}")
+    log.info("done in %.0f s", time.perf_counter() - start)
+    return 0

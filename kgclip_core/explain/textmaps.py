@@ -1,0 +1,105 @@
+"""Where a text (a semantic unit such as "right hand wave", or a class) is in each frame: several methods.
+
+Every method answers the same question on any open_clip ViT: given images [N, 3, S, S] and text
+embeddings, how much does each place of each image account for the image matching the text?
+
+The methods (:data:`HEATMAP_METHODS`): the model's own patch-token ``cosine``; three
+training-free attention-path methods that change the last block (``clearclip``, ``sclip``,
+``maskclip``; ``explain.attention``), which cost one attention layer when they reuse a
+prediction's forward pass; and three that need gradients (``legrad``, ``grad-eclip``:
+``explain.gradient``; ``integrated-gradients``: ``explain.attribution``), one or more backward
+passes per text; and ``occlusion`` (``explain.occlusion``), which hides one patch at a time:
+faithful by construction, the reference the others are read against, one forward pass per patch.
+
+Maps come back on the patch grid [N, K, h, w] (on the input pixels [N, K, S, S] for
+``integrated-gradients``), each in [0, 1] with 1 at its peak: similarity maps are min-max
+scaled per map, attribution maps (0 = no contribution) divided by their maximum. Which method
+points best at the right body part is measured in docs/EXPLAIN.md (``python -m experiments.heatmaps``).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+
+from kgclip_core.backbone import ClipBackbone
+from kgclip_core.errors import ConfigError
+from kgclip_core.explain.attention import LastBlockInput, attention_path_patches
+from kgclip_core.explain.attribution import text_integrated_gradients
+from kgclip_core.explain.gradient import grad_eclip, legrad
+from kgclip_core.explain.occlusion import occlusion
+from kgclip_core.predictor import DEFAULT_HEATMAP_METHOD
+
+ATTENTION_PATH = {"clearclip": "qq", "sclip": "qq+kk", "maskclip": "identity"}
+HEATMAP_METHODS = {
+    "cosine": "patch-token cosine with the text (the model's own dense maps)",
+    "clearclip": "ClearCLIP: last block with query-query attention, no residual, no feed-forward",
+    "sclip": "SCLIP: last block with query-query + key-key attention, no residual, no feed-forward",
+    "maskclip": "MaskCLIP: last block's value path only (each token attends to itself)",
+    "legrad": "LeGrad: gradient of the text score on the last two blocks' attention maps",
+    "grad-eclip": "Grad-ECLIP: channel gradients x values x query-key similarity in the last block",
+    "integrated-gradients": "Integrated Gradients of the text score on the input pixels (16 steps)",
+    "occlusion": "occlusion: the drop of the text score when each patch is hidden (one pass per patch)",
+}
+# Methods that need no backward pass nor a pass per patch: cheap enough for every prediction.
+TRAINING_FREE = ("cosine", *ATTENTION_PATH)
+__all__ = ["ATTENTION_PATH", "DEFAULT_HEATMAP_METHOD", "HEATMAP_METHODS", "TRAINING_FREE", "check_method",
+           "recorder", "text_maps"]
+
+
+def check_method(method: str) -> str:
+    """``method`` if it is one of :data:`HEATMAP_METHODS`, else a ConfigError that lists them."""
+    if method not in HEATMAP_METHODS:
+        raise ConfigError(f"Unknown heatmap method {method!r}; choose one of: {', '.join(HEATMAP_METHODS)}.")
+    return method
+
+
+def recorder(backbone: ClipBackbone, method: str) -> LastBlockInput | nullcontext:
+    """What ``method`` can reuse from an ordinary forward pass, as a context manager to run it in:
+    the last block's input for the attention-path methods, nothing for the others."""
+    return LastBlockInput(backbone.model.visual) if check_method(method) in ATTENTION_PATH else nullcontext()
+
+
+def _similarity_maps(patches: torch.Tensor, texts: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Min-max scaled cosine of patches [N, P, D] with texts [N, K, D] -> [N, K, h, w]."""
+    sim = torch.einsum("npd,nkd->nkp", F.normalize(patches.float(), dim=-1), F.normalize(texts.float(), dim=-1))
+    low, high = sim.amin(dim=-1, keepdim=True), sim.amax(dim=-1, keepdim=True)
+    return ((sim - low) / (high - low).clamp_min(1e-12)).reshape(*sim.shape[:2], *grid)
+
+
+@torch.no_grad()
+def _training_free(backbone: ClipBackbone, images: torch.Tensor, texts: torch.Tensor, method: str,
+                   recorded: LastBlockInput | None) -> torch.Tensor:
+    if method == "cosine":
+        _, patches = backbone.encode_frames(images)
+    else:
+        if recorded is None:
+            with LastBlockInput(backbone.model.visual) as recorded:
+                backbone.encode_frames(images)
+        patches = attention_path_patches(backbone.model.visual, recorded.tokens, ATTENTION_PATH[method])
+    return _similarity_maps(patches, texts, backbone.grid_size)
+
+
+def text_maps(backbone: ClipBackbone, images: torch.Tensor, texts: torch.Tensor,
+              method: str = DEFAULT_HEATMAP_METHOD, recorded: LastBlockInput | None = None) -> torch.Tensor:
+    """Maps of texts on images by ``method`` (see the module docstring), each in [0, 1].
+
+    ``images`` [N, 3, S, S] as the backbone preprocesses them; ``texts`` [K, D] (every image
+    against every text) or [N, K, D] (texts per image), in the joint space. ``recorded``: the
+    last block's input recorded while these images were encoded (:func:`recorder`), which the
+    attention-path methods then reuse instead of running the tower again. Returns [N, K, h, w]
+    on the patch grid ([N, K, S, S] on the pixels for ``integrated-gradients``).
+    """
+    check_method(method)
+    texts = texts.to(images.device)
+    texts = texts.expand(len(images), *texts.shape) if texts.dim() == 2 else texts
+    if method in TRAINING_FREE:
+        return _training_free(backbone, images, texts, method, recorded)
+    per_text = {"legrad": lambda t: legrad(backbone, images, t),
+                "grad-eclip": lambda t: grad_eclip(backbone, images, t),
+                "integrated-gradients": lambda t: text_integrated_gradients(backbone, images, t),
+                "occlusion": lambda t: occlusion(backbone, images, t)}[method]
+    # One text at a time: every image is scored against its k-th text in the same passes.
+    return torch.stack([per_text(texts[:, k]) for k in range(texts.shape[1])], dim=1)

@@ -1,0 +1,138 @@
+"""Heatmap methods (``explain.textmaps``, ``attention``, ``gradient``) on a tiny open_clip ViT,
+through the Predictor and on real clips; the shipped models on freshly rendered clips are in
+``test_explain_pointing.py``."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kgclip_core import explain
+from kgclip_core.errors import ConfigError
+from kgclip_core.explain import textmaps
+from kgclip_core.explain.attention import LastBlockInput, blocks_of, run_block, run_blocks
+from kgclip_core.explain.maps import crop_box
+from kgclip_core.model.config import ModelConfig
+from kgclip_core.model.kgclip import KGClipModel
+from kgclip_core.predictor import DEFAULT_HEATMAP_METHOD, Predictor, PredictorConfig
+
+TEXTS = ["right hand wave", "left leg kick"]
+
+
+@pytest.fixture(scope="module")
+def images():
+    torch.manual_seed(0)
+    return torch.randn(3, 3, 64, 64)
+
+
+@pytest.fixture(scope="module")
+def texts(tiny_backbone):
+    return F.normalize(tiny_backbone.encode_text(TEXTS), dim=-1)
+
+
+def test_run_block_equals_open_clips_block(tiny_backbone, images):
+    visual = tiny_backbone.model.visual
+    with torch.no_grad():
+        tokens = visual._embeds(images)
+        ours = tokens
+        for block in blocks_of(visual):
+            ours = run_block(block, ours).out
+        np.testing.assert_allclose(ours, run_blocks(visual, tokens, list(blocks_of(visual))), atol=1e-5)
+
+
+@pytest.mark.parametrize("method", list(textmaps.HEATMAP_METHODS))
+def test_every_method_gives_maps_in_zero_one_with_a_peak_of_one(tiny_backbone, images, texts, method):
+    maps = textmaps.text_maps(tiny_backbone, images, texts, method)
+    side = 64 if method == "integrated-gradients" else tiny_backbone.grid_size[0]
+    assert maps.shape == (3, 2, side, side)
+    assert torch.isfinite(maps).all() and maps.min() >= 0
+    np.testing.assert_allclose(maps.flatten(2).amax(-1), 1.0, atol=1e-5)
+    assert not torch.allclose(maps[:, 0], maps[:, 1])  # another text, another map
+
+
+def test_texts_per_image_equal_shared_texts(tiny_backbone, images, texts):
+    shared = textmaps.text_maps(tiny_backbone, images, texts, "legrad")
+    per_image = textmaps.text_maps(tiny_backbone, images, texts.expand(3, -1, -1), "legrad")
+    torch.testing.assert_close(shared, per_image)
+
+
+def test_attention_path_reuses_the_recorded_forward_pass(tiny_backbone, images, texts):
+    with LastBlockInput(tiny_backbone.model.visual) as recorded, torch.no_grad():
+        tiny_backbone.encode_frames(images)
+    assert recorded.tokens.shape[:2] == (3, 1 + tiny_backbone.grid_size[0] * tiny_backbone.grid_size[1])
+    for method in textmaps.ATTENTION_PATH:
+        torch.testing.assert_close(textmaps.text_maps(tiny_backbone, images, texts, method, recorded),
+                                   textmaps.text_maps(tiny_backbone, images, texts, method))
+    # the hook is gone after the block: a later pass records nothing
+    tiny_backbone.encode_frames(images)
+    assert recorded.tokens.shape[0] == 3
+
+
+def test_attention_path_differs_from_plain_cosine(tiny_backbone, images, texts):
+    plain = textmaps.text_maps(tiny_backbone, images, texts, "cosine")
+    assert not torch.allclose(plain, textmaps.text_maps(tiny_backbone, images, texts, "clearclip"))
+
+
+def test_unknown_method_is_refused(tiny_backbone, images, texts):
+    with pytest.raises(ConfigError, match="clearclip"):
+        textmaps.text_maps(tiny_backbone, images, texts, "gradcam")
+
+
+@pytest.fixture(scope="module")
+def free_predictor(tiny_backbone):
+    cfg = ModelConfig.training_free_preset(backbone="kgclip-tiny", pretrained=None)
+    return Predictor(KGClipModel(cfg, tiny_backbone), PredictorConfig(backbone=tiny_backbone.cfg, num_frames=4))
+
+
+@pytest.mark.parametrize("method", ["cosine", DEFAULT_HEATMAP_METHOD, "grad-eclip"])
+def test_predictor_makes_unit_maps_with_its_method(free_predictor, real_clip, method):
+    free_predictor.cfg.heatmap_method = method
+    try:
+        pred = free_predictor.predict(real_clip, labels=["biking", "playing guitar", "archery"], top_k=2)
+    finally:
+        free_predictor.cfg.heatmap_method = DEFAULT_HEATMAP_METHOD
+    assert pred.heatmap_method == method
+    assert pred.unit_maps.shape == (4, len(pred.units), *free_predictor.backbone.grid_size)
+    np.testing.assert_allclose(pred.unit_maps.sum(axis=(-2, -1)), 1.0, rtol=1e-5)
+    assert textmaps.HEATMAP_METHODS[method].split(":")[0] in explain.heatmap_caption(pred, "units")
+
+
+def test_text_heatmaps_keep_the_frames_aspect_and_range(free_predictor, real_clip):
+    pred = free_predictor.predict(real_clip, labels=["biking", "playing guitar", "archery"], top_k=2)
+    # A grid map's peak cell lands on the frame nearly whole; a one-pixel peak of integrated
+    # gradients is shared with its neighbours by the bilinear upsampling.
+    for method, lowest_peak in ((DEFAULT_HEATMAP_METHOD, 0.95), ("integrated-gradients", 0.5)):
+        maps = explain.text_heatmaps(free_predictor, pred, TEXTS, method)
+        t, h, w = pred.frames.shape[:3]
+        assert h != w and maps.shape == (t, 2, h, w)
+        assert maps.min() >= 0 and maps.max() <= 1 + 1e-6
+        assert maps.reshape(t, 2, -1).max(-1).min() >= lowest_peak
+        top, left, side = crop_box(h, w)
+        assert maps[..., :left].max() == 0 and maps[..., left + side:].max() == 0
+
+
+def test_cli_predict_takes_a_heatmap_method(tmp_path, capsys, monkeypatch):
+    import json
+    from pathlib import Path
+
+    from kgclip_core.cli import main
+
+    monkeypatch.setenv("KGCLIP_CACHE_DIR", str(tmp_path))
+    checkpoint = Path(__file__).resolve().parents[1] / "checkpoints" / "synthetic"
+    clip = Path(__file__).resolve().parents[1] / "assets" / "examples" / "clap_hands.mp4"
+    assert main(["predict", str(clip), "--checkpoint", str(checkpoint), "--heatmap", "grad-eclip", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["heatmap_method"] == "grad-eclip"
+    assert main(["predict", str(clip), "--checkpoint", str(checkpoint), "--heatmap", "gradcam"]) == 2
+    err = capsys.readouterr().err
+    assert "gradcam" in err and all(m in err for m in textmaps.HEATMAP_METHODS)
+
+
+def test_cli_help_lists_every_method(capsys):
+    from kgclip_core.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    import re
+
+    text = re.sub(r"-\s*\n\s*", "-", capsys.readouterr().out)  # argparse wraps lines at hyphens too
+    assert all(m in text for m in textmaps.HEATMAP_METHODS)
