@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = Path("checkpoints/synthetic")
 EXAMPLES_DIR = Path("assets/examples")
-DEMO_STEPS = 1200
+DEMO_STEPS = 800
 EXAMPLE_SEED = 7  # no training or evaluation set uses it: these clips are new to the model
 FRESH_PER_CLASS = 1
 NUM_EXAMPLES = 8
