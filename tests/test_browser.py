@@ -22,6 +22,18 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (ap
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 RESULT_TIMEOUT_MS = 180_000
+# Whether a heatmap picture has a colour bar: a column in its right half, inferno's top colour
+# (the peak) in its first row and its bottom colour (0) in its last (tolerant of lossy image formats).
+COLOUR_BAR = """(img) => {
+  const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+  const px = (x, y) => Array.from(g.getImageData(x, y, 1, 1).data.slice(0, 3));
+  const near = (a, b) => a.every((v, i) => Math.abs(v - b[i]) < 40);
+  for (let x = c.width - 1; x > c.width / 2; x--) {
+    if (near(px(x, 1), [252, 255, 164]) && near(px(x, c.height - 2), [0, 0, 4])) return true;
+  }
+  return false;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +78,10 @@ def test_upload_a_clip_and_see_every_explanation(app_url, page, clip, shot_dir):
     heatmaps = page.locator("#heatmaps img")
     heatmaps.first.wait_for()
     assert heatmaps.count() == 8
+    # Each heatmap picture carries its colour bar (explain.overlay.heatmap_panel): a column near the right
+    # edge running from the colormap's top colour (the frame's peak) down to its bottom colour (0).
+    page.wait_for_function("() => { const i = document.querySelector('#heatmaps img'); return i && i.complete && i.naturalWidth > 0; }")
+    assert heatmaps.first.evaluate(COLOUR_BAR)
     table = page.locator("#units-table [role=grid]")
     table.wait_for()
     assert table.get_attribute("aria-rowcount") == "9"  # a header and the su_top_k = 8 selected units
