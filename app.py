@@ -237,8 +237,9 @@ class Handlers:
         except KGClipError as err:
             raise _user_error(err, video) from err
         progress(0.8, desc="Rendering the explanations")
-        kinds = [k for k in explain.HEATMAP_KINDS if explain.heatmap_choices(pred, k)]
-        kind = kinds[0] if kinds else None
+        # Every kind is offered: a model without MRA shows plain frames captioned that it has no regions.
+        kinds = list(explain.HEATMAP_KINDS)
+        kind = next((k for k in kinds if explain.heatmap_choices(pred, k)), None)
         names = explain.heatmap_choices(pred, kind) if kind else []
         alignment = explain.alignment_heatmap(pred)
         return (
@@ -303,9 +304,9 @@ class Handlers:
             attr = self._attribute_on_gpu(session, int(steps), progress)
         except KGClipError as err:
             raise _user_error(err) from err
-        note = (f"Integrated Gradients for **{escape_markdown(attr.label)}** over {attr.steps} steps "
-                f"(completeness error {attr.delta:.3g}); bright = pixels that moved the score most.")
-        return explain.heatmap_gallery(session.pred, attr.maps, float(opacity)), note
+        caption = f"Integrated Gradients for \"{attr.label}\": bright = the pixels that raised its score most"
+        return (explain.heatmap_gallery(session.pred, attr.maps, float(opacity), caption=caption),
+                explain.attribution_note(attr))
 
     def kg_search(self, label_set: str, custom: str | None, query: str | None, progress: gr.Progress = gr.Progress()):
         """The actions of the label set matching the query (all of them for an empty query)."""
@@ -362,7 +363,8 @@ def _heatmap_gallery(pred: Prediction | None, kind: str | None, which: str | Non
     names = explain.heatmap_choices(pred, kind) if kind in explain.HEATMAP_KINDS else []
     index = names.index(which) - 1 if which in names[1:] else None
     maps = explain.heatmaps(pred, kind, index) if names else None
-    return explain.heatmap_gallery(pred, maps, float(opacity))
+    caption = explain.heatmap_caption(pred, kind, index) if kind in explain.HEATMAP_KINDS else None
+    return explain.heatmap_gallery(pred, maps, float(opacity), caption=caption)
 
 
 # Panels: each lays out one part of the page and returns its components -------------------------
