@@ -350,6 +350,11 @@ def _prune(folder: Path, max_age_s: float) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def _follow_typing(custom: str | None, label_set: str) -> str:
+    """The label-set menu once labels are typed: custom (a box emptied leaves the menu alone)."""
+    return CUSTOM if (custom or "").strip() else label_set
+
+
 def _cleared_results() -> tuple:
     """Every result panel empty, in ``ResultPanels.outputs`` order, and no session."""
     empty_choice = gr.update(choices=[], value=None)
@@ -483,8 +488,9 @@ def clip_panel(choices: list[str], default_set: str) -> ClipPanel:
                     height=120)
     player = gr.Video(label="Your clip", interactive=False, elem_id="player", height=260)
     player_note = gr.Markdown(elem_id="player-note")
-    label_set = gr.Dropdown(choices, value=default_set, label="Label set")
-    custom = gr.Textbox(label=CUSTOM_BOX, lines=1, placeholder="playing guitar, riding a horse, brushing teeth")
+    label_set = gr.Dropdown(choices, value=default_set, label="Label set", elem_id="label-set")
+    custom = gr.Textbox(label=CUSTOM_BOX, lines=1, placeholder="playing guitar, riding a horse, brushing teeth",
+                        elem_id="custom-labels")
     top_k = gr.Slider(1, 10, value=5, step=1, label="Top-k")
     run = gr.Button(RECOGNISE, variant="primary", elem_id="recognise")
     examples = sorted(ASSETS.glob("examples/*.mp4"))
@@ -504,7 +510,7 @@ def frames_panel() -> tuple[gr.Markdown, gr.Plot, gr.Radio, gr.Dropdown, gr.Slid
     with gr.Row():
         kind = gr.Radio([], label="Heatmap", info="MRA regions or selected semantic units")
         which = gr.Dropdown([], label="Map")
-        opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Opacity")
+        opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Opacity", elem_id="opacity")
     gallery = gr.Gallery(label="Sampled frames with heatmaps", columns=4, height="auto", elem_id="heatmaps")
     return result_for, chart, kind, which, opacity, gallery
 
@@ -614,8 +620,9 @@ def wire_recognise(handlers: Handlers, model: gr.Radio, clip: ClipPanel, results
     run = running.then(handlers.predict, [clip.video, clip.label_set, clip.custom, clip.top_k, results.opacity, model],
                        [*results.outputs(clip.open_action), session], api_name="predict",
                        show_progress_on=[results.chart])
-    # Typed labels are what the user wants recognised: the menu follows the typing.
-    clip.custom.input(lambda: CUSTOM, None, [clip.label_set], queue=False, api_visibility="private")
+    # Typed labels are what the user wants recognised: the menu follows the typing (or a paste).
+    clip.custom.change(_follow_typing, [clip.custom, clip.label_set], [clip.label_set], queue=False,
+                       api_visibility="private")
     run.then(lambda: gr.Button(RECOGNISE, interactive=True), None, [clip.run], queue=False, api_visibility="private")
     clip.video.change(handlers.show_clip, [clip.video],
                       [clip.player, clip.player_note, *results.outputs(clip.open_action), session, deep.gallery,
@@ -640,7 +647,7 @@ def wire_kg(handlers: Handlers, kg: KGPanel, tabs: gr.Tabs, clip: ClipPanel, ses
     # picks, and the chained re-draws below are the same kg_action, kept off the API.
     show = dict(fn=handlers.kg_action, inputs=[kg.label_set, kg.custom, kg.pick], outputs=[kg.text, kg.page])
     kg.pick.input(**show, api_name="kg_action")
-    kg.custom.input(lambda: CUSTOM, None, [kg.label_set], queue=False, api_visibility="private")
+    kg.custom.change(_follow_typing, [kg.custom, kg.label_set], [kg.label_set], queue=False, api_visibility="private")
     kg.tab.select(**show, api_visibility="private")
     clip.open_button.click(handlers.open_in_kg, [session, clip.open_action],
                            [tabs, kg.label_set, kg.custom, kg.query, kg.pick],

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from _videos import recoded
+from conftest import REPO
 from test_app import TINY_APP, start_app, stop_app
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -34,6 +36,8 @@ COLOUR_BAR = """(img) => {
   }
   return false;
 }"""
+EXAMPLES = REPO / "assets" / "examples"
+PLAYING = "() => { const v = document.querySelector('#player video'); return v && v.readyState >= 2 && v.videoWidth > 0; }"
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +60,23 @@ def clip(shared_clips):
 
 
 @pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """Clips browsers do not play as they are: a GIF and an MPEG-4 part 2 .avi (as UCF-101's)."""
+    folder = tmp_path_factory.mktemp("clips")
+    return {"gif": recoded(EXAMPLES / "jump_with_arms_up.mp4", folder / "jump_with_arms_up.gif", "gif"),
+            "avi": recoded(EXAMPLES / "wave_right_hand.mp4", folder / "wave_right_hand.avi", "mpeg4", "avi")}
+
+
+def _upload(page, clip: Path) -> None:
+    """Upload a clip (clearing the one before, as a user does) and wait until the player can show it."""
+    clear = page.locator("#clip button[aria-label=Clear]")
+    if clear.count():
+        clear.click()
+    page.locator("#clip input[type=file]").set_input_files(str(clip))
+    page.wait_for_function(PLAYING)
+
+
+@pytest.fixture(scope="module")
 def page():
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -68,8 +89,8 @@ def page():
 def test_upload_a_clip_and_see_every_explanation(app_url, page, clip, shot_dir):
     page.goto(app_url)
     page.locator("#random-weights-warning").wait_for()  # the banner is visible
-    page.locator("#clip input[type=file]").set_input_files(str(clip))
-    page.locator("#clip video").wait_for()  # the upload finished and the player shows it
+    _upload(page, clip)  # an H.264 mp4: the player shows the upload itself
+    assert page.locator("#player-note").inner_text().strip() == ""
     page.locator("#recognise").click()
 
     bars = page.locator("#topk-chart .js-plotly-plot .bars path")
@@ -121,3 +142,88 @@ def test_predicted_action_opens_in_the_knowledge_graph_tab(app_url, page, shot_d
     page.wait_for_timeout(6000)
     page.screenshot(path=str(shot_dir / "screenshot_kg.png"), full_page=True)
     assert (shot_dir / "screenshot_kg.png").stat().st_size > 10_000
+
+
+def _shot(page, name: str) -> None:
+    """A screenshot of the whole page in /tmp/shots14 (or $KGCLIP_SHOTS14), to look at."""
+    folder = Path(os.environ.get("KGCLIP_SHOTS14", "/tmp/shots14"))
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def test_a_gif_upload_plays_and_is_recognised(app_url, page, clips):
+    page.goto(app_url)
+    _upload(page, clips["gif"])
+    assert "playable copy" in page.locator("#player-note").inner_text()
+    page.locator("#recognise").click()
+    page.locator("#heatmaps img").first.wait_for()
+    assert "jump_with_arms_up.gif" in page.locator("#result-for").inner_text()
+    _shot(page, "1_gif_recognised")
+
+
+def test_an_avi_upload_plays(app_url, page, clips):
+    _upload(page, clips["avi"])
+    assert page.locator("#heatmaps img").count() == 0  # the GIF's results went with it
+    page.evaluate("document.querySelector('#player video').play()")
+    page.wait_for_function("document.querySelector('#player video').currentTime > 0.3")
+    assert "wave_right_hand.avi" in page.locator("#player-note").inner_text()
+    _shot(page, "2_avi_playing")
+
+
+def test_two_quick_clicks_on_two_clips_give_the_second_clips_result(app_url, page, clips):
+    run = page.locator("#recognise")
+    run.click()  # the .avi still loaded
+    page.wait_for_function("document.querySelector('#recognise').disabled")
+    assert run.inner_text() == "Recognising…"
+    _shot(page, "3a_first_run_in_progress")
+    _upload(page, EXAMPLES / "clap_hands.mp4")  # a new clip while the first runs
+    page.wait_for_function("!document.querySelector('#recognise').disabled")
+    run.click()
+    page.wait_for_function("document.querySelector('#result-for').innerText.includes('clap_hands.mp4')")
+    page.locator("#heatmaps img").first.wait_for()
+    page.wait_for_timeout(3000)  # anything of the first clip's run would have arrived by now
+    assert "wave_right_hand" not in page.locator("#result-for").inner_text()
+    assert run.inner_text() == "Recognise" and run.is_enabled()
+    _shot(page, "3b_second_clips_result")
+
+
+def test_opacity_box_redraws_the_heatmaps(page):
+    first = page.locator("#heatmaps img").first.get_attribute("src")
+    box = page.locator("#opacity input[type=number]")
+    box.fill("0.9")
+    box.press("Enter")
+    page.wait_for_function(f"document.querySelector('#heatmaps img').getAttribute('src') !== {first!r}")
+
+
+def test_report_download(page, tmp_path):
+    page.locator("#make-report").click()
+    link = page.locator("#report-files a").first
+    link.wait_for()
+    with page.expect_download() as download:
+        link.click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    text = saved.read_text(encoding="utf-8")
+    assert saved.name == "clap_hands-kgclip-report.html" and text.count("data:image/png;base64,") == 8
+    assert page.locator("#report-files").inner_text().count(".mp4") == 1
+    _shot(page, "4_report_ready")
+    report = page.context.browser.new_page(viewport={"width": 1000, "height": 1200})
+    report.goto(saved.as_uri())
+    report.screenshot(path=str(Path(os.environ.get("KGCLIP_SHOTS14", "/tmp/shots14")) / "4b_report_page.png"),
+                      full_page=True)
+    report.close()
+
+
+def test_a_single_custom_label_is_one_clear_message(page):
+    page.locator("#custom-labels textarea, #custom-labels input").first.fill("juggling")
+    # The menu follows the typing.
+    page.wait_for_function("document.querySelector('#label-set input').value === 'custom (type below)'")
+    page.locator("#custom-labels textarea, #custom-labels input").first.press("Enter")
+    toast = page.locator(".toast-body")
+    toast.first.wait_for()
+    assert "single label always gets 100%" in toast.first.inner_text()
+    page.wait_for_timeout(1000)
+    pills = page.evaluate("[...document.querySelectorAll('.error')].filter(e => !e.closest('.toast-wrap, .toast-body'))"
+                          ".map(e => e.closest('[id]').id)")
+    assert pills == ["topk-chart"]  # the error mark on the chart only, not on every panel
+    _shot(page, "5_single_label_message")
