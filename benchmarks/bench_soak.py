@@ -1,0 +1,196 @@
+"""Soak the running app: N clients x M mixed requests, then memory and disk before and after.
+
+Starts ``python app.py`` on loopback (127.0.0.1 only) with its own upload folder
+(``GRADIO_TEMP_DIR``) and text-embedding cache, both in a temporary folder, and sends every
+client's requests in turn: a prediction on a built-in label set, a prediction on a new typed
+label set (embedded and cached), a prediction on a freshly written upload, an upload that is
+never predicted, and a knowledge-graph search of a typed set. Bounded in count (clients x
+requests) and in time (``--max-seconds``: no new request after it). Prints one table: RSS of
+the app, the cache and upload folders before and after, requests, failures, p50/p95 latency.
+
+    python benchmarks/bench_soak.py --clients 4 --requests 6 --max-seconds 240
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+import psutil
+from gradio_client import Client, handle_file
+
+REPO = Path(__file__).resolve().parents[1]
+CLIP = REPO.parent / "shared" / "clips" / "c3d" / "v_BaseballPitch_g01_c01.avi"
+KINDS = ("builtin", "typed", "upload", "upload_only", "kg_search")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _folder_size(folder: Path) -> tuple[int, int]:
+    """(files, bytes) under a folder."""
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def _rss(proc: psutil.Process) -> int:
+    """Resident memory of the app and its child processes."""
+    return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+
+
+def _write_clip(path: Path, seed: int) -> Path:
+    """A small new H.264 clip (different bytes every time, so every upload is a new file)."""
+    import av
+
+    rng = np.random.default_rng(seed)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for _ in range(16):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (64, 96, 3), np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def _request(client: Client, url: str, kind: str, tag: str, scratch: Path):
+    """One request of the given kind; raises on failure."""
+    if kind == "builtin":
+        return client.predict(handle_file(str(CLIP)), "ucf101", "", 3, 0.5, api_name="/predict")
+    if kind == "typed":
+        labels = "\n".join(f"soak action {tag} {i}" for i in range(6))
+        return client.predict(handle_file(str(CLIP)), "custom (type below)", labels, 3, 0.5, api_name="/predict")
+    if kind == "upload":
+        clip = _write_clip(scratch / f"{tag}.mp4", zlib.crc32(tag.encode()))
+        return client.predict(handle_file(str(clip)), "ucf101", "", 3, 0.5, api_name="/predict")
+    if kind == "upload_only":  # an upload nobody predicts: it must not stay forever
+        return _raw_upload(url, _write_clip(scratch / f"{tag}-only.mp4", zlib.crc32(tag.encode()) + 1))
+    return client.predict("custom (type below)", f"soak kg {tag} a, soak kg {tag} b", "", api_name="/kg_search")
+
+
+def _raw_upload(url: str, clip: Path) -> int:
+    """POST a file to the app's upload endpoint, as a browser does when a clip is dropped."""
+    boundary = "soakboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{clip.name}\"\r\n"
+            "Content-Type: video/mp4\r\n\r\n").encode() + clip.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + "gradio_api/upload", body,
+                                     {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return urllib.request.urlopen(request, timeout=60).status
+
+
+def soak(url: str, clients: int, requests: int, deadline: float, scratch: Path) -> tuple[list[float], list[str]]:
+    """Run the clients; latencies of the answered requests and the failures' messages."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def client_loop(c: int) -> None:
+        client = Client(url, verbose=False)
+        for i in range(requests):
+            if time.time() > deadline:
+                return
+            kind = KINDS[(c + i) % len(KINDS)]
+            start = time.perf_counter()
+            try:
+                _request(client, url, kind, f"c{c}r{i}", scratch)
+            except Exception as err:  # counted, and the soak goes on
+                with lock:
+                    failures.append(f"{kind}: {str(err).splitlines()[0][:120]}")
+                continue
+            with lock:
+                latencies.append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=client_loop, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, failures
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--requests", type=int, default=6, help="requests per client")
+    p.add_argument("--max-seconds", type=float, default=240, help="no new request after this")
+    p.add_argument("--cache-max-mb", type=float, default=1.0, help="the app's text-cache cap (small: eviction shows)")
+    p.add_argument("--app-args", default="--model kgclip-tiny --random-weights",
+                   help="options for app.py (default: the tiny model, so the soak measures the server, not the model)")
+    args = p.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="kgclip-soak-"))
+    uploads, cache, scratch = work / "gradio", work / "cache", work / "scratch"
+    scratch.mkdir()
+    port = _free_port()
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(uploads), "KGCLIP_CACHE_DIR": str(cache)}
+    log = open(work / "app.log", "w")
+    app = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port),
+                            "--cache-max-mb", str(args.cache_max_mb), *args.app_args.split()],
+                           cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if app.poll() is not None:
+                    raise SystemExit(f"the app exited; see {work / 'app.log'}")
+                time.sleep(1)
+        time.sleep(5)  # let the start-up warm-up settle before the first reading
+        proc = psutil.Process(app.pid)
+        before = (_rss(proc), _folder_size(cache), _folder_size(uploads))
+        peak = [before[0]]
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], _rss(proc))
+                time.sleep(0.5)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        started = time.time()
+        latencies, failures = soak(url, args.clients, args.requests, started + args.max_seconds, scratch)
+        elapsed = time.time() - started
+        stop.set()
+        watcher.join()
+        after = (_rss(proc), _folder_size(cache), _folder_size(uploads))
+        alive = app.poll() is None and urllib.request.urlopen(url, timeout=10).status == 200
+    finally:
+        app.terminate()
+        app.wait(timeout=60)
+        log.close()
+
+    mb = 2**20
+    print(f"soak: {args.clients} clients x {args.requests} requests ({', '.join(KINDS)} in turn), "
+          f"{elapsed:.0f} s, app {args.app_args!r}, cache cap {args.cache_max_mb} MB, load {os.getloadavg()[0]:.1f}")
+    print("| measure | before | after |")
+    print("| --- | ---: | ---: |")
+    print(f"| app RSS (MB) | {before[0] / mb:.0f} | {after[0] / mb:.0f} (peak {peak[0] / mb:.0f}) |")
+    print(f"| text cache (files, MB) | {before[1][0]}, {before[1][1] / mb:.2f} | {after[1][0]}, {after[1][1] / mb:.2f} |")
+    print(f"| Gradio upload/cache folder (files, MB) | {before[2][0]}, {before[2][1] / mb:.2f} | "
+          f"{after[2][0]}, {after[2][1] / mb:.2f} |")
+    answered = len(latencies)
+    p50, p95 = (np.percentile(latencies, [50, 95]) if latencies else (float("nan"),) * 2)
+    print(f"| requests answered / failed | {answered} / {len(failures)} | p50 {p50:.2f} s, p95 {p95:.2f} s |")
+    print(f"| server alive and answering afterwards | | {'yes' if alive else 'NO'} |")
+    for failure in failures[:10]:
+        print(f"failure: {failure}")
+
+
+if __name__ == "__main__":
+    main()
