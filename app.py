@@ -56,6 +56,17 @@ SESSION_TTL_S = 3600
 MAX_UPLOAD = "500mb"  # Gradio refuses a larger upload (HTTP 413) while it streams in
 RECOGNISE, RECOGNISING = "Recognise", "Recognising…"
 CUSTOM_BOX = "Custom labels (comma separated; Enter runs)"
+# The knowledge-graph page (a sandboxed iframe) posts the action a user clicks; this puts it in
+# the hidden #kg-open box, whose change opens it. Only a string crosses, and the server checks it.
+OPEN_ACTION_JS = """<script>
+window.addEventListener("message", function (event) {
+  if (!event.data || event.data.kgclip !== "open-action") return;
+  var box = document.querySelector("#kg-open textarea, #kg-open input");
+  if (!box) return;
+  box.value = String(event.data.action);
+  box.dispatchEvent(new Event("input", {bubbles: true}));
+});
+</script>"""
 TYPE_LABELS = "*Type your labels in the box (comma separated) and press Enter.*"
 # Reports are written here, one folder per request, and deleted after SESSION_TTL_S (Gradio
 # serves its own copy of each file from its cache).
@@ -322,15 +333,25 @@ class Handlers:
         return gr.update(choices=_action_choices(kg, found), value=found[0] if found else None)
 
     def kg_action(self, label_set: str, custom: str | None, action: str | None):
-        """One action's description (Markdown) and graph (HTML)."""
+        """One action's description (Markdown), graph (HTML) and related actions (choices)."""
         if not action:
             typing = label_set == CUSTOM and not (custom or "").strip()
-            return (TYPE_LABELS if typing else "*Pick an action.*"), ""
+            return (TYPE_LABELS if typing else "*Pick an action.*"), "", gr.update(choices=[], value=None)
         try:
-            view = action_view(_graph(_graph_key(label_set, custom or "")), action)
+            kg = _graph(_graph_key(label_set, custom or ""))
+            view = action_view(kg, action)
         except KGClipError as err:
             raise _user_error(err) from err
-        return explain.action_markdown(view), view.html
+        return explain.action_markdown(view), view.html, gr.update(choices=_action_choices(kg, view.related), value=None)
+
+    def open_action(self, label_set: str, custom: str | None, related: str | None, clicked: str | None):
+        """Open an action of the label set (a related one from the list, or one clicked in the
+        graph); the search is cleared so the action is among the choices."""
+        action = clicked or related
+        kg = _graph(_graph_key(label_set, custom or ""))
+        if not action or not kg.has_action(action):  # the emptied box, or a stale click: nothing to open
+            return gr.skip(), gr.skip(), ""
+        return "", gr.update(choices=_action_choices(kg, kg.actions), value=kg.graph.nodes[kg.action_node(action)]["name"]), ""
 
     def open_in_kg(self, session: Session | None, action: str | None):
         """The Knowledge-graph tab on a predicted action, with the prediction's label set."""
@@ -455,6 +476,8 @@ class KGPanel:
     pick: gr.Dropdown
     text: gr.Markdown
     page: gr.HTML
+    related: gr.Radio
+    opened: gr.Textbox
 
 
 def header_panel(options: list[ModelOption], warmup: Warmup | None) -> Header:
@@ -586,10 +609,14 @@ def kg_panel(labels: str | None) -> KGPanel:
                 start = _graph(label_set.value)
                 pick = gr.Dropdown(_action_choices(start, start.actions), value=start.actions[0],
                                    label="Action", elem_id="kg-action")
-                text = gr.Markdown(elem_id="kg-description")
             with gr.Column(scale=2):
-                page = gr.HTML(elem_id="kg-graph")
-    return KGPanel(tab, label_set, custom, query, pick, text, page)
+                text = gr.Markdown(elem_id="kg-description")
+        page = gr.HTML(elem_id="kg-graph")  # full width: the layered graph reads left to right
+        related = gr.Radio([], label="Related actions (sharing most concepts): click one to open it",
+                           elem_id="kg-related")
+        # The graph page posts a clicked action here (see OPEN_ACTION_JS); hidden, not absent.
+        opened = gr.Textbox(visible="hidden", elem_id="kg-open")
+    return KGPanel(tab, label_set, custom, query, pick, text, page, related, opened)
 
 
 # Wiring: each function connects one panel's events to its handlers -------------------------------
@@ -645,8 +672,12 @@ def wire_kg(handlers: Handlers, kg: KGPanel, tabs: gr.Tabs, clip: ClipPanel, ses
     # The graph is drawn only while its tab is visible: vis-network lays out and focuses
     # in a zero-size canvas inside a hidden tab. So the graph follows tab visits and user
     # picks, and the chained re-draws below are the same kg_action, kept off the API.
-    show = dict(fn=handlers.kg_action, inputs=[kg.label_set, kg.custom, kg.pick], outputs=[kg.text, kg.page])
+    show = dict(fn=handlers.kg_action, inputs=[kg.label_set, kg.custom, kg.pick],
+                outputs=[kg.text, kg.page, kg.related])
     kg.pick.input(**show, api_name="kg_action")
+    # A related action, clicked in the list or in the graph, opens like a pick.
+    gr.on([kg.related.input, kg.opened.change], handlers.open_action, [kg.label_set, kg.custom, kg.related, kg.opened],
+          [kg.query, kg.pick, kg.opened], api_name="open_action").then(**show, api_visibility="private")
     kg.custom.change(_follow_typing, [kg.custom, kg.label_set], [kg.label_set], queue=False, api_visibility="private")
     kg.tab.select(**show, api_visibility="private")
     clip.open_button.click(handlers.open_in_kg, [session, clip.open_action],
@@ -665,7 +696,8 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
     with_defaults = any(o.predictor.default_labels for o in options)
     choices = [*builtin_label_sets(), CUSTOM] + ([CHECKPOINT] if with_defaults else [])
     handlers = Handlers(options)
-    with gr.Blocks(title="KG-CLIP: explainable fine-grained action recognition", delete_cache=(600, 3600)) as demo:
+    with gr.Blocks(title="KG-CLIP: explainable fine-grained action recognition", delete_cache=(600, 3600),
+                   head=OPEN_ACTION_JS) as demo:
         header = header_panel(options, warmup)
         session = gr.State(None, time_to_live=SESSION_TTL_S)
         with gr.Tabs() as tabs:

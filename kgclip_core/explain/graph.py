@@ -9,9 +9,8 @@ which of the action's concepts the clip matched.
 from __future__ import annotations
 
 from kgclip_core.kg.graph import UNIT_TYPES, KnowledgeGraph
-from kgclip_core.kg.render import ActionView, graph_html, iframe
+from kgclip_core.kg.render import ActionView, graph_iframe
 from kgclip_core.explain.text import escape_markdown
-from kgclip_core.labels import display_name
 from kgclip_core.predictor import Prediction
 
 MATCH_MARK = "✓"
@@ -35,14 +34,14 @@ def prediction_graph(pred: Prediction) -> KnowledgeGraph:
     return kg
 
 
-def prediction_graph_html(pred: Prediction, height: int = 520) -> str:
-    """An iframe of :func:`prediction_graph` with the predicted action highlighted."""
-    page = graph_html(prediction_graph(pred), selected=pred.class_names[0], height=f"{height - 40}px")
-    return iframe(page, height)
+def prediction_graph_html(pred: Prediction) -> str:
+    """An iframe of :func:`prediction_graph` with the predicted action highlighted, sized to the graph."""
+    return graph_iframe(prediction_graph(pred), selected=pred.class_names[0])
 
 
 def action_markdown(view: ActionView) -> str:
-    """An action's description, movements, other concepts and related actions as Markdown (text escaped)."""
+    """An action's description, movements and other concepts as Markdown (text escaped); the app
+    lists the related actions as choices, to open."""
     lines = [f"### {escape_markdown(view.display_name)}  ·  *{escape_markdown(view.confidence)}*", "",
              escape_markdown(view.description), ""]
     if view.movements:
@@ -51,6 +50,4 @@ def action_markdown(view: ActionView) -> str:
         items = view.units.get(unit_type, [])
         if unit_type != "movement" and items:
             lines.append(f"**{unit_type.replace('_', ' ').capitalize()}s:** {escape_markdown(', '.join(items))}  ")
-    if view.related:
-        lines += ["", f"**Related actions:** {escape_markdown(', '.join(display_name(a) for a in view.related))}"]
     return "\n".join(lines)

@@ -1,5 +1,14 @@
 """Views of the knowledge graph: an interactive pyvis page, a text tree, and the app's panel.
 
+The page is laid out in layers, left to right, as an action is read: the action, then its
+movements and motions, then part states, objects and scenes, then body parts, then the related
+actions (``LEVELS``). Nodes are boxes whose labels wrap inside them, the layout is fixed (no
+physics) with room for each box, and the relation of an edge shows on hover instead of as text
+on the edge, so no text overlaps; the page is sized to its tallest column (``layered_height``)
+and fitted to its width. The legend sits above the graph, outside it. A click on an action
+node other than the one shown posts ``{"kgclip": "open-action", "action": name}`` to the parent
+page (the app opens that action); the page needs nothing from the parent.
+
 The HTML works offline and inside a sandboxed iframe: it uses a template of our own instead
 of pyvis's (which always pulls Bootstrap from a CDN) and inlines the vis-network script that
 pyvis ships. User text (labels, descriptions) reaches the page only as JSON inside a script,
@@ -11,6 +20,7 @@ draws labels on a canvas and shows string tooltips as plain text. So a label suc
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +36,13 @@ NODE_COLOURS = {
     "scene": "#2e4057",
 }
 SELECTED_COLOUR = "#ff1f1f"
-_NODE_SIZE = {"action": 22, "movement": 14}
+# Layer (column, left to right) of each node type; actions other than the one shown go last.
+LEVELS = {"action": 0, "movement": 1, "motion": 1, "part_state": 2, "object": 2, "scene": 2, "body_part": 3}
+RELATED_LEVEL = 4
+ROW_PX = 58  # vertical room per box in a column (a label wraps to at most two lines)
+MIN_HEIGHT, MAX_HEIGHT = 260, 1400
+LEGEND_PX = 64  # the legend above the graph, up to three lines on a phone
+MIN_SCALE = 0.75  # below this the labels are too small to read: the view pans instead of shrinking
 _PAGE = "kgclip_graph.html"
 # vis-network is fed through pyvis's own loader; only the tooltip needs styling.
 _TEMPLATE = """<!DOCTYPE html>
@@ -36,29 +52,46 @@ _TEMPLATE = """<!DOCTYPE html>
 <script>{% include 'lib/vis-9.1.2/vis-network.min.js' %}</script>
 <style>
 body { margin: 0; font-family: sans-serif; }
-#kg { width: {{ width }}; height: {{ height }}; background: {{ bgcolor }}; position: relative; }
+#kg { width: {{ width }}; height: {{ height }}; background: {{ bgcolor }}; position: relative; border-top: 1px solid #ddd; }
 .vis-tooltip { position: absolute; visibility: hidden; padding: 6px; max-width: 360px;
   white-space: pre-wrap; font-size: 13px; background: #fffbea; border: 1px solid #888;
   border-radius: 3px; box-shadow: 2px 2px 8px rgba(0,0,0,.2); pointer-events: none; z-index: 5; }
-.legend { font-size: 12px; padding: 4px 8px; }
+.legend { font-size: 12px; padding: 4px 8px; line-height: 1.6; }
 .legend span { display: inline-block; margin-right: 10px; }
 .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 5px; margin-right: 4px; }
 </style>
 </head>
 <body>
-<div class="legend">{% for name, colour in legend %}<span><i style="background: {{ colour }}"></i>{{ name }}</span>{% endfor %}</div>
+<div class="legend">{% for name, colour in legend %}<span><i style="background: {{ colour }}"></i>{{ name }}</span>{% endfor %}<span>· read left to right; hover for details; click an action to open it; drag to move, scroll or pinch to zoom</span></div>
 <div id="kg"></div>
 <script>
 var nodes = new vis.DataSet({{ nodes|tojson }});
 var edges = new vis.DataSet({{ edges|tojson }});
 var network = new vis.Network(document.getElementById("kg"), {nodes: nodes, edges: edges}, {{ options|safe }});
 var selected = {{ selected|tojson }};
-if (selected !== null) {
-  network.once("stabilizationIterationsDone", function () {
-    network.selectNodes([selected]);
-    network.focus(selected, {scale: 1.0, animation: false});
-  });
+if (selected !== null) { network.selectNodes([selected]); }
+// Fit the layered graph to the frame, never enlarging it past its natural size; in a frame too
+// narrow for readable text (a phone) keep the text readable, the first column at the left edge,
+// and let the user drag for the rest.
+var MIN_SCALE = {{ min_scale }};
+function fit() {
+  network.fit({animation: false});
+  var scale = network.getScale();
+  if (scale > 1) { network.moveTo({scale: 1}); return; }
+  if (scale >= MIN_SCALE) return;
+  var anchor = selected !== null ? selected : nodes.getIds()[0];
+  var at = network.getPositions([anchor])[anchor];
+  var width = document.getElementById("kg").clientWidth;
+  network.moveTo({position: {x: at.x - 90 + width / 2 / MIN_SCALE, y: at.y}, scale: MIN_SCALE, animation: false});
 }
+network.once("afterDrawing", fit);
+window.addEventListener("resize", fit);
+network.on("click", function (params) {
+  var node = params.nodes.length ? nodes.get(params.nodes[0]) : null;
+  if (node && node.action && node.id !== selected) {
+    window.parent.postMessage({kgclip: "open-action", action: node.action}, "*");
+  }
+});
 </script>
 </body>
 </html>
@@ -85,32 +118,63 @@ def _tooltip(data: dict) -> str:
     return f"{data['type'].replace('_', ' ')}: {data['label']}{extra}"
 
 
-def graph_html(kg: KnowledgeGraph, selected: str | None = None, height: str = "560px", width: str = "100%") -> str:
-    """A self-contained interactive HTML page of the graph, ``selected`` action highlighted."""
-    net = _network(height, width)
+def _levels(kg: KnowledgeGraph, selected_id: str | None) -> dict[str, int]:
+    """Each node's layer; with no action selected every action is in the first."""
+    def level(node: str, kind: str) -> int:
+        if kind == "action" and selected_id is not None and node != selected_id:
+            return RELATED_LEVEL
+        return LEVELS[kind]
+
+    return {node: level(node, kind) for node, kind in kg.graph.nodes(data="type")}
+
+
+def layered_height(kg: KnowledgeGraph, selected: str | None = None) -> int:
+    """Pixels the layered graph needs: its tallest column of boxes, within MIN/MAX_HEIGHT."""
+    levels = _levels(kg, kg.action_node(selected) if selected is not None else None)
+    tallest = max((list(levels.values()).count(level) for level in set(levels.values())), default=1)
+    return int(min(MAX_HEIGHT, max(MIN_HEIGHT, tallest * ROW_PX + 40)))
+
+
+def _text_colour(background: str) -> str:
+    """Black or white, whichever reads better on the box colour."""
+    red, green, blue = (int(background[i:i + 2], 16) for i in (1, 3, 5))
+    return "#111111" if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else "#ffffff"
+
+
+def graph_html(kg: KnowledgeGraph, selected: str | None = None, height: str | None = None,
+               width: str = "100%") -> str:
+    """A self-contained interactive HTML page of the graph in layers, ``selected`` action
+    highlighted; ``height`` defaults to :func:`layered_height`."""
+    net = _network(height or f"{layered_height(kg, selected)}px", width)
     selected_id = kg.action_node(selected) if selected is not None else None
+    levels = _levels(kg, selected_id)
     for node, data in kg.graph.nodes(data=True):
-        is_selected = node == selected_id
-        net.add_node(
-            node,
-            label=data["label"],
-            title=_tooltip(data),
-            color=SELECTED_COLOUR if is_selected else NODE_COLOURS[data["type"]],
-            size=_NODE_SIZE.get(data["type"], 10) * (1.6 if is_selected else 1.0),
-            borderWidth=4 if is_selected else 1,
-        )
+        colour = SELECTED_COLOUR if node == selected_id else NODE_COLOURS[data["type"]]
+        extra = {"action": data["name"]} if data["type"] == "action" else {}
+        net.add_node(node, label=data["label"], title=_tooltip(data), level=levels[node], shape="box",
+                     color=colour, font={"color": _text_colour(colour)},
+                     borderWidth=3 if node == selected_id else 1, **extra)
     for source, target, relation in kg.graph.edges(data="relation"):
-        net.add_edge(source, target, label=relation.replace("_", " "), title=relation, arrows="to")
-    net.set_options(
-        '{"edges": {"font": {"size": 9, "align": "middle"}, "color": {"inherit": false}, "smooth": false},'
-        ' "nodes": {"font": {"size": 13}},'
-        ' "physics": {"solver": "forceAtlas2Based", "stabilization": {"iterations": 200}},'
-        ' "interaction": {"hover": true, "tooltipDelay": 150}}'
-    )
+        net.add_edge(source, target, title=relation.replace("_", " "), arrows="to")
+    net.set_options(json.dumps({
+        "layout": {"hierarchical": {"enabled": True, "direction": "LR", "levelSeparation": 200,
+                                    "nodeSpacing": ROW_PX, "treeSpacing": ROW_PX, "blockShifting": True,
+                                    "edgeMinimization": True, "parentCentralization": True}},
+        "physics": {"enabled": False},
+        "nodes": {"font": {"size": 14}, "widthConstraint": {"maximum": 150}, "margin": 6},
+        "edges": {"color": {"color": "#9a9a9a", "inherit": False}, "arrows": {"to": {"scaleFactor": 0.5}},
+                  "smooth": {"type": "cubicBezier", "forceDirection": "horizontal", "roundness": 0.5}},
+        "interaction": {"hover": True, "tooltipDelay": 150},
+    }))
     net.templateEnv.globals.update(
-        selected=selected_id, legend=[(t.replace("_", " "), c) for t, c in NODE_COLOURS.items()]
+        selected=selected_id, min_scale=MIN_SCALE, legend=[(t.replace("_", " "), c) for t, c in NODE_COLOURS.items()]
     )
     return net.generate_html()
+
+
+def graph_iframe(kg: KnowledgeGraph, selected: str | None = None) -> str:
+    """The layered page of ``kg`` in an iframe sized to it (graph and legend)."""
+    return iframe(graph_html(kg, selected), layered_height(kg, selected) + LEGEND_PX)
 
 
 def iframe(page: str, height: int = 600) -> str:
@@ -165,7 +229,7 @@ class ActionView:
     html: str = field(repr=False)
 
 
-def action_view(kg: KnowledgeGraph, action: str, related: int = 4, height: int = 560) -> ActionView:
+def action_view(kg: KnowledgeGraph, action: str, related: int = 4) -> ActionView:
     """An action's description, concepts and an iframe of it with the actions sharing most concepts.
 
     The graph shows the action, its concepts, and the ``related`` actions linked through the
@@ -177,7 +241,6 @@ def action_view(kg: KnowledgeGraph, action: str, related: int = 4, height: int =
     neighbours = [a for a, _ in kg.related(name, related)]
     shared = {u for t in UNIT_TYPES for u in units[t]}
     view = kg.subgraph([name, *neighbours], units=shared)
-    page = graph_html(view, selected=name, height=f"{height - 40}px")
     return ActionView(
         action=name,
         display_name=kg.graph.nodes[aid]["label"],
@@ -187,5 +250,5 @@ def action_view(kg: KnowledgeGraph, action: str, related: int = 4, height: int =
         units=units,
         related=neighbours,
         tree=concept_tree(kg, name),
-        html=iframe(page, height),
+        html=graph_iframe(view, selected=name),
     )
