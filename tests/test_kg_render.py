@@ -66,3 +66,21 @@ def test_action_view_for_the_app(tps):
     assert view.movements == tps.movements_of("juggling balls")
     assert len(view.related) <= 3 and "juggling balls" not in view.related
     assert view.html.startswith("<iframe") and view.description in html.unescape(view.html)
+
+
+def test_graph_is_laid_out_in_layers_and_sized_to_its_tallest_column(tps):
+    from kgclip_core.kg.render import LEVELS, RELATED_LEVEL, ROW_PX
+
+    view = action_view(tps, "juggling balls", related=3)
+    page = html.unescape(re.search(r'srcdoc="([^"]*)"', view.html).group(1))
+    nodes = _nodes(page)
+    levels = {n["id"]: n["level"] for n in nodes}
+    assert levels["action:juggling balls"] == 0 and all(n["shape"] == "box" for n in nodes)
+    assert all(levels[f"action:{a}"] == RELATED_LEVEL for a in view.related)
+    assert {levels[n["id"]] for n in nodes if n["id"].startswith("movement:")} == {LEVELS["movement"]}
+    # an action node names its action, so a click can open it; edges carry no text to overlap
+    assert {n["action"] for n in nodes if "action" in n} == {"juggling balls", *view.related}
+    assert '"label"' not in re.search(r"var edges = new vis\.DataSet\((\[.*?\])\);", page, re.S).group(1)
+    tallest = max(list(levels.values()).count(level) for level in set(levels.values()))
+    frame_px = int(re.search(r"height: (\d+)px", view.html).group(1))
+    assert frame_px >= tallest * ROW_PX  # the frame holds the tallest column at full size
