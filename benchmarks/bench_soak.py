@@ -5,10 +5,15 @@ Starts ``python app.py`` on loopback (127.0.0.1 only) with its own upload folder
 client's requests in turn: a prediction on a built-in label set, a prediction on a new typed
 label set (embedded and cached), a prediction on a freshly written upload, an upload that is
 never predicted, and a knowledge-graph search of a typed set. Bounded in count (clients x
-requests) and in time (``--max-seconds``: no new request after it). Prints one table: RSS of
-the app, the cache and upload folders before and after, requests, failures, p50/p95 latency.
+requests) and in time (``--max-seconds``: no new request after it). ``--cap-client`` adds
+one client that sends a typed label set at the cost cap (docs/LIMITS.md) at the start, to
+see it answered or refused within its budget while the others are served. Prints one table:
+RSS of the app, the cache and upload folders before and after, requests, failures, p50/p95
+latency.
 
     python benchmarks/bench_soak.py --clients 4 --requests 6 --max-seconds 240
+    python benchmarks/bench_soak.py --clients 19 --requests 2 --cap-client \
+        --app-args "--model ViT-B-32 --random-weights --labels ucf101"
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import psutil
 from gradio_client import Client, handle_file
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # kgclip_core, when run as a script from the repository
 CLIP = REPO.parent / "shared" / "clips" / "c3d" / "v_BaseballPitch_g01_c01.avi"
 KINDS = ("builtin", "typed", "upload", "upload_only", "kg_search")
 
@@ -91,6 +97,33 @@ def _raw_upload(url: str, clip: Path) -> int:
     return urllib.request.urlopen(request, timeout=60).status
 
 
+def _at_cap_labels() -> list[str]:
+    """Three-word labels, as many as fit under the app's cost cap of a typed label set."""
+    from kgclip_core.budget import MAX_CUSTOM_PROMPT_TOKENS, prompt_tokens
+
+    rng = np.random.default_rng(0)
+    words = "playing guitar riding horse brushing teeth jumping running swimming throwing ball kicking".split()
+    labels = [f"{' '.join(rng.choice(words, 3))} {i}" for i in range(2000)]
+    fit, over = 0, len(labels)  # the cost grows with the count: bisect for the most that fit
+    while over - fit > 1:
+        mid = (fit + over) // 2
+        fit, over = (mid, over) if prompt_tokens(labels[:mid]) <= MAX_CUSTOM_PROMPT_TOKENS else (fit, mid)
+    return labels[:fit]
+
+
+def _cap_request(url: str, outcome: list[str]) -> None:
+    """Send a typed label set at the cost cap; note how it ended and when."""
+    labels = _at_cap_labels()
+    start = time.perf_counter()
+    try:
+        Client(url, verbose=False).predict(handle_file(str(CLIP)), "custom (type below)", "\n".join(labels), 3, 0.5,
+                                           api_name="/predict")
+        outcome.append(f"{len(labels)} labels at the cap: answered in {time.perf_counter() - start:.0f} s")
+    except Exception as err:  # a refusal is an outcome here, reported with its message
+        outcome.append(f"{len(labels)} labels at the cap: refused after {time.perf_counter() - start:.0f} s "
+                       f"({str(err).splitlines()[0][:100]})")
+
+
 def soak(url: str, clients: int, requests: int, deadline: float, scratch: Path) -> tuple[list[float], list[str]]:
     """Run the clients; latencies of the answered requests and the failures' messages."""
     latencies: list[float] = []
@@ -126,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--requests", type=int, default=6, help="requests per client")
     p.add_argument("--max-seconds", type=float, default=240, help="no new request after this")
+    p.add_argument("--cap-client", action="store_true", help="one more client sends a typed set at the cost cap")
     p.add_argument("--cache-max-mb", type=float, default=1.0, help="the app's text-cache cap (small: eviction shows)")
     p.add_argument("--app-args", default="--model kgclip-tiny --random-weights",
                    help="options for app.py (default: the tiny model, so the soak measures the server, not the model)")
@@ -164,7 +198,13 @@ def main(argv: list[str] | None = None) -> None:
         watcher = threading.Thread(target=watch)
         watcher.start()
         started = time.time()
+        outcome: list[str] = []
+        cap = threading.Thread(target=_cap_request, args=(url, outcome))
+        if args.cap_client:
+            cap.start()
         latencies, failures = soak(url, args.clients, args.requests, started + args.max_seconds, scratch)
+        if args.cap_client:
+            cap.join()
         elapsed = time.time() - started
         stop.set()
         watcher.join()
@@ -187,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     answered = len(latencies)
     p50, p95 = (np.percentile(latencies, [50, 95]) if latencies else (float("nan"),) * 2)
     print(f"| requests answered / failed | {answered} / {len(failures)} | p50 {p50:.2f} s, p95 {p95:.2f} s |")
+    for line in outcome:
+        print(f"| typed set at the cost cap | | {line} |")
     print(f"| server alive and answering afterwards | | {'yes' if alive else 'NO'} |")
     for failure in failures[:10]:
         print(f"failure: {failure}")
