@@ -336,13 +336,25 @@ class Handlers:
         """One action's description (Markdown), graph (HTML) and related actions (choices)."""
         if not action:
             typing = label_set == CUSTOM and not (custom or "").strip()
-            return (TYPE_LABELS if typing else "*Pick an action.*"), "", gr.update(choices=[], value=None)
+            nothing = gr.update(choices=[], value=None)
+            return (TYPE_LABELS if typing else "*Pick an action.*"), "", nothing, gr.update(choices=[], visible=False)
         try:
             kg = _graph(_graph_key(label_set, custom or ""))
             view = action_view(kg, action)
         except KGClipError as err:
             raise _user_error(err) from err
-        return explain.action_markdown(view), view.html, gr.update(choices=_action_choices(kg, view.related), value=None)
+        looks_like = [(f"{like.display_name} ({like.label_set})", f"{like.label_set}:{like.action}")
+                      for like in view.looks_like]
+        return (explain.action_markdown(view), view.html, gr.update(choices=_action_choices(kg, view.related), value=None),
+                gr.update(choices=looks_like, value=None, visible=bool(looks_like)))
+
+    def open_curated(self, choice: str | None):
+        """The Knowledge-graph tab on a curated action (``label_set:action``) a typed label looks like."""
+        label_set, _, action = (choice or "").partition(":")
+        if label_set not in builtin_label_sets() or not _graph(label_set).has_action(action):
+            raise _refusal("Pick one of the curated actions listed.")
+        kg = _graph(label_set)
+        return label_set, "", "", gr.update(choices=_action_choices(kg, kg.actions), value=action)
 
     def open_action(self, label_set: str, custom: str | None, related: str | None, clicked: str | None):
         """Open an action of the label set (a related one from the list, or one clicked in the
@@ -478,6 +490,7 @@ class KGPanel:
     page: gr.HTML
     related: gr.Radio
     opened: gr.Textbox
+    looks_like: gr.Radio
 
 
 def header_panel(options: list[ModelOption], warmup: Warmup | None) -> Header:
@@ -611,12 +624,14 @@ def kg_panel(labels: str | None) -> KGPanel:
                                    label="Action", elem_id="kg-action")
             with gr.Column(scale=2):
                 text = gr.Markdown(elem_id="kg-description")
+                looks_like = gr.Radio([], label="Looks like these curated actions: click one to open its knowledge",
+                                      visible=False, elem_id="kg-looks-like")
         page = gr.HTML(elem_id="kg-graph")  # full width: the layered graph reads left to right
         related = gr.Radio([], label="Related actions (sharing most concepts): click one to open it",
                            elem_id="kg-related")
         # The graph page posts a clicked action here (see OPEN_ACTION_JS); hidden, not absent.
         opened = gr.Textbox(visible="hidden", elem_id="kg-open")
-    return KGPanel(tab, label_set, custom, query, pick, text, page, related, opened)
+    return KGPanel(tab, label_set, custom, query, pick, text, page, related, opened, looks_like)
 
 
 # Wiring: each function connects one panel's events to its handlers -------------------------------
@@ -673,11 +688,13 @@ def wire_kg(handlers: Handlers, kg: KGPanel, tabs: gr.Tabs, clip: ClipPanel, ses
     # in a zero-size canvas inside a hidden tab. So the graph follows tab visits and user
     # picks, and the chained re-draws below are the same kg_action, kept off the API.
     show = dict(fn=handlers.kg_action, inputs=[kg.label_set, kg.custom, kg.pick],
-                outputs=[kg.text, kg.page, kg.related])
+                outputs=[kg.text, kg.page, kg.related, kg.looks_like])
     kg.pick.input(**show, api_name="kg_action")
     # A related action, clicked in the list or in the graph, opens like a pick.
     gr.on([kg.related.input, kg.opened.change], handlers.open_action, [kg.label_set, kg.custom, kg.related, kg.opened],
           [kg.query, kg.pick, kg.opened], api_name="open_action").then(**show, api_visibility="private")
+    kg.looks_like.input(handlers.open_curated, [kg.looks_like], [kg.label_set, kg.custom, kg.query, kg.pick],
+                        api_name="open_curated").then(**show, api_visibility="private")
     kg.custom.change(_follow_typing, [kg.custom, kg.label_set], [kg.label_set], queue=False, api_visibility="private")
     kg.tab.select(**show, api_visibility="private")
     clip.open_button.click(handlers.open_in_kg, [session, clip.open_action],

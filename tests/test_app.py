@@ -170,7 +170,8 @@ def test_knowledge_graph_endpoints(app_url, real_clip):
     client = _client(app_url)
     found = client.predict("ucf101", "", "guitar", api_name="/kg_search")
     assert found["value"] == "PlayingGuitar"
-    text, page, related = client.predict("ucf101", "", "PlayingGuitar", api_name="/kg_action")
+    text, page, related, looks_like = client.predict("ucf101", "", "PlayingGuitar", api_name="/kg_action")
+    assert looks_like["choices"] == []  # curated: nothing to point to
     assert "Playing Guitar" in text and "guitar" in text and page.startswith("<iframe")
     other = related["choices"][0][1]  # a related action opens like a pick, the search cleared
     query, picked, _ = client.predict("ucf101", "", other, "", api_name="/open_action")
@@ -179,11 +180,17 @@ def test_knowledge_graph_endpoints(app_url, real_clip):
     typed = client.predict("custom (type below)", "juggling knives, <b>x</b>", "", api_name="/kg_search")
     assert [c[1] for c in typed["choices"]] == ["juggling knives", "<b>x</b>"]
     text, *_ = client.predict("custom (type below)", "juggling knives, <b>x</b>", "<b>x</b>", api_name="/kg_action")
+    client.predict("custom (type below)", "juggling knives, tennis serve", "", api_name="/kg_search")
+    *_, looks_like = client.predict("custom (type below)", "juggling knives, tennis serve", "tennis serve",
+                                    api_name="/kg_action")
+    assert looks_like["choices"][0] == ["playing tennis (kinetics400)", "kinetics400:playing tennis"]
+    label_set, custom, _, picked = client.predict("kinetics400:playing tennis", api_name="/open_curated")
+    assert (label_set, custom, picked["value"]) == ("kinetics400", "", "playing tennis")
     assert "<b>" not in text
     *_, details = _predict(client, real_clip)
     label_set, custom, query, action = client.predict(details["class_names"][1], api_name="/open_in_kg")
     assert label_set == "ucf101" and action["value"] == details["class_names"][1]
-    text, page, _ = client.predict(label_set, custom, action["value"], api_name="/kg_action")
+    text, page, *_ = client.predict(label_set, custom, action["value"], api_name="/kg_action")
     assert details["labels"][1] in text and page.startswith("<iframe")
 
 
@@ -213,7 +220,7 @@ def test_custom_labels_from_the_textbox(app_url, real_clip):
         _predict(client, real_clip, "custom (type below)", "pitching a baseball", 1)
     # Choosing "custom" before typing anything is no error: the graph view says what to do.
     assert client.predict("custom (type below)", "", "", api_name="/kg_search")["choices"] == []
-    text, page, _ = client.predict("custom (type below)", "", None, api_name="/kg_action")
+    text, page, *_ = client.predict("custom (type below)", "", None, api_name="/kg_action")
     assert "Type your labels" in text and page == ""
 
 

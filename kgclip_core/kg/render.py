@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kgclip_core.kg.graph import UNIT_TYPES, KnowledgeGraph
+from kgclip_core.kg.resolve import knowledge_for
+from kgclip_core.kg.similar import Lookalike, lookalikes
 
 NODE_COLOURS = {
     "action": "#d1495b",
@@ -227,13 +229,15 @@ class ActionView:
     related: list[str]
     tree: str
     html: str = field(repr=False)
+    looks_like: list[Lookalike] = field(default_factory=list)  # closest curated actions of a parsed label
 
 
 def action_view(kg: KnowledgeGraph, action: str, related: int = 4) -> ActionView:
     """An action's description, concepts and an iframe of it with the actions sharing most concepts.
 
     The graph shows the action, its concepts, and the ``related`` actions linked through the
-    concepts they share with it (their other concepts are left out to keep it readable).
+    concepts they share with it (their other concepts are left out to keep it readable). A
+    parsed (typed) label also gets the curated actions it looks like.
     """
     aid = kg.action_node(action)
     name = kg.graph.nodes[aid]["name"]
@@ -251,4 +255,5 @@ def action_view(kg: KnowledgeGraph, action: str, related: int = 4) -> ActionView
         related=neighbours,
         tree=concept_tree(kg, name),
         html=graph_iframe(view, selected=name),
+        looks_like=[] if kg.confidence(name) == "curated" else lookalikes(name, knowledge_for(name)),
     )
