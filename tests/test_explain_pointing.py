@@ -17,7 +17,7 @@ import torch
 from kgclip_core.predictor import DEFAULT_HEATMAP_METHOD, Predictor
 from kgclip_core.synth.foundation import foundation_predictor
 from kgclip_core.synth.render import render_clip
-from experiments.heatmaps.measure import named_units, score_clip
+from experiments.heatmaps.measure import detection_auc, named_units, score_clip
 from experiments.testbed.pointing import boxes_mask, cells_touched, random_baselines
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -71,3 +71,11 @@ def test_cells_touched_and_baselines():
     base = random_baselines(mask, (8, 8))
     assert base["patch"] == pytest.approx(4 / 64) and base["pixel"] == pytest.approx(100 / 64**2)
     assert boxes_mask([[0, 0, 10, 10]], (128, 128), scale=2.0).sum() == 400  # ground truth at half the size
+
+
+def test_detection_auc_per_part():
+    rows = [{"unit": "right hand wave", "part": "right hand", "shown": s, "cosine": c}
+            for s, c in [(True, 0.9), (True, 0.8), (True, 0.7), (False, 0.75), (False, 0.1)]]
+    rows += [{"unit": "left hand clap", "part": "left hand", "shown": s, "cosine": 0.5} for s in (True,) * 3 + (False,)]
+    assert detection_auc(rows) == {"hand": pytest.approx((5 / 6 + 0.5) / 2)}  # perfect ties count half
+    assert detection_auc(rows[:2] + rows[3:5]) == {}  # too few shown frames to judge

@@ -9,6 +9,9 @@ state. For each shown (frame, unit) pair and each method:
   (``patch``: the peak cell overlaps the part's box) and on the frame (``pixel``: the peak of
   the map placed on the frame as the app places it lies inside the box), each beside the exact
   hit rate of a random peak (``experiments.testbed.pointing``);
+- **detection** (:func:`detection_auc`): whether the frame's score for a unit (its cosine with the
+  frame's embedding) tells the frames that show the unit from all the others, as a ROC AUC per
+  unit (0.5 = chance). A model that cannot tell it from the frame has no evidence to localise;
 - **deletion / insertion** (one pair per frame, the first shown unit): patches are removed from
   the image (set to the mean colour), or added to a mean-colour image, in the order of the map,
   and the frame's cosine with the unit's text is recorded after each step; the areas under the
@@ -132,3 +135,35 @@ def score_clip(backbone: ClipBackbone, images: torch.Tensor, frame_size: tuple[i
                 first = False
             rows.append(row)
     return rows
+
+
+def frame_unit_cosines(backbone: ClipBackbone, images: torch.Tensor, truth: dict, frame_indices: list[int],
+                       units: dict[str, NamedUnit], unit_emb: dict[str, torch.Tensor]) -> list[dict]:
+    """Every frame's cosine with every named unit of the label set, and whether the frame shows it
+    (the unit is one of the clip's action and the part is in the unit's state)."""
+    own = {u.text for u in named_units(truth["action"])}
+    texts = list(units)
+    scores = _cosines(backbone, images, torch.stack([unit_emb[t] for t in texts]).T)  # [T, U]
+    rows = []
+    for t, index in enumerate(frame_indices):
+        parts = truth["frames"][index]["parts"]
+        for u, text in enumerate(texts):
+            shown = text in own and parts[units[text].part]["state"] == units[text].state
+            rows.append({"unit": text, "part": units[text].part, "shown": shown, "cosine": float(scores[t, u])})
+    return rows
+
+
+def detection_auc(rows: list[dict], least: int = 3) -> dict[str, float]:
+    """ROC AUC of the cosine, shown frames against the others, per unit with at least ``least``
+    shown frames, averaged per body part (``right hand`` and ``left hand`` count as ``hand``)."""
+    by_unit: dict[str, list[dict]] = {}
+    for r in rows:
+        by_unit.setdefault(r["unit"], []).append(r)
+    per_part: dict[str, list[float]] = {}
+    for unit_rows in by_unit.values():
+        pos = np.array([r["cosine"] for r in unit_rows if r["shown"]])
+        neg = np.array([r["cosine"] for r in unit_rows if not r["shown"]])
+        if len(pos) >= least and len(neg):
+            auc = float((pos[:, None] > neg[None]).mean() + 0.5 * (pos[:, None] == neg[None]).mean())
+            per_part.setdefault(unit_rows[0]["part"].split()[-1], []).append(auc)
+    return {part: float(np.mean(v)) for part, v in sorted(per_part.items())}

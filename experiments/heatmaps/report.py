@@ -56,13 +56,16 @@ def _method_table(results: dict[str, dict], split: str) -> list[str]:
     return lines
 
 
-def report_text(rows: list[dict], timings: list[dict], digests: dict[str, str], machine: str,
+def report_text(rows: list[dict], timings: list[dict], detections: list[dict], digests: dict[str, str], machine: str,
                 sources: dict[str, str]) -> str:
-    """The section's Markdown from the saved result and timing rows of the current models."""
+    """The section's Markdown from the saved result, timing and detection rows of the current models."""
     results: dict[str, dict] = defaultdict(dict)
     for r in rows:
         if digests.get(r["model"]) == r["digest"]:
             results[r["model"]][r["split"]] = {"summary": summarise(r["pairs"]), **r}
+    for d in detections:
+        if digests.get(d["model"]) == d["digest"] and d["split"] in results[d["model"]]:
+            results[d["model"]][d["split"]]["detection"] = d["auc"]
     lines = [
         "# Heatmaps: which method points at the body part a unit names",
         "",
@@ -107,6 +110,7 @@ def report_text(rows: list[dict], timings: list[dict], digests: dict[str, str], 
                   *_method_table(results, split), ""]
     lines += _choice(results)
     lines += _parts(results)
+    lines += _detection(results)
     lines += _timing(timings, digests)
     lines += _targets(results, timings, digests)
     return "\n".join(lines) + "\n"
@@ -149,26 +153,52 @@ def _parts(results: dict[str, dict]) -> list[str]:
     return lines + [""]
 
 
+def _detection(results: dict[str, dict]) -> list[str]:
+    models = [m for m in results if "detection" in results[m].get("test", {})]
+    if not models:
+        return []
+    parts = sorted({p for m in models for p in results[m]["test"]["detection"]})
+    lines = ["## Can the model tell from a frame that a unit is shown? Test split", "",
+             "ROC AUC of the frame's cosine with the unit, frames that show it against all the others (0.5 = "
+             "chance, 1 = perfect), averaged over the units naming each part. A map can only point at what the "
+             "score responds to.", "",
+             "| part | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
+    for part in parts:
+        lines.append(f"| {part} | " + " | ".join(f"{results[m]['test']['detection'].get(part, float('nan')):.2f}"
+                                                 for m in models) + " |")
+    return lines + [""]
+
+
 def _timing(timings: list[dict], digests: dict[str, str]) -> list[str]:
     rows = [t for t in timings if digests.get(t["model"]) == t["digest"]]
     if not rows:
         return []
     lines = ["## Cost on CPU", "",
-             "A warm prediction (decode 8 frames, encode, score, explanations) with each method making the maps of "
-             "the selected units; median of interleaved runs over 3 clips x 3 repeats, 1 torch thread. `cosine` is "
-             "the model's own maps, i.e. the prediction without any other method.", "",
-             "| method | " + " | ".join(f"{t['model']}: ms | {t['model']}: added" for t in rows) + " |",
-             "|---|" + "---:|" * (2 * len(rows))]
+             "**prediction**: a warm prediction (decode 8 frames, encode, score, explanations) with the method making "
+             "the selected units' maps, 1 torch thread; per clip the best of 7 interleaved runs (other jobs only add "
+             "time), averaged over 3 clips; `cosine` is the model's own maps, i.e. the prediction without any other "
+             "method. On this shared machine the differences between the four methods without a backward pass are "
+             "noise. **maps alone**: the method on one prediction's frames and units, as the Predictor runs it (the "
+             "attention-path methods reuse the recorded last-block input), best of 7 runs (2 for the slow ones); "
+             "**added** = maps alone / the `cosine` prediction (the `cosine` maps come with the prediction's own forward "
+             "pass; alone, they run the tower again).", "",
+             "| method | " + " | ".join(f"{t['model']}: prediction, ms | {t['model']}: maps alone, ms | "
+                                      f"{t['model']}: added" for t in rows) + " |",
+             "|---|" + "---:|" * (3 * len(rows))]
     for method in textmaps.HEATMAP_METHODS:
         cells = []
         for t in rows:
-            base = t["ms"]["cosine"]
-            cells += [f"{t['ms'][method]:.0f}", f"{100 * (t['ms'][method] / base - 1):+.0f}%"]
+            cells += [f"{t['ms'][method]:.0f}", f"{t['maps_ms'][method]:.1f}", f"{_added(t, method):+.0f}%"]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Units mapped per prediction: " + ", ".join(f"{t['model']} {t['units']}" for t in rows)
                  + "; load average at the start: " + ", ".join(f"{t['load']:.1f}" for t in rows) + ".")
     return lines + [""]
+
+
+def _added(timing: dict, method: str) -> float:
+    """What a method's maps add to a warm prediction, in % (0 for the model's own cosine maps)."""
+    return 0.0 if method == "cosine" else 100 * timing["maps_ms"][method] / timing["ms"]["cosine"]
 
 
 def _targets(results: dict[str, dict], timings: list[dict], digests: dict[str, str]) -> list[str]:
@@ -181,7 +211,7 @@ def _targets(results: dict[str, dict], timings: list[dict], digests: dict[str, s
                          f"random {v['test']['summary'][RANDOM]['patch']:.1f}%): {verdict}")
     for t in timings:
         if digests.get(t["model"]) == t["digest"]:
-            added = 100 * (t["ms"][DEFAULT_HEATMAP_METHOD] / t["ms"]["cosine"] - 1)
+            added = _added(t, DEFAULT_HEATMAP_METHOD)
             verdict = "met" if added <= COST_TARGET else "MISSED"
             lines.append(f"- {t['model']}: the default map adds {added:+.0f}% to a warm CPU prediction "
                          f"(target at most +{COST_TARGET:.0f}%): {verdict}")
