@@ -617,7 +617,8 @@ def kg_panel(labels: str | None) -> KGPanel:
         with gr.Row():
             with gr.Column(scale=1):
                 label_set = gr.Dropdown([*builtin_label_sets(), CUSTOM], value=labels or "kinetics400", label="Label set")
-                custom = gr.Textbox(label=CUSTOM_BOX, lines=1, placeholder="tennis serve, forehand, juggling")
+                custom = gr.Textbox(label=CUSTOM_BOX, lines=1, placeholder="tennis serve, forehand, juggling",
+                                    elem_id="kg-custom")
                 query = gr.Textbox(label="Search actions", placeholder="e.g. guitar")
                 start = _graph(label_set.value)
                 pick = gr.Dropdown(_action_choices(start, start.actions), value=start.actions[0],
@@ -665,7 +666,11 @@ def wire_recognise(handlers: Handlers, model: gr.Radio, clip: ClipPanel, results
     # Typed labels are what the user wants recognised: the menu follows the typing (or a paste).
     clip.custom.change(_follow_typing, [clip.custom, clip.label_set], [clip.label_set], queue=False,
                        api_visibility="private")
-    run.then(lambda: gr.Button(RECOGNISE, interactive=True), None, [clip.run], queue=False, api_visibility="private")
+    # Gradio 6.31 skips a .then() after an error, so the button comes back on success and on failure.
+    ready = dict(fn=lambda: gr.Button(RECOGNISE, interactive=True), inputs=None, outputs=[clip.run], queue=False,
+                 api_visibility="private")
+    run.success(**ready)
+    run.failure(**ready)
     clip.video.change(handlers.show_clip, [clip.video],
                       [clip.player, clip.player_note, *results.outputs(clip.open_action), session, deep.gallery,
                        deep.note, report.files, clip.run],

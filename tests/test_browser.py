@@ -226,4 +226,63 @@ def test_a_single_custom_label_is_one_clear_message(page):
     pills = page.evaluate("[...document.querySelectorAll('.error')].filter(e => !e.closest('.toast-wrap, .toast-body'))"
                           ".map(e => e.closest('[id]').id)")
     assert pills == ["topk-chart"]  # the error mark on the chart only, not on every panel
+    page.wait_for_function("!document.querySelector('#recognise').disabled")  # ready for the next try
+    assert page.locator("#recognise").inner_text() == "Recognise"
     _shot(page, "5_single_label_message")
+
+
+def _value(page, selector: str, expected: str) -> None:
+    """Wait until the input under ``selector`` shows ``expected``."""
+    page.wait_for_function(f"document.querySelector({selector + ' input'!r}).value === {expected!r}")
+
+
+def _graph_drawn(page) -> None:
+    """Wait for the KG tab's graph, bring it into view and let Chromium paint the iframe."""
+    page.frame_locator("#kg-graph iframe").locator("#kg canvas").wait_for()
+    page.locator("#kg-graph").scroll_into_view_if_needed()
+    page.wait_for_timeout(4000)
+
+
+def test_knowledge_graph_tab_with_custom_labels_points_to_curated_actions(page):
+    page.get_by_role("tab", name="Knowledge graph").click()
+    box = page.locator("#kg-custom textarea, #kg-custom input").first
+    box.fill("tennis serve, forehand")
+    box.press("Enter")  # Enter builds the graph of the typed labels
+    _value(page, "#kg-action", "tennis serve")
+    page.wait_for_function("document.querySelector('#kg-description h3').innerText.includes('parsed')")
+    looks_like = page.locator("#kg-looks-like")
+    looks_like.get_by_text("playing tennis (kinetics400)").wait_for()
+    _graph_drawn(page)
+    _shot(page, "6_kg_custom_labels")
+    looks_like.get_by_text("playing tennis (kinetics400)").click()
+    _value(page, "#kg-action", "playing tennis")
+    page.wait_for_function("document.querySelector('#kg-description h3').innerText.startsWith('playing tennis')")
+    _graph_drawn(page)
+    _shot(page, "7_kg_curated_action_opened")
+
+
+def test_a_click_on_a_related_action_in_the_graph_opens_it(page):
+    frame = page.locator("#kg-graph iframe").element_handle().content_frame()
+    related = frame.evaluate("nodes.get().filter(n => n.action && n.level > 0).map(n => n.action)")
+    assert related and page.locator("#kg-related").get_by_text(related[0]).count() == 1  # also listed below
+    node = f"action:{related[0]}"
+    at = frame.evaluate(f"network.canvasToDOM(network.getPositions([{node!r}])[{node!r}])")
+    canvas = page.frame_locator("#kg-graph iframe").locator("#kg canvas").bounding_box()
+    page.mouse.click(canvas["x"] + at["x"], canvas["y"] + at["y"])
+    _value(page, "#kg-action", related[0])
+    page.wait_for_function(f"document.querySelector('#kg-description h3').innerText.startsWith({related[0]!r})")
+    _graph_drawn(page)
+    _shot(page, "8_related_action_opened_by_a_click")
+
+
+def test_knowledge_graph_on_a_phone(app_url, page):
+    phone = page.context.browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    phone.goto(app_url)
+    phone.get_by_role("tab", name="Knowledge graph").click()
+    _graph_drawn(phone)
+    box = phone.frame_locator("#kg-graph iframe").locator("#kg canvas").bounding_box()
+    assert box["width"] > 250 and box["height"] > 250
+    scale = phone.locator("#kg-graph iframe").element_handle().content_frame().evaluate("network.getScale()")
+    assert scale >= 0.75  # readable text; the view pans instead of shrinking
+    _shot(phone, "9_kg_on_a_phone")
+    phone.close()
