@@ -120,7 +120,7 @@ def _choice(results: dict[str, dict]) -> list[str]:
     dev = {m: v["dev"]["summary"] for m, v in results.items() if "dev" in v}
     if not dev:
         return []
-    mean = {method: statistics.mean(s[method]["patch"] for s in dev.values()) for method in textmaps.TRAINING_FREE}
+    mean = {method: statistics.mean(s[method]["patch"] for s in dev.values()) for method in textmaps.SINGLE_PASS}
     best = max(mean, key=mean.get)
     agree = "it is" if best == DEFAULT_HEATMAP_METHOD else f"it is NOT: the code's default is `{DEFAULT_HEATMAP_METHOD}`"
     return ["## Choice of the default", "",

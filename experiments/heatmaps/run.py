@@ -152,7 +152,7 @@ def timing(work: Path, model: str, predictor: Predictor, digest: str) -> None:
         backbone.encode_frames(images)
     maps_ms = {m: _best_ms(lambda m=m: textmaps.text_maps(backbone, images, texts, m,
                                                           recorded if m in textmaps.ATTENTION_PATH else None),
-                           TIMING_REPEATS if m in textmaps.TRAINING_FREE else 2)
+                           TIMING_REPEATS if m in textmaps.SINGLE_PASS else 2)
                for m in methods}
     row = {"model": model, "digest": digest, "units": len(pred.units), "threads": torch.get_num_threads(),
            "load": load, "ms": {m: 1000 * statistics.mean(best[m, p] for p in paths) for m in methods},

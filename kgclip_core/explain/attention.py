@@ -27,8 +27,8 @@ from torch import nn
 
 from kgclip_core.errors import ConfigError
 
-# Which attention matrix the last block uses for dense tokens: the name of the published method
-# -> how its scores are made (``qk`` is CLIP's own attention).
+# The attention matrices run_block can use -> what each is, and the method that uses it
+# (``qk`` is CLIP's own attention).
 ATTENTION_KINDS = {
     "qk": "softmax(q k^T)",
     "qq": "softmax(q q^T) (ClearCLIP)",
@@ -47,7 +47,6 @@ class BlockOutput:
     k: torch.Tensor
     v: torch.Tensor
     mixed: torch.Tensor  # [B, N, width] attention output before the output projection
-    attn_out: torch.Tensor  # [B, N, width] attention branch after the output projection
 
 
 def blocks_of(visual: nn.Module) -> nn.ModuleList:
@@ -92,7 +91,7 @@ def run_block(block: ResidualAttentionBlock, x: torch.Tensor, kind: str = "qk", 
         out = out + block.ls_2(block.mlp(block.ln_2(out)))
     else:
         out = attn_out
-    return BlockOutput(out=out, probs=probs, q=q, k=k, v=v, mixed=mixed, attn_out=attn_out)
+    return BlockOutput(out=out, probs=probs, q=q, k=k, v=v, mixed=mixed)
 
 
 def run_blocks(visual: nn.Module, x: torch.Tensor, blocks: list[nn.Module]) -> torch.Tensor:

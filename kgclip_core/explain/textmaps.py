@@ -43,9 +43,9 @@ HEATMAP_METHODS = {
     "integrated-gradients": "Integrated Gradients of the text score on the input pixels (16 steps)",
     "occlusion": "occlusion: the drop of the text score when each patch is hidden (one pass per patch)",
 }
-# Methods that need no backward pass nor a pass per patch: cheap enough for every prediction.
-TRAINING_FREE = ("cosine", *ATTENTION_PATH)
-__all__ = ["ATTENTION_PATH", "DEFAULT_HEATMAP_METHOD", "HEATMAP_METHODS", "TRAINING_FREE", "check_method",
+# Methods that need one forward pass (the prediction's own): cheap enough for every prediction.
+SINGLE_PASS = ("cosine", *ATTENTION_PATH)
+__all__ = ["ATTENTION_PATH", "DEFAULT_HEATMAP_METHOD", "HEATMAP_METHODS", "SINGLE_PASS", "check_method",
            "recorder", "text_maps"]
 
 
@@ -70,7 +70,7 @@ def _similarity_maps(patches: torch.Tensor, texts: torch.Tensor, grid: tuple[int
 
 
 @torch.no_grad()
-def _training_free(backbone: ClipBackbone, images: torch.Tensor, texts: torch.Tensor, method: str,
+def _single_pass(backbone: ClipBackbone, images: torch.Tensor, texts: torch.Tensor, method: str,
                    recorded: LastBlockInput | None) -> torch.Tensor:
     if method == "cosine":
         _, patches = backbone.encode_frames(images)
@@ -95,8 +95,8 @@ def text_maps(backbone: ClipBackbone, images: torch.Tensor, texts: torch.Tensor,
     check_method(method)
     texts = texts.to(images.device)
     texts = texts.expand(len(images), *texts.shape) if texts.dim() == 2 else texts
-    if method in TRAINING_FREE:
-        return _training_free(backbone, images, texts, method, recorded)
+    if method in SINGLE_PASS:
+        return _single_pass(backbone, images, texts, method, recorded)
     per_text = {"legrad": lambda t: legrad(backbone, images, t),
                 "grad-eclip": lambda t: grad_eclip(backbone, images, t),
                 "integrated-gradients": lambda t: text_integrated_gradients(backbone, images, t),
