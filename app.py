@@ -556,7 +556,7 @@ def report_panel() -> ReportPanel:
     with gr.Row():
         run = gr.Button("Make a report to download (HTML + MP4)", scale=1, elem_id="make-report")
         files = gr.File(label="Report: open the HTML in any browser; the MP4 is the clip with the heatmap",
-                        file_count="multiple", interactive=False, scale=2, elem_id="report-files")
+                        file_count="multiple", interactive=False, scale=2, height=110, elem_id="report-files")
     return ReportPanel(run, files)
 
 

@@ -202,7 +202,7 @@ def test_gif_and_avi_play_through_an_h264_copy_and_are_recognised(app_url, tmp_p
     example = REPO / "assets" / "examples" / "wave_right_hand.mp4"
     player, note, *cleared = client.predict(gradio_client.handle_file(str(example)), api_name="/show_clip")
     assert Path(player).name == example.name and note == ""  # an H.264 mp4 plays as it is
-    assert cleared[3] == [] and cleared[-1] == ""  # the previous clip's frames and notes are gone
+    assert cleared[3] == [] and cleared[-2] == ""  # the previous clip's frames and notes are gone
     for clip in (recoded(example, tmp_path / "wave.gif", "gif"), recoded(example, tmp_path / "wave.avi", "mpeg4", "avi")):
         player, note, *_ = client.predict(gradio_client.handle_file(str(clip)), api_name="/show_clip")
         copy = Path(player)
@@ -318,8 +318,15 @@ def _write_wav(path: Path) -> Path:
 
 def test_image_and_audio_get_a_clear_message(app_url, tmp_path):
     client = _client(app_url)
+    # The upload takes the video types only (GIF among them) and says which.
     for bad in (_write_png(tmp_path / "photo.png"), _write_wav(tmp_path / "sound.wav")):
-        with pytest.raises(Exception, match="(?i)video") as err:
+        with pytest.raises(Exception, match=r"(?i)one of these formats.*\.mp4.*\.gif") as err:
+            _predict(client, bad)
+        assert "Traceback" not in str(err.value)
+    # A picture or a sound under a video's name is read, and refused by what it holds.
+    for bad, message in ((_write_png(tmp_path / "picture.png").rename(tmp_path / "photo.mp4"), "still image"),
+                         (_write_wav(tmp_path / "sound.mp4"), "no video stream")):
+        with pytest.raises(Exception, match=message) as err:
             _predict(client, bad)
         assert "Traceback" not in str(err.value)
     assert urllib.request.urlopen(app_url, timeout=10).status == 200
@@ -359,8 +366,10 @@ def test_phone_and_elongated_videos_are_shown_upright_and_bounded(app_url, tmp_p
     outputs = _predict(client, phone)
     gallery, details = outputs[3], outputs[-1]
     assert (details["video"]["width"], details["video"]["height"], details["video"]["rotation"]) == (96, 160, 90)
-    width, height = Image.open(_image_files(gallery)[0]).size
-    assert height > width  # portrait, as the phone shows it
+    # Each picture starts with the frame itself (then its overlay): the picture's green grows
+    # downwards along its left edge, so the frame stands upright, as the phone shows it.
+    picture = np.asarray(Image.open(_image_files(gallery)[0]).convert("RGB")).astype(int)
+    assert picture[-3, 2, 1] - picture[2, 2, 1] > 150 and abs(picture[-3, 2, 0] - picture[2, 2, 0]) < 40
     *_, details = _predict(client, ramp_video(tmp_path / "long.mp4", 8192, 16, frames=8))
     assert details["video"]["crop"] == [64, 16] and any("8192x16" in w for w in details["warnings"])
 
@@ -376,7 +385,8 @@ def test_still_pictures_and_empty_files_are_refused_before_the_labels_are_embedd
     before = cached()
     empty = tmp_path / "empty.mp4"
     empty.touch()
-    for bad, message in [(cover_art_mp3(tmp_path / "song.mp3"), "still picture"),
+    song = cover_art_mp3(tmp_path / "song.mp3").rename(tmp_path / "song.mkv")  # a type the upload takes
+    for bad, message in [(song, "still picture"),
                          (one_frame_gif(tmp_path / "still.gif"), "still picture"), (empty, "empty")]:
         with pytest.raises(Exception, match=message):
             _predict(client, bad, "custom (type below)", labels)
