@@ -295,7 +295,6 @@ class Handlers:
             raise _user_error(err, video) from err
         return [str(f) for f in files]
 
-
     def heatmaps(self, session: Session | None, kind: str | None, which: str | None, opacity: float):
         """The frames with the chosen map of the session's prediction."""
         return _heatmap_gallery(session.pred if session else None, kind, which, opacity)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from kgclip_core.explain.maps import HEATMAP_KINDS, heatmap_choices, heatmaps
+from kgclip_core.explain.maps import HEATMAP_KINDS, heatmap_caption, heatmap_choices, heatmaps
 from kgclip_core.explain.overlay import overlay
 from kgclip_core.explain.text import escape_html
 from kgclip_core.kg.graph import UNIT_TYPES, KnowledgeGraph
@@ -43,23 +43,24 @@ figure { margin: 0; } figure img { height: 10rem; } figcaption { font-size: 0.8r
 """
 
 
-def chosen_maps(pred: Prediction, kind: str | None = None, which: str | None = None) -> tuple[np.ndarray | None, str]:
-    """The heatmaps [T, H, W] to draw and their name: map ``which`` (a name from
-    ``heatmap_choices``; default: the mean of all) of ``kind`` (default: the first kind the
-    prediction has). (None, "no heatmap") when it has none."""
+def chosen_maps(pred: Prediction, kind: str | None = None,
+                which: str | None = None) -> tuple[np.ndarray | None, str, str]:
+    """The heatmaps [T, H, W] to draw, their name and a line on what they show: map ``which``
+    (a name from ``heatmap_choices``; default: the mean of all) of ``kind`` (default: the first
+    kind the prediction has maps of). (None, "no heatmap", "") when it has none."""
     kinds = [k for k in HEATMAP_KINDS if heatmap_choices(pred, k)]
     kind = kind if kind in kinds else (kinds[0] if kinds else None)
     if kind is None:
-        return None, "no heatmap"
+        return None, "no heatmap", ""
     names = heatmap_choices(pred, kind)
     which = which if which in names else names[0]
     index = names.index(which) - 1 if which != names[0] else None
-    return heatmaps(pred, kind, index), which
+    return heatmaps(pred, kind, index), which, heatmap_caption(pred, kind, index)
 
 
 def report_html(pred: Prediction, kind: str | None = None, which: str | None = None, opacity: float = 0.5) -> str:
     """The prediction as one self-contained HTML page (see the module docstring)."""
-    maps, map_name = chosen_maps(pred, kind, which)
+    maps, map_name, caption = chosen_maps(pred, kind, which)
     title = f"KG-CLIP: {pred.labels[0]}"
     parts = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape_html(title)}</title>",
@@ -71,6 +72,8 @@ def report_html(pred: Prediction, kind: str | None = None, which: str | None = N
         "<h2>Predicted actions</h2>",
         _table(["action", "probability"], [[label, f"{100 * score:.1f}%"] for label, score in zip(pred.labels, pred.scores)]),
         f"<h2>Sampled frames with the heatmap: {escape_html(map_name)}</h2>",
+        f"<p>{escape_html(caption)}. Colours: black where the map is 0, pale yellow at the frame's maximum "
+        f"(opacity {opacity:.2f}).</p>" if maps is not None else "",
         _frames(pred, maps, opacity),
         "<h2>Why this action: the top action's own concepts, checked against the clip</h2>",
         _evidence(pred),
@@ -146,7 +149,7 @@ def _concepts(pred: Prediction) -> str:
 def overlay_video(pred: Prediction, path: str | Path, kind: str | None = None, which: str | None = None,
                   opacity: float = 0.5) -> Path:
     """Write the clip with the chosen heatmap overlaid as an H.264 MP4 (see the module docstring)."""
-    maps, _ = chosen_maps(pred, kind, which)
+    maps, _, _ = chosen_maps(pred, kind, which)
     count = min(pred.video.num_frames, VIDEO_MAX_FRAMES)
     height, width = pred.frames.shape[1:3]
     clip = read_clip(pred.video.path, num_frames=count, short_side=min(height, width))
