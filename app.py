@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from gradio.route_utils import FnIndexInferError
@@ -34,7 +35,7 @@ from kgclip_core.labels import LabelSet, builtin_label_sets, parse_labels
 from kgclip_core.predictor import RANDOM_WEIGHTS_WARNING, Prediction, Predictor, PredictorConfig
 from kgclip_core.report import write_report
 from kgclip_core.synth.foundation import foundation_predictor
-from kgclip_core.video import EXTENSIONS
+from kgclip_core.video import EXTENSIONS, read_clip
 from kgclip_core.video_out import playable_copy
 from kgclip_core.warmup import Warmup
 
@@ -49,6 +50,8 @@ except ImportError:
 
 log = logging.getLogger("kgclip.app")
 ASSETS = Path(__file__).parent / "assets"
+EXAMPLES = sorted((ASSETS / "examples").glob("*.mp4"))
+EXAMPLE_THUMB_PX = 112
 CUSTOM = "custom (type below)"
 CHECKPOINT = "the checkpoint's labels"
 NO_WTI = "*This model has no word-frame interaction (WTI) head: load a fine-tuned checkpoint to see the alignment.*"
@@ -528,14 +531,31 @@ def clip_panel(choices: list[str], default_set: str) -> ClipPanel:
                         elem_id="custom-labels")
     top_k = gr.Slider(1, 10, value=5, step=1, label="Top-k")
     run = gr.Button(RECOGNISE, variant="primary", elem_id="recognise")
-    examples = sorted(ASSETS.glob("examples/*.mp4"))
-    if examples:
-        gr.Examples([str(p) for p in examples], inputs=[video], label="Example clips (stick-figure actions)",
-                    example_labels=[p.stem.replace("_", " ") for p in examples])
+    examples_panel(video)
     with gr.Row():
         open_action = gr.Dropdown([], label="Predicted action", scale=3, elem_id="predicted-action")
         open_button = gr.Button("Show its concepts", scale=1, elem_id="open-in-kg")
     return ClipPanel(video, player, player_note, label_set, custom, top_k, run, open_action, open_button)
+
+
+@lru_cache(maxsize=1)
+def _example_thumbnails() -> tuple[tuple[np.ndarray, str], ...]:
+    """(middle frame, action name) of each example clip, for a captioned thumbnail."""
+    return tuple((read_clip(path, num_frames=1, short_side=EXAMPLE_THUMB_PX).frames[0, 0],
+                  path.stem.replace("_", " ")) for path in EXAMPLES)
+
+
+def _pick_example(event: gr.SelectData) -> str:
+    return str(EXAMPLES[event.index])
+
+
+def examples_panel(video: gr.File) -> None:
+    """The example clips as captioned thumbnails; a click loads one into the clip box."""
+    if not EXAMPLES:
+        return
+    thumbnails = gr.Gallery(list(_example_thumbnails()), label="Example clips (stick-figure actions): click one",
+                            columns=2, height="auto", allow_preview=False, show_label=True, elem_id="examples")
+    thumbnails.select(_pick_example, None, [video], api_visibility="private")
 
 
 def frames_panel() -> tuple[gr.Markdown, gr.Plot, gr.Radio, gr.Dropdown, gr.Slider, gr.Gallery]:
@@ -783,7 +803,7 @@ def main(argv: list[str] | None = None) -> None:
     demo.queue(max_size=args.max_queue, default_concurrency_limit=args.concurrency)
     unknown = {FnIndexInferError: _unknown_endpoint, KeyError: _unknown_endpoint}
     demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD, show_error=True,
-                app_kwargs={"exception_handlers": unknown})
+                app_kwargs={"exception_handlers": unknown}, allowed_paths=[str(ASSETS / "examples")])
 
 
 if __name__ == "__main__":

@@ -157,11 +157,11 @@ def test_report_endpoint_gives_the_html_report_and_the_heatmap_video(app_url, tm
     client = _client(app_url)
     with pytest.raises(Exception, match="(?i)recognise a clip first"):
         client.predict(None, None, 0.5, api_name="/report")
-    clip = REPO / "assets" / "examples" / "clap_hands.mp4"
+    clip = REPO / "assets" / "examples" / "punch_with_right_arm.mp4"
     *_, details = _predict(client, clip)
     html_file, video_file = (Path(f) for f in client.predict("units", "all units", 0.7, api_name="/report"))
     page = html_file.read_text(encoding="utf-8")
-    assert html_file.name == "clap_hands-kgclip-report.html" and details["labels"][0] in page
+    assert html_file.name == "punch_with_right_arm-kgclip-report.html" and details["labels"][0] in page
     assert page.count("data:image/png;base64,") == 8 and "all units" in page
     assert probe_video(video_file).num_frames == probe_video(clip).num_frames
 

@@ -63,7 +63,7 @@ def clip(shared_clips):
 def clips(tmp_path_factory) -> dict[str, Path]:
     """Clips browsers do not play as they are: a GIF and an MPEG-4 part 2 .avi (as UCF-101's)."""
     folder = tmp_path_factory.mktemp("clips")
-    return {"gif": recoded(EXAMPLES / "jump_with_arms_up.mp4", folder / "jump_with_arms_up.gif", "gif"),
+    return {"gif": recoded(EXAMPLES / "raise_right_arm.mp4", folder / "raise_right_arm.gif", "gif"),
             "avi": recoded(EXAMPLES / "wave_right_hand.mp4", folder / "wave_right_hand.avi", "mpeg4", "avi")}
 
 
@@ -157,7 +157,7 @@ def test_a_gif_upload_plays_and_is_recognised(app_url, page, clips):
     assert "playable copy" in page.locator("#player-note").inner_text()
     page.locator("#recognise").click()
     page.locator("#heatmaps img").first.wait_for()
-    assert "jump_with_arms_up.gif" in page.locator("#result-for").inner_text()
+    assert "raise_right_arm.gif" in page.locator("#result-for").inner_text()
     _shot(page, "1_gif_recognised")
 
 
@@ -179,11 +179,11 @@ def test_two_quick_clicks_on_two_clips_give_the_second_clips_result(app_url, pag
     # A new clip while the first runs: an example, picked by its caption.
     page.locator("#clip button[aria-label=Clear]").click()
     page.wait_for_function("!document.querySelector('#player video')")
-    page.get_by_role("button", name="clap hands", exact=True).click()
+    page.locator("#examples .thumbnail-item", has_text="punch with right arm").click()
     page.wait_for_function(PLAYING)
     page.wait_for_function("!document.querySelector('#recognise').disabled")
     run.click()
-    page.wait_for_function("document.querySelector('#result-for').innerText.includes('clap_hands.mp4')")
+    page.wait_for_function("document.querySelector('#result-for').innerText.includes('punch_with_right_arm.mp4')")
     page.locator("#heatmaps img").first.wait_for()
     page.wait_for_timeout(3000)  # anything of the first clip's run would have arrived by now
     assert "wave_right_hand" not in page.locator("#result-for").inner_text()
@@ -208,7 +208,7 @@ def test_report_download(page, tmp_path):
     saved = tmp_path / download.value.suggested_filename
     download.value.save_as(saved)
     text = saved.read_text(encoding="utf-8")
-    assert saved.name == "clap_hands-kgclip-report.html" and text.count("data:image/png;base64,") == 8
+    assert saved.name == "punch_with_right_arm-kgclip-report.html" and text.count("data:image/png;base64,") == 8
     assert page.locator("#report-files").inner_text().count(".mp4") == 1
     _shot(page, "4_report_ready")
     report = page.context.browser.new_page(viewport={"width": 1000, "height": 1200})

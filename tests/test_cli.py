@@ -48,7 +48,7 @@ def test_predict_shows_label_set_progress(tmp_path, capsys, real_clip, restore_c
 def test_predict_writes_a_report_and_its_heatmap_video(tmp_path, capsys, restore_cache_env):
     from kgclip_core.video import probe_video
 
-    clip = Path(__file__).parents[1] / "assets" / "examples" / "clap_hands.mp4"
+    clip = Path(__file__).parents[1] / "assets" / "examples" / "throw_ball_overhand.mp4"
     out = tmp_path / "report.html"
     assert main(["predict", str(clip), "--checkpoint", str(CHECKPOINT), "--cache-dir", str(tmp_path),
                  "--report", str(out)]) == 0
