@@ -37,7 +37,12 @@ COLOUR_BAR = """(img) => {
   return false;
 }"""
 EXAMPLES = REPO / "assets" / "examples"
-PLAYING = "() => { const v = document.querySelector('#player video'); return v && v.readyState >= 2 && v.videoWidth > 0; }"
+
+
+def _playing(name: str) -> str:
+    """A condition: the player has loaded a file named after ``name`` (the upload or its copy)."""
+    return (f"() => {{ const v = document.querySelector('#player video'); return v && v.readyState >= 2 "
+            f"&& v.videoWidth > 0 && decodeURIComponent(v.currentSrc).includes({name!r}); }}")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +78,7 @@ def _upload(page, clip: Path) -> None:
     if clear.count():
         clear.click()
     page.locator("#clip input[type=file]").set_input_files(str(clip))
-    page.wait_for_function(PLAYING)
+    page.wait_for_function(_playing(clip.name))
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +185,7 @@ def test_two_quick_clicks_on_two_clips_give_the_second_clips_result(app_url, pag
     page.locator("#clip button[aria-label=Clear]").click()
     page.wait_for_function("!document.querySelector('#player video')")
     page.locator("#examples .thumbnail-item", has_text="punch with right arm").click()
-    page.wait_for_function(PLAYING)
+    page.wait_for_function(_playing("punch_with_right_arm.mp4"))
     page.wait_for_function("!document.querySelector('#recognise').disabled")
     run.click()
     page.wait_for_function("document.querySelector('#result-for').innerText.includes('punch_with_right_arm.mp4')")
