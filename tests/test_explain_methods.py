@@ -119,7 +119,7 @@ def test_cli_predict_takes_a_heatmap_method(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setenv("KGCLIP_CACHE_DIR", str(tmp_path))
     checkpoint = Path(__file__).resolve().parents[1] / "checkpoints" / "synthetic"
-    clip = Path(__file__).resolve().parents[1] / "assets" / "examples" / "clap_hands.mp4"
+    clip = Path(__file__).resolve().parents[1] / "assets" / "examples" / "wave_right_hand.mp4"
     assert main(["predict", str(clip), "--checkpoint", str(checkpoint), "--heatmap", "grad-eclip", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["heatmap_method"] == "grad-eclip"
     assert main(["predict", str(clip), "--checkpoint", str(checkpoint), "--heatmap", "gradcam"]) == 2

@@ -218,15 +218,18 @@ def demo_text(summary: dict | None) -> str:
         return "## Demo checkpoint\n\nNot built in this work folder yet (`--only demo`)."
     fresh = summary["fresh"]
     wrong = [f"{a} -> {p}" for a, preds in fresh["predictions"].items() for p in preds if p != a]
+    tried = "; ".join(f"lr {c['lr']:g}, {c['steps']} steps: dev {c['dev']['top1']:.1f}%, test {c['test']['top1']:.1f}%"
+                      for c in summary["candidates"])
     return f"""## Demo checkpoint
 
 `{demo.CHECKPOINT_DIR}` ({summary['size_mb']} MB): the full model, every head on, fine-tuned from the
-foundation as the grid's runs, {summary['steps']} steps at batch {summary['batch_size']} (backbone lr
-{summary['lr']:g}; {summary['train_seconds'] / 60:.0f} min). Test split: {summary['test']['top1']:.1f}% top-1
+foundation as the grid's runs, only longer. Candidates (chosen by the development split): {tried}.
+Shipped: {summary['steps']} steps at batch {summary['batch_size']} (backbone lr {summary['lr']:g};
+{summary['train_seconds'] / 60:.0f} min on one thread of the shared machine). Test split: {summary['test']['top1']:.1f}% top-1
 ({summary['test'].get('kg_units_top1', float('nan')):.1f}% by its KG-unit scores alone). Through the app's
 path (video file -> `Predictor.from_checkpoint(...).predict`), fresh clips rendered with seed
 {demo.EXAMPLE_SEED}: {fresh['correct']} correct{': wrong ones ' + ', '.join(wrong) if wrong else ''}. Of the
 semantic units it selects for correctly classified test clips, {summary['selection']['video']}% belong to the
 true class when ranked per video (what the app shows) and {summary['selection']['frame']}% per frame. The
-examples in `{demo.EXAMPLES_DIR}` are correctly classified fresh clips, evenly spaced in label order:
+examples in `{demo.EXAMPLES_DIR}` are correctly classified fresh clips, in the fixed teaching order of `demo.py`:
 {', '.join(fresh['shipped'])}."""

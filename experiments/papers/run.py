@@ -126,10 +126,12 @@ def control_rows(clips: Clips, done: set[str], split: str = "test") -> list[dict
 
 
 def read_rows(path: Path) -> dict[str, dict]:
-    """Finished rows by key."""
-    if not path.is_file():
-        return {}
-    return {r["key"]: r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+    """Finished rows by key, from ``path`` and its shards (``NAME.shard*.jsonl``, see --shard)."""
+    rows = {}
+    for part in [path, *sorted(path.parent.glob(f"{path.stem}.shard*.jsonl"))]:
+        if part.is_file():
+            rows.update((r["key"], r) for r in map(json.loads, part.read_text(encoding="utf-8").splitlines()))
+    return rows
 
 
 def machine() -> str:
@@ -138,12 +140,16 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), {gpu}, torch {torch.__version__}"
 
 
-def run_list(runs: list[GridRun], clips: Clips, path: Path, splits: tuple[str, ...], deadline: float) -> None:
-    """Run what is not yet in ``path``, appending each row as it finishes, until ``deadline``."""
+def run_list(runs: list[GridRun], clips: Clips, path: Path, splits: tuple[str, ...], deadline: float,
+             shard: tuple[int, int] = (0, 1)) -> None:
+    """Run what is not yet in ``path``, appending each row as it finishes, until ``deadline``.
+    With ``shard`` (i, n) only every n-th run from the i-th, into a file of its own."""
     done = read_rows(path)
-    todo = [r for r in runs if r.key not in done]
-    log.info("%d runs done, %d to go", len(runs) - len(todo), len(todo))
-    with open(path, "a", encoding="utf-8") as f:
+    i, n = shard
+    todo = [r for k, r in enumerate(runs) if k % n == i and r.key not in done]  # stable: shards never overlap
+    log.info("%d runs done, %d to go in this shard", len(done), len(todo))
+    out = path if n == 1 else path.with_name(f"{path.stem}.shard{i}.jsonl")
+    with open(out, "a", encoding="utf-8") as f:
         for run in todo:
             if time.time() > deadline:
                 log.info("time budget spent: %d runs left for the next session", len(todo))
@@ -165,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-min", type=float, default=float("inf"),
                         help="start no new run after this many minutes (resume later)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--shard", default="0/1", help="I/N: run every N-th pending run from the I-th (N processes "
+                        "side by side, one thread each); the report merges the shards")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger().setLevel(logging.ERROR)  # open_clip's chatter
@@ -173,9 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     deadline = time.time() + 60 * args.budget_min
+    shard = tuple(int(x) for x in args.shard.split("/"))
     clips = prepare(work) if args.only != "report" else None
     if args.only in (None, "dev"):
-        run_list(dev_runs(), clips, work / "dev.jsonl", ("dev",), deadline)
+        run_list(dev_runs(), clips, work / "dev.jsonl", ("dev",), deadline, shard)
     if args.only in (None, "demo"):
         from experiments.papers import demo
 
@@ -186,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(path, "a", encoding="utf-8") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
     if args.only in (None, "grid"):
-        run_list(grid_runs(), clips, work / "results.jsonl", ("test",), deadline)
+        run_list(grid_runs(), clips, work / "results.jsonl", ("test",), deadline, shard)
     from experiments.papers import report
 
     report.write(work, REPORT, machine())
