@@ -1,11 +1,11 @@
 """The shipped models' default heatmaps on freshly rendered stick-figure clips, against the
 generator's ground truth (the pointing game of ``experiments.heatmaps``, docs/EXPLAIN.md).
 
-What the measurement found, and so what is asserted: the foundation's default map points at a
-moving *arm* in a majority of frames (about 60%, against 6% for a random peak); legs and feet it does not localise (nor does
-occlusion, the faithful reference: the model's score for a leg unit does not depend on the leg's
-patches most), so those are reported in the docs, not asserted here. The demo checkpoint (a
-4x4 grid trained from scratch) is asserted to beat the random peak.
+What the measurement found, and so what is asserted: on both shipped models the default map's
+peak is on a moving *arm* in a majority of frames (about 60%, against 6% for a random peak).
+Legs and feet they do not localise (nor does occlusion, the faithful reference: the models'
+score for a leg unit depends most on the torso's patches), so those are reported in the docs,
+not asserted here.
 """
 
 from pathlib import Path
@@ -44,19 +44,22 @@ def _pointing(predictor: Predictor, actions: tuple[str, ...]) -> tuple[float, fl
     return hits, 100 * np.mean([r["baseline"]["patch"] for r in arm_rows])
 
 
-@pytest.mark.skipif(not (CHECKPOINTS / "foundation" / "open_clip_model.safetensors").is_file(),
-                    reason="the foundation weights are not shipped here")
-def test_foundation_default_map_points_at_the_moving_arm():
-    predictor = foundation_predictor(CHECKPOINTS / "foundation" / "open_clip_model.safetensors", device="cpu")
-    hits, random = _pointing(predictor, ARM_ACTIONS)
-    assert hits > 50 and hits > 5 * random, (hits, random)  # measured: 65% of 315 pairs on the dev split
+def _foundation() -> Predictor:
+    return foundation_predictor(CHECKPOINTS / "foundation" / "open_clip_model.safetensors", device="cpu")
 
 
-@pytest.mark.skipif(not (CHECKPOINTS / "synthetic" / "model.safetensors").is_file(),
-                    reason="the demo checkpoint is not shipped here")
-def test_demo_checkpoint_default_map_beats_a_random_peak():
-    hits, random = _pointing(Predictor.from_checkpoint(CHECKPOINTS / "synthetic", device="cpu"), ARM_ACTIONS)
-    assert hits > 1.5 * random, (hits, random)
+def _demo() -> Predictor:
+    return Predictor.from_checkpoint(CHECKPOINTS / "synthetic", device="cpu")
+
+
+@pytest.mark.parametrize("load, weights", [(_foundation, "foundation/open_clip_model.safetensors"),
+                                           (_demo, "synthetic/model.safetensors")], ids=["foundation", "demo"])
+def test_default_map_points_at_the_moving_arm(load, weights):
+    if not (CHECKPOINTS / weights).is_file():
+        pytest.skip(f"checkpoints/{weights} is not here")
+    hits, random = _pointing(load(), ARM_ACTIONS)
+    # measured: the foundation 58%, the demo checkpoint fine-tuned from it 60%, on these clips
+    assert hits > 50 and hits > 5 * random, (hits, random)
 
 
 def test_named_units_are_the_knowledge_graphs_words():

@@ -8,7 +8,8 @@ state. For each shown (frame, unit) pair and each method:
 - **pointing game**: does the map's peak fall on the named part? At the map's resolution
   (``patch``: the peak cell overlaps the part's box) and on the frame (``pixel``: the peak of
   the map placed on the frame as the app places it lies inside the box), each beside the exact
-  hit rate of a random peak (``experiments.testbed.pointing``);
+  hit rate of a random peak (``experiments.testbed.pointing``); and whether the peak patch is on
+  the torso, the figure's centre, where a map that finds the figure but not the part peaks;
 - **detection** (:func:`detection_auc`): whether the frame's score for a unit (its cosine with the
   frame's embedding) tells the frames that show the unit from all the others, as a ROC AUC per
   unit (0.5 = chance). A model that cannot tell it from the frame has no evidence to localise;
@@ -37,6 +38,7 @@ from experiments.testbed.pointing import boxes_mask, peak_hits, peak_patch_hits,
 RANDOM = "random"
 CURVE_STEPS = 8  # deletion/insertion points after the start: 1/8 of the patches per step
 EXCLUDED_PARTS = ("whole body",)
+TORSO = "torso"  # where a map with no sense of the parts tends to peak: the figure's centre
 
 
 @dataclass(frozen=True)
@@ -123,11 +125,15 @@ def score_clip(backbone: ClipBackbone, images: torch.Tensor, frame_size: tuple[i
             if part["state"] != unit.state or part["box"] is None:
                 continue
             mask = boxes_mask([part["box"]], frame_size, scale)
-            row = {"unit": unit.text, "part": unit.part, "baseline": random_baselines(mask, grid), "methods": {}}
+            torso = boxes_mask([parts[TORSO]["box"]], frame_size, scale) if parts[TORSO]["box"] else mask & False
+            row = {"unit": unit.text, "part": unit.part, "baseline": random_baselines(mask, grid),
+                   "torso baseline": random_baselines(torso, grid)["patch"], "methods": {}}
             for m in methods:
                 on_frame = to_frame(maps[m][t, k].numpy(), frame_size)
-                row["methods"][m] = {"patch": peak_patch_hits(grid_maps[m][t, k][None].numpy(), [mask])[0],
-                                     "pixel": peak_hits(on_frame[None], [mask])[0]}
+                grid_map = grid_maps[m][t, k][None].numpy()
+                row["methods"][m] = {"patch": peak_patch_hits(grid_map, [mask])[0],
+                                     "pixel": peak_hits(on_frame[None], [mask])[0],
+                                     "torso": peak_patch_hits(grid_map, [torso])[0]}
             if first:
                 curves = deletion_insertion(backbone, images[t], texts[k],
                                             {m: grid_maps[m][t, k] for m in methods}, rng)

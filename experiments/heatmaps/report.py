@@ -26,9 +26,11 @@ def summarise(pairs: list[dict]) -> dict[str, dict[str, float]]:
         row = {"deletion": statistics.mean(c[m][0] for c in curves), "insertion": statistics.mean(c[m][1] for c in curves)}
         if m == RANDOM:
             row |= {"patch": _pct([p["baseline"]["patch"] for p in pairs]),
-                    "pixel": _pct([p["baseline"]["pixel"] for p in pairs])}
+                    "pixel": _pct([p["baseline"]["pixel"] for p in pairs]),
+                    "torso": _pct([p["torso baseline"] for p in pairs])}
         else:
-            row |= {k: _pct([p["methods"][m][k] for p in pairs]) for k in ("patch", "pixel")}
+            row |= {k: _pct([p["methods"][m][k] for p in pairs]) for k in ("patch", "pixel", "torso")}
+            row["off torso"] = _pct([p["methods"][m]["patch"] and not p["methods"][m]["torso"] for p in pairs])
         out[m] = row
     return out
 
@@ -108,12 +110,33 @@ def report_text(rows: list[dict], timings: list[dict], detections: list[dict], d
         counts = ", ".join(f"{m}: {len(v[split]['pairs'])} (frame, unit) pairs" for m, v in results.items() if split in v)
         lines += [f"## Results, {title}", "", f"Hit rates in %; areas in cosine units ({counts}).", "",
                   *_method_table(results, split), ""]
+    lines += _torso(results)
     lines += _choice(results)
     lines += _parts(results)
     lines += _detection(results)
     lines += _timing(timings, digests)
     lines += _targets(results, timings, digests)
     return "\n".join(lines) + "\n"
+
+
+def _torso(results: dict[str, dict]) -> list[str]:
+    models = [m for m in results if "test" in results[m]]
+    if not models:
+        return []
+    lines = ["## Where the peaks land, test split", "",
+             "Share of the (frame, unit) pairs (%) whose peak patch is on the torso (the figure's centre; `random`: "
+             "a random patch), and whose peak patch is on the named part but off the torso. A map that finds the "
+             "figure but not the part peaks on the torso; the part's box often shares a patch with the torso (the "
+             "shoulder, a hand in front of the chest), so part of the pointing hits above are such peaks.", "",
+             "| method | " + " | ".join(f"{m}: peak on the torso | {m}: hit, off the torso" for m in models) + " |",
+             "|---|" + "---:|" * (2 * len(models))]
+    for method in [*textmaps.HEATMAP_METHODS, RANDOM]:
+        cells = []
+        for m in models:
+            s = results[m]["test"]["summary"][method]
+            cells += [f"{s['torso']:.1f}", "-" if method == RANDOM else f"{s['off torso']:.1f}"]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def _choice(results: dict[str, dict]) -> list[str]:
