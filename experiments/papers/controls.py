@@ -23,12 +23,12 @@ PROBE_STEPS, PROBE_LR, PROBE_WEIGHT_DECAY = 300, 1e-2, 1e-3
 CNN_LR = 1e-3
 
 
-def subset_for(train: ClipSet, shots: int, seed: int) -> ClipSet:
+def subset_indices(train: ClipSet, shots: int, seed: int) -> list[int]:
     """The training clips of a setting: all of them, or the same K per class the variants get."""
     if not shots:
-        return train
+        return list(range(len(train)))
     index = {p: i for i, p in enumerate(train.paths)}
-    return train.subset([index[s.path] for s in few_shot(train.samples(), shots, seed, len(train.classes))])
+    return [index[s.path] for s in few_shot(train.samples(), shots, seed, len(train.classes))]
 
 
 @torch.no_grad()

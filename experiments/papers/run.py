@@ -27,7 +27,7 @@ import torch
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.kgclip import build_model
 from experiments.papers import controls
-from experiments.papers.setup import CLASS_TEXT, HEADS, SEEDS, SETTINGS, SHUFFLED, Clips, GridRun, prepare
+from experiments.papers.setup import BATCH, CLASS_TEXT, HEADS, SEEDS, SETTINGS, SHUFFLED, Clips, GridRun, prepare
 from experiments.testbed.train import clip_scores, label_classes, train_model
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ REPORT = Path("docs/TESTBED.md")
 COMMAND = "python -m experiments.papers"
 DEV_LRS = (1e-4, 3e-4, 1e-3)
 SETTING = {s.name: s for s in SETTINGS}
+# The controls' settings, most needed first (the grid's first blocks are K=2 and supervised).
+CONTROL_SETTINGS = tuple(SETTING[name] for name in ("K=2", "supervised", "K=4", "K=8", "T=2", "T=4"))
 
 
 def grid_runs() -> list[GridRun]:
@@ -91,38 +93,48 @@ def run_one(run: GridRun, clips: Clips, splits: tuple[str, ...]) -> dict:
     return row
 
 
-def control_rows(clips: Clips, done: set[str], split: str = "test") -> list[dict]:
-    """The zero-shot foundation (once) and, per seed and setting, the linear probe and the tiny CNN."""
-    rows = []
-    zs_model = build_model(ModelConfig.plain_clip(**{**HEADS, "use_su": False}), device="cpu").eval()
-    if "zero-shot" not in done:
-        row = {"key": "zero-shot", "variant": "foundation zero-shot", "setting": "any", "seed": 0}
-        for text in ("description", "name"):
-            suffix = "" if text == CLASS_TEXT else f"/{text}"  # the grid's own class text has the plain key
-            for label_set, key in (("synthetic", f"{split}/synthetic{suffix}"), ("synthetic_novel", f"{split}/novel/{text}")):
-                data = clips.eval[f"{split}/{label_set}"]
-                _, classes = label_classes(zs_model, label_set, text)
-                row[key] = _correct(clip_scores(zs_model, data, classes)[0], data.labels)
-        rows.append(row)
-    for setting in SETTINGS:
-        for seed in SEEDS:
-            train = controls.subset_for(clips.train, setting.shots, seed)
-            test = clips.eval[f"{split}/synthetic"]
-            key = f"linear probe|{setting.name}|{seed}"
-            if key not in done:
-                x = controls.frame_features(zs_model, train, setting.frames)
-                probe = controls.linear_probe(x, train.labels, len(train.classes), seed)
-                with torch.no_grad():
-                    logits = probe(controls.frame_features(zs_model, test, setting.frames) * 10.0)
-                rows.append({"key": key, "variant": "linear probe", "setting": setting.name, "seed": seed,
-                             f"{split}/synthetic": _correct(logits, test.labels)})
-            key = f"tiny CNN|{setting.name}|{seed}"
-            if key not in done:
-                steps = GridRun("plain CLIP", setting, seed).steps
-                net = controls.train_cnn(train, setting.frames, steps, 16, seed)
-                rows.append({"key": key, "variant": "tiny CNN", "setting": setting.name, "seed": seed,
-                             f"{split}/synthetic": controls.cnn_correct(net, test, setting.frames)})
-    return rows
+def control_rows(clips: Clips, path: Path, split: str = "test") -> None:
+    """The zero-shot foundation (once) and, per setting and seed, the linear probe and the tiny
+    CNN; each row is appended to ``path`` as it is done (those already there are skipped)."""
+    done = set(read_rows(path))
+    zs_model = build_model(ModelConfig.plain_clip(**HEADS), device="cpu").eval()
+    test = clips.eval[f"{split}/synthetic"]
+    with open(path, "a", encoding="utf-8") as f:
+        def add(row: dict) -> None:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+
+        if "zero-shot" not in done:
+            row = {"key": "zero-shot", "variant": "foundation zero-shot", "setting": "any", "seed": 0}
+            for text in ("description", "name"):
+                suffix = "" if text == CLASS_TEXT else f"/{text}"  # the grid's own class text has the plain key
+                for label_set, key in (("synthetic", f"{split}/synthetic{suffix}"),
+                                       ("synthetic_novel", f"{split}/novel/{text}")):
+                    data = clips.eval[f"{split}/{label_set}"]
+                    _, classes = label_classes(zs_model, label_set, text)
+                    row[key] = _correct(clip_scores(zs_model, data, classes)[0], data.labels)
+            add(row)
+        features: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # frames -> (train, test), computed once
+        for setting in CONTROL_SETTINGS:
+            for seed in SEEDS:
+                idx = controls.subset_indices(clips.train, setting.shots, seed)
+                key = f"linear probe|{setting.name}|{seed}"
+                if key not in done:
+                    if setting.frames not in features:
+                        features[setting.frames] = (controls.frame_features(zs_model, clips.train, setting.frames),
+                                                    controls.frame_features(zs_model, test, setting.frames))
+                    x_train, x_test = features[setting.frames]
+                    probe = controls.linear_probe(x_train[idx], clips.train.labels[idx], len(test.classes), seed)
+                    with torch.no_grad():
+                        logits = probe(x_test * 10.0)
+                    add({"key": key, "variant": "linear probe", "setting": setting.name, "seed": seed,
+                         f"{split}/synthetic": _correct(logits, test.labels)})
+                key = f"tiny CNN|{setting.name}|{seed}"
+                if key not in done:
+                    steps = GridRun("plain CLIP", setting, seed).steps
+                    net = controls.train_cnn(clips.train.subset(idx), setting.frames, steps, BATCH, seed)
+                    add({"key": key, "variant": "tiny CNN", "setting": setting.name, "seed": seed,
+                         f"{split}/synthetic": controls.cnn_correct(net, test, setting.frames)})
 
 
 def read_rows(path: Path) -> dict[str, dict]:
@@ -190,10 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
         demo.build(clips, work)
     if args.only in (None, "controls"):  # cheap: before the grid's long tail
-        path = work / "controls.jsonl"
-        rows = control_rows(clips, set(read_rows(path)))
-        with open(path, "a", encoding="utf-8") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
+        control_rows(clips, work / "controls.jsonl")
     if args.only in (None, "grid"):
         run_list(grid_runs(), clips, work / "results.jsonl", ("test",), deadline, shard)
     from experiments.papers import report
