@@ -166,7 +166,7 @@ results, `--budget-min N` stops starting runs after N minutes); do not edit by h
 - Variants: plain CLIP (mean-pooled frames, video-text cosine), +WTI, +MRA/SU/decoder (ASU), +KG triplet
   (KG-CLIP), full (all of them). Controls: *foundation zero-shot* (untrained, by description); *linear probe*
   (logistic regression on the frozen foundation's mean frame embedding); *tiny CNN* ((2+1)-D, from scratch,
-  the same clips, crops and steps: what the data supports without pretraining); *full, no KG losses* (the
+  the same clips, crops and steps: what the data alone gives at this step budget, not a ceiling); *full, no KG losses* (the
   full model's parameters, the triplet encoder trained through the classification loss only, no KG triple
   contrasts); *full, shuffled KG* (every class gets another class's units and edges, a random derangement).
 - Data: {setup.TRAIN_PER_CLASS} training clips per class of `synthetic` (data-set seed 0); development split
