@@ -242,10 +242,16 @@ class ClipBackbone(nn.Module):
         return [self.tokenizer.decode([i]).strip() for i in ids[1:eot].tolist()]
 
     def _fingerprint(self) -> str:
-        m = self.model
+        """Identifies the text tower's weights, so a fine-tuned tower never reads another's cache:
+        256 evenly spaced values and the sum of every text-tower tensor (cheap next to a pass)."""
         h = hashlib.sha256(self.cfg.model_name.encode())
-        for t in (m.text_projection, m.ln_final.weight, m.token_embedding.weight[:64]):
-            h.update(t.detach().float().cpu().numpy().tobytes())
+        for name, t in self.model.named_parameters():
+            if name.startswith("visual.") or name == "logit_scale":
+                continue
+            flat = t.detach().flatten()
+            sample = flat[:: max(1, flat.numel() // 256)]
+            h.update(name.encode())
+            h.update(torch.cat([sample, flat.sum()[None]]).float().cpu().numpy().tobytes())
         return h.hexdigest()
 
     def _text_outputs(self, texts: Sequence[str], kind: str, trim: bool,

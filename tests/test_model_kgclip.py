@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from kgclip_core.errors import LabelError
 from kgclip_core.model import ClassInputs, KGClipModel, ModelConfig, build_model
 from kgclip_core.model.losses import compute_losses
+from kgclip_core.text_cache import TextEmbeddingCache
 
 TINY = {"backbone": "kgclip-tiny", "pretrained": None, "decoder_heads": 4, "triplet_heads": 4}
 
@@ -114,21 +115,29 @@ def _text_tower(model: KGClipModel) -> list[torch.nn.Parameter]:
     return [p for n, p in clip.named_parameters() if not n.startswith("visual.") and n != "logit_scale"]
 
 
-def test_train_text_sends_gradients_into_the_text_tower(monkeypatch):
+def test_train_text_sends_gradients_into_the_text_tower(monkeypatch, tmp_path):
     model = tiny_model(train_text=True).train()
-    monkeypatch.setattr(model.backbone.cache, "get_or_compute",
-                        lambda *a: pytest.fail("train_text must not use the text cache"))
+    model.backbone.cache = TextEmbeddingCache(tmp_path)
+    calls = []
+    get = model.backbone.cache.get_or_compute
+    monkeypatch.setattr(model.backbone.cache, "get_or_compute", lambda *a: calls.append(1) or get(*a))
     classes = model.encode_classes(class_inputs())
+    assert not calls  # training: the tower runs afresh, uncached
     assert classes.class_emb.requires_grad and classes.word_tokens.requires_grad
     compute_losses(model, model(images(2, 3), classes), classes, torch.tensor([0, 2]))["total"].backward()
     clip = model.backbone.model
     for p in (clip.token_embedding.weight, clip.text_projection, clip.ln_final.weight):
         assert p.grad is not None and p.grad.abs().sum() > 0
-    with torch.no_grad():  # evaluation: the same embeddings, without a graph
+    with torch.no_grad():  # evaluation: the same embeddings, without a graph, through the cache
         frozen = model.encode_classes(class_inputs())
-    assert not frozen.class_emb.requires_grad
-    torch.testing.assert_close(frozen.class_emb, classes.class_emb.detach())
+    assert calls and not frozen.class_emb.requires_grad
+    torch.testing.assert_close(frozen.class_emb, classes.class_emb.detach(), atol=1e-5, rtol=0)
     assert not model.eval().encode_classes(class_inputs()).class_emb.requires_grad  # e.g. the Predictor
+    # A training step changes the tower, so evaluation never reads the old tower's cached embeddings.
+    torch.optim.SGD([p for p in _text_tower(model)], lr=1.0).step()
+    with torch.no_grad():
+        after = model.encode_classes(class_inputs())
+    assert not torch.allclose(after.class_emb, frozen.class_emb)
 
 
 def test_frozen_text_tower_uses_the_cache_and_gets_no_gradient(monkeypatch):

@@ -220,13 +220,14 @@ class KGClipModel(nn.Module):
 
         With a frozen text tower (``cfg.train_text`` off) the embeddings come from the
         backbone's cache and carry no gradient: compute them once per label set. With
-        ``train_text`` on they are computed afresh, uncached, and carry gradients into the
-        text tower in training mode with grad mode on: recompute them every training step
-        (and once for evaluation; in eval mode, as in the Predictor, they carry no graph).
+        ``train_text`` on, in training mode with grad mode on, they are computed afresh,
+        uncached, and carry gradients into the text tower: recompute them every training step.
+        Otherwise (evaluation, the Predictor) they come from the cache, keyed by the text
+        tower's weights, so a fine-tuned tower is embedded once per label set too.
         ``progress(done, total)`` follows the texts embedded so far out of all it needs.
         """
-        grad = self.cfg.train_text
-        with torch.set_grad_enabled(grad and self.training and torch.is_grad_enabled()):
+        grad = self.cfg.train_text and self.training and torch.is_grad_enabled()
+        with torch.set_grad_enabled(grad):
             return self._encode_classes(inputs, grad, progress)
 
     def _encode_classes(self, inputs: ClassInputs, grad: bool, progress: ClassProgress | None) -> ClassFeatures:
