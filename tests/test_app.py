@@ -76,9 +76,8 @@ def app_url(app):
     return app[1]
 
 
-@pytest.fixture(scope="module")
-def checkpoint_url(tmp_path_factory):
-    """The app on a checkpoint of a tiny model with every head (MRA, SU, decoder, WTI, triplets)."""
+def save_tiny_checkpoint(directory: Path) -> Path:
+    """A checkpoint of a tiny model with every head (MRA, SU, decoder, WTI, triplets) and its KG."""
     import torch
 
     from kgclip_core.kg.graph import KnowledgeGraph
@@ -89,9 +88,15 @@ def checkpoint_url(tmp_path_factory):
     torch.manual_seed(0)
     cfg = ModelConfig(backbone="kgclip-tiny", pretrained=None, decoder_heads=2, triplet_heads=2, num_regions=4)
     kg = KnowledgeGraph.for_label_set("kinetics_tps24")
-    directory = tmp_path_factory.mktemp("ckpt") / "tiny"
     checkpoint.save(build_model(cfg, random_backbone=True, device="cpu"), directory, kg=kg.to_json(),
                     labels=list(kg.actions))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def checkpoint_url(tmp_path_factory):
+    """The app on a checkpoint of a tiny model with every head (MRA, SU, decoder, WTI, triplets)."""
+    directory = save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
     proc, url = start_app(["--checkpoint", str(directory), "--device", "cpu"],
                           tmp_path_factory.mktemp("app") / "ckpt-app.log")
     yield url

@@ -30,7 +30,7 @@ from kgclip_core.labels import MAX_LABEL_CHARS, MAX_LABELS, custom_label_set, lo
 from kgclip_core.video import read_clip
 
 gradio_client = pytest.importorskip("gradio_client")
-from test_app import TINY_APP, start_app, stop_app  # noqa: E402  (one way to start the app, shared)
+from test_app import TINY_APP, save_tiny_checkpoint, start_app, stop_app  # noqa: E402  (one way to start the app, shared)
 
 CUSTOM = "custom (type below)"
 PROBE = "http://127.0.0.1:9"  # nothing listens there; the browser test runs a real probe
@@ -176,20 +176,7 @@ def test_a_request_past_its_budget_ends_and_the_predictor_goes_on(predictor, rea
 @pytest.fixture(scope="module")
 def checkpoint_dir(tmp_path_factory):
     """A tiny checkpoint with every head and its knowledge graph."""
-    import torch
-
-    from kgclip_core.kg.graph import KnowledgeGraph
-    from kgclip_core.model import checkpoint
-    from kgclip_core.model.config import ModelConfig
-    from kgclip_core.model.kgclip import build_model
-
-    torch.manual_seed(0)
-    cfg = ModelConfig(backbone="kgclip-tiny", pretrained=None, decoder_heads=2, triplet_heads=2, num_regions=4)
-    kg = KnowledgeGraph.for_label_set("kinetics_tps24")
-    directory = tmp_path_factory.mktemp("ckpt") / "tiny"
-    checkpoint.save(build_model(cfg, random_backbone=True, device="cpu"), directory, kg=kg.to_json(),
-                    labels=list(kg.actions))
-    return directory
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
 
 
 def _edit_json(directory: Path, name: str, edit) -> None:
