@@ -46,6 +46,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_app(app_args: list[str], env: dict[str, str], log, poll_s: float = 1.0,
+              limit_s: float = 300) -> tuple[subprocess.Popen, str]:
+    """``python app.py`` on a free loopback port, its output to ``log``; returns the process
+    and its URL once the server answers (polled every ``poll_s``)."""
+    port = _free_port()
+    app = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), *app_args],
+                           cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + limit_s
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return app, url
+        except OSError:
+            if app.poll() is not None or time.time() > deadline:
+                app.kill()
+                raise SystemExit(f"the app exited or did not answer; see {log.name}") from None
+            time.sleep(poll_s)
+
+
 def _folder_size(folder: Path) -> tuple[int, int]:
     """(files, bytes) under a folder."""
     files = [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
@@ -168,22 +188,10 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="kgclip-soak-"))
     uploads, cache, scratch = work / "gradio", work / "cache", work / "scratch"
     scratch.mkdir()
-    port = _free_port()
     env = {**os.environ, "GRADIO_TEMP_DIR": str(uploads), "KGCLIP_CACHE_DIR": str(cache)}
     log = open(work / "app.log", "w")
-    app = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port),
-                            "--cache-max-mb", str(args.cache_max_mb), *args.app_args.split()],
-                           cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    app, url = start_app(["--cache-max-mb", str(args.cache_max_mb), *args.app_args.split()], env, log)
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if app.poll() is not None:
-                    raise SystemExit(f"the app exited; see {work / 'app.log'}")
-                time.sleep(1)
         time.sleep(5)  # let the start-up warm-up settle before the first reading
         proc = psutil.Process(app.pid)
         before = (_rss(proc), _folder_size(cache), _folder_size(uploads))

@@ -42,15 +42,17 @@ CONTROL_SETTINGS = tuple(SETTING[name] for name in ("K=2", "supervised", "K=4", 
 
 def grid_runs() -> list[GridRun]:
     """Every run of the grid, most important first: few-shot K=2 (the cheapest runs, and with
-    the zero-shot novel compositions, the papers' two claims), then supervised."""
+    the zero-shot novel compositions, the papers' two claims), then supervised, then plain
+    against full in the other settings (few-shot runs cost a third of a supervised one), the
+    single-head variants, and last the supervised ablations."""
     order = [
         (("plain CLIP", "full KG-CLIP"), ("K=2",)),
         (("full, shuffled KG", "full, no KG losses"), ("K=2",)),
         (("plain CLIP", "full KG-CLIP"), ("supervised",)),
-        (("+WTI", "+MRA/SU/decoder", "+KG triplet"), ("K=2",)),
-        (("full, shuffled KG", "full, no KG losses", "+WTI", "+MRA/SU/decoder", "+KG triplet"), ("supervised",)),
         (("plain CLIP", "full KG-CLIP"), ("K=4", "K=8", "T=2", "T=4")),
+        (("+WTI", "+MRA/SU/decoder", "+KG triplet"), ("K=2",)),
         (("+WTI", "+MRA/SU/decoder", "+KG triplet", "full, shuffled KG", "full, no KG losses"), ("K=4", "K=8")),
+        (("full, shuffled KG", "full, no KG losses", "+WTI", "+MRA/SU/decoder", "+KG triplet"), ("supervised",)),
     ]
     runs = [GridRun(v, SETTING[s], seed) for variants, settings in order for s in settings for seed in SEEDS
             for v in variants]

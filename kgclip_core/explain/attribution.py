@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from captum.attr import IntegratedGradients
 
 from kgclip_core.backbone import ClipBackbone
 from kgclip_core.errors import ConfigError
@@ -30,6 +29,15 @@ from kgclip_core.labels import LabelSet
 from kgclip_core.predictor import Prediction, Predictor
 
 log = logging.getLogger(__name__)
+
+
+def _integrated_gradients(forward: Callable[..., torch.Tensor]):
+    """captum's IntegratedGradients on ``forward``. captum is imported here, on first use: its
+    import takes over a second, and only the opt-in gradient explanations need it (not the
+    first prediction after a cold start)."""
+    from captum.attr import IntegratedGradients
+
+    return IntegratedGradients(forward)
 
 Progress = Callable[[float, str], None]
 
@@ -91,7 +99,7 @@ def integrated_gradients(
 
     report(0.0, "Integrated Gradients: starting")
     with torch.enable_grad():
-        attr, delta = IntegratedGradients(forward).attribute(
+        attr, delta = _integrated_gradients(forward).attribute(
             images, baselines=torch.zeros_like(images), target=target, n_steps=steps,
             internal_batch_size=batch, return_convergence_delta=True)
     grid = attr[0].abs().sum(dim=1).detach().float().cpu().numpy()  # [T, S, S]
@@ -115,6 +123,6 @@ def text_integrated_gradients(backbone: ClipBackbone, images: torch.Tensor, text
         return (F.normalize(cls, dim=-1) * texts.repeat(x.shape[0] // len(texts), 1)).sum(-1)
 
     with torch.enable_grad():
-        attr = IntegratedGradients(cosine).attribute(images.float(), baselines=torch.zeros_like(images.float()),
+        attr = _integrated_gradients(cosine).attribute(images.float(), baselines=torch.zeros_like(images.float()),
                                                      n_steps=steps)
     return scale_to_peak(attr.abs().sum(dim=1).detach())

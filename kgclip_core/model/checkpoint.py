@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from kgclip_core.errors import ConfigError, WeightsError
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.kgclip import KGClipModel, build_model
+from kgclip_core.skip_init import init_skipped
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,10 @@ def load(directory: str | Path, device: str = "cpu", expected: ModelConfig | Non
         raise WeightsError(
             f"{weights} is not a safetensors file ({err}); only safetensors weights are loaded."
         ) from err
-    # The weights file holds the backbone too, so the backbone starts from random weights.
-    model = build_model(cfg, random_backbone=True, device=device)
+    # The weights file holds every weight, backbone included, and is loaded strictly below:
+    # build the model uninitialised (random initialisation would be overwritten anyway).
+    with init_skipped():
+        model = build_model(cfg, random_backbone=True, device=device)
     expected_state = model.state_dict()
     missing = sorted(set(expected_state) - set(state))
     unexpected = sorted(set(state) - set(expected_state))
