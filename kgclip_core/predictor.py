@@ -309,15 +309,17 @@ class Predictor:
         limits.check_labels(label_set)
         deadline = limits.deadline()
         clip = read_clip(video_path, self.cfg.num_frames, short_side=self.cfg.short_side)
-        # Only now: embedding a large label set takes long, and a bad file must be refused fast.
-        kg, classes = self.classes(label_set, _within(deadline, progress))
         frames = clip.frames[0]
         images = self.backbone.preprocess(frames)[None]
         # Imported here: kgclip_core.explain imports this module.
         from kgclip_core.explain import textmaps
 
+        # The clip before the label set: a bad file is refused before any text is embedded,
+        # and while the warm-up still embeds this label set (the first request after a
+        # start), the clip's encoding and the imports above overlap with it.
         with textmaps.recorder(self.backbone, self.cfg.heatmap_method) as recorded:
             video = self.model.encode_video(images)
+        kg, classes = self.classes(label_set, _within(deadline, progress))
         out = self.model.score(video, classes, explain=True)
         probs = out.logits[0].softmax(dim=-1)
         top = probs.topk(min(top_k, len(label_set)))
