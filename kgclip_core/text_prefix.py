@@ -49,7 +49,8 @@ def prefix_groups(tokens: torch.Tensor, min_group: int = MIN_GROUP,
     prefix: ``(prefix length, text indices)``. Each text takes the longest prefix of at least
     ``min_prefix`` tokens, stopping before its EOT, that at least ``min_group`` texts take
     (a prefix that fewer take, because the others took longer ones, is dropped, longest
-    first, and its texts choose again). Texts with none form one group of prefix length 0 (nothing shared)."""
+    first, and its texts choose again). Texts with none form one group of prefix length 0
+    (nothing shared)."""
     eot = tokens.argmax(dim=-1).tolist()
     rows = tokens.tolist()
 

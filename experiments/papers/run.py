@@ -44,23 +44,27 @@ def grid_runs() -> list[GridRun]:
     """Every run of the grid, most important first: few-shot K=2 (the cheapest runs, and with
     the zero-shot novel compositions, the papers' two claims), then supervised, then plain
     against full in the other settings (few-shot runs cost a third of a supervised one), the
-    single-head variants, and last the supervised ablations."""
-    order = [
-        (("plain CLIP", "full KG-CLIP"), ("K=2",)),
-        (("full, shuffled KG", "full, no KG losses"), ("K=2",)),
-        (("plain CLIP", "full KG-CLIP"), ("supervised",)),
-        (("plain CLIP", "full KG-CLIP"), ("K=4", "K=8", "T=2", "T=4")),
-        (("+WTI", "+MRA/SU/decoder", "+KG triplet"), ("K=2",)),
-        (("+WTI", "+MRA/SU/decoder", "+KG triplet", "full, shuffled KG", "full, no KG losses"), ("K=4", "K=8")),
-        (("full, shuffled KG", "full, no KG losses", "+WTI", "+MRA/SU/decoder", "+KG triplet"), ("supervised",)),
+    single-head variants and the arms of the papers' own choices at K=2, and last the
+    few-shot and supervised ablations."""
+    def block(variants: tuple[str, ...], settings: tuple[str, ...], **arm) -> list[GridRun]:
+        return [GridRun(v, SETTING[s], seed, **arm) for s in settings for seed in SEEDS for v in variants]
+
+    plain_full = ("plain CLIP", "full KG-CLIP")
+    ablations = ("+WTI", "+MRA/SU/decoder", "+KG triplet", "full, shuffled KG", "full, no KG losses")
+    return [
+        *block(plain_full, ("K=2",)),
+        *block(("full, shuffled KG", "full, no KG losses"), ("K=2",)),
+        *block(plain_full, ("supervised",)),
+        *block(plain_full, ("K=4", "K=8", "T=2", "T=4")),
+        *block(("+WTI", "+MRA/SU/decoder", "+KG triplet"), ("K=2",)),
+        # The arms of the papers' own choices: their fidelity switches, and a frozen text tower.
+        *block(("full KG-CLIP",), ("K=2",), papers=True),
+        *block(plain_full, ("K=2",), train_text=False),
+        *block(ablations, ("K=4", "K=8")),
+        *block(("full KG-CLIP",), ("supervised",), papers=True),
+        *block(plain_full, ("supervised",), train_text=False),
+        *block(ablations, ("supervised",)),
     ]
-    runs = [GridRun(v, SETTING[s], seed) for variants, settings in order for s in settings for seed in SEEDS
-            for v in variants]
-    # The arms of the papers' own choices: frozen text tower, and the fidelity switches.
-    runs += [GridRun(v, SETTING[s], seed, train_text=False) for s in ("K=2", "supervised") for seed in SEEDS
-             for v in ("plain CLIP", "full KG-CLIP")]
-    runs += [GridRun("full KG-CLIP", SETTING[s], seed, papers=True) for s in ("K=2", "supervised") for seed in SEEDS]
-    return runs
 
 
 def dev_runs() -> list[GridRun]:
