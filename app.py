@@ -563,7 +563,8 @@ def frames_panel() -> tuple[gr.Markdown, gr.Plot, gr.Radio, gr.Dropdown, gr.Slid
     result_for = gr.Markdown(elem_id="result-for")
     chart = gr.Plot(label="Predicted actions", elem_id="topk-chart")
     with gr.Row():
-        kind = gr.Radio([], label="Heatmap", info="MRA regions or selected semantic units")
+        kind = gr.Radio([], label="Heatmap", info="evidence: the top action's own concepts; regions: MRA; "
+                                                  "units: the semantic units the model selected")
         which = gr.Dropdown([], label="Map")
         opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Opacity", elem_id="opacity")
     gallery = gr.Gallery(label="Sampled frames with heatmaps", columns=4, height="auto", elem_id="heatmaps")
@@ -676,24 +677,29 @@ def wire_recognise(handlers: Handlers, model: gr.Radio, clip: ClipPanel, results
     controls and the deep explanation redraw the frames."""
     # The button says a run is on and takes no click until it ends; a new clip cancels the
     # run, clears its results and frees the button, so a result always belongs to the clip shown.
-    running = gr.on([clip.run.click, clip.custom.submit], lambda: (gr.Button(RECOGNISING, interactive=False), None),
-                    None, [clip.run, report.files], queue=False, api_visibility="private")
+    busy = dict(fn=lambda: (gr.Button(RECOGNISING, interactive=False), None), inputs=None,
+                outputs=[clip.run, report.files], queue=False, api_visibility="private")
     # Progress, and an error, show on the chart only, not as a red pill on every panel.
-    run = running.then(handlers.predict, [clip.video, clip.label_set, clip.custom, clip.top_k, results.opacity, model],
-                       [*results.outputs(clip.open_action), session], api_name="predict",
-                       show_progress_on=[results.chart])
+    predict = dict(fn=handlers.predict, inputs=[clip.video, clip.label_set, clip.custom, clip.top_k, results.opacity, model],
+                   outputs=[*results.outputs(clip.open_action), session], show_progress_on=[results.chart])
     # Typed labels are what the user wants recognised: the menu follows the typing (or a paste).
-    clip.custom.change(_follow_typing, [clip.custom, clip.label_set], [clip.label_set], queue=False,
-                       api_visibility="private")
+    follow = dict(fn=_follow_typing, inputs=[clip.custom, clip.label_set], outputs=[clip.label_set], queue=False,
+                  api_visibility="private")
+    clip.custom.change(**follow)
+    clicked = clip.run.click(**busy).then(**predict, api_name="predict")
+    # Enter in the box: the menu is set from the typing first, within this event, since the
+    # change event's own update may not have reached the page yet (a fast Enter raced it).
+    typed = clip.custom.submit(**follow).then(**busy).then(**predict, api_visibility="private")
     # Gradio 6.31 skips a .then() after an error, so the button comes back on success and on failure.
     ready = dict(fn=lambda: gr.Button(RECOGNISE, interactive=True), inputs=None, outputs=[clip.run], queue=False,
                  api_visibility="private")
-    run.success(**ready)
-    run.failure(**ready)
+    for run in (clicked, typed):
+        run.success(**ready)
+        run.failure(**ready)
     clip.video.change(handlers.show_clip, [clip.video],
                       [clip.player, clip.player_note, *results.outputs(clip.open_action), session, deep.gallery,
                        deep.note, report.files, clip.run],
-                      cancels=[run], api_name="show_clip")
+                      cancels=[clicked, typed], api_name="show_clip")
     results.kind.input(handlers.heatmap_kind, [session, results.kind, results.opacity],
                        [results.which, results.gallery], api_name="heatmap_kind")
     # The opacity's slider and its number box both change it; always_last redraws once for a drag.
@@ -719,13 +725,17 @@ def wire_kg(handlers: Handlers, kg: KGPanel, tabs: gr.Tabs, clip: ClipPanel, ses
           [kg.query, kg.pick, kg.opened], api_name="open_action").then(**show, api_visibility="private")
     kg.looks_like.input(handlers.open_curated, [kg.looks_like], [kg.label_set, kg.custom, kg.query, kg.pick],
                         api_name="open_curated").then(**show, api_visibility="private")
-    kg.custom.change(_follow_typing, [kg.custom, kg.label_set], [kg.label_set], queue=False, api_visibility="private")
+    follow = dict(fn=_follow_typing, inputs=[kg.custom, kg.label_set], outputs=[kg.label_set], queue=False,
+                  api_visibility="private")
+    kg.custom.change(**follow)
     kg.tab.select(**show, api_visibility="private")
     clip.open_button.click(handlers.open_in_kg, [session, clip.open_action],
                            [tabs, kg.label_set, kg.custom, kg.query, kg.pick],
                            api_name="open_in_kg").then(**show, api_visibility="private")
-    gr.on([kg.label_set.input, kg.query.submit, kg.custom.submit], handlers.kg_search,
-          [kg.label_set, kg.custom, kg.query], [kg.pick], api_name="kg_search").then(**show, api_visibility="private")
+    search = dict(fn=handlers.kg_search, inputs=[kg.label_set, kg.custom, kg.query], outputs=[kg.pick])
+    gr.on([kg.label_set.input, kg.query.submit], **search, api_name="kg_search").then(**show, api_visibility="private")
+    # Enter in the typed-labels box: the menu follows the typing first, as in the Recognise tab.
+    kg.custom.submit(**follow).then(**search, api_visibility="private").then(**show, api_visibility="private")
 
 
 def build_app(options: list[ModelOption], labels: str | None = None, warmup: Warmup | None = None) -> gr.Blocks:

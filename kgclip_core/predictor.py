@@ -140,7 +140,9 @@ class Prediction:
     evidence: list[Evidence] = field(default_factory=list)  # the top class's own concepts, best first
     evidence_threshold: float | None = None  # EVIDENCE_QUANTILE of all the label set's concept scores
     unit_maps: np.ndarray | None = field(default=None, repr=False)  # [T, K, H', W'], each sums to 1
-    heatmap_method: str = "cosine"  # the method that made unit_maps (explain.textmaps)
+    # [T, E, H', W'] in ``evidence`` order, each sums to 1; None for the gradient methods (a pass per text)
+    evidence_maps: np.ndarray | None = field(default=None, repr=False)
+    heatmap_method: str = "cosine"  # the method that made unit_maps and evidence_maps (explain.textmaps)
     alignment: WordAlignment | None = None
     edges: list[EdgeScore] = field(default_factory=list)
     kg: dict = field(default_factory=dict, repr=False)  # node-link subgraph of the top class and its units
@@ -149,7 +151,7 @@ class Prediction:
     def to_dict(self) -> dict:
         """A JSON-ready dict (frames and dense maps left out)."""
         out = asdict(self)
-        for key in ("frames", "region_maps", "unit_maps", "kg"):
+        for key in ("frames", "region_maps", "unit_maps", "evidence_maps", "kg"):
             out.pop(key)
         if self.alignment is not None:
             out["alignment"]["similarity"] = self.alignment.similarity.round(4).tolist()
@@ -343,41 +345,53 @@ class Predictor:
             grid=tuple(video.grid),
             warnings=warnings,
         )
-        self._explain(pred, out, classes, kg, label_set)
-        if out.su is not None and self.cfg.heatmap_method != "cosine":
-            maps = textmaps.text_maps(self.backbone, images[0], classes.unit_emb[out.su.indices[0]],
-                                      self.cfg.heatmap_method, recorded)
+        evidence_units = self._explain(pred, out, classes, kg, label_set)
+        method = self.cfg.heatmap_method
+
+        def grid_maps(texts: torch.Tensor) -> np.ndarray:
+            maps = textmaps.text_maps(self.backbone, images[0], texts, method, recorded)
             maps = F.adaptive_avg_pool2d(maps, video.grid)  # pixel maps (integrated gradients) onto the grid
-            pred.unit_maps = (maps / maps.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)).cpu().numpy()
-            pred.heatmap_method = self.cfg.heatmap_method
+            return (maps / maps.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)).cpu().numpy()
+
+        if out.su is not None and method != "cosine":
+            pred.unit_maps = grid_maps(classes.unit_emb[out.su.indices[0]])
+        # Where the top class's own concepts show: one more text per concept in the same pass
+        # for the single-pass methods; the gradient methods would cost a pass per concept.
+        if evidence_units and method in textmaps.SINGLE_PASS:
+            pred.evidence_maps = grid_maps(classes.unit_emb[evidence_units])
+        pred.heatmap_method = method
         return pred
 
     @staticmethod
-    def _evidence(pred: Prediction, out: ScoreOutput, classes: ClassFeatures, top: int) -> None:
-        """The top class's own concepts, scored against every frame, present or not."""
+    def _evidence(pred: Prediction, out: ScoreOutput, classes: ClassFeatures, top: int) -> list[int]:
+        """The top class's own concepts, scored against every frame, present or not; returns
+        their unit indices in ``pred.evidence`` order."""
         if classes.unit_emb.shape[0] == 0:
-            return
+            return []
         if out.su is not None:  # already computed: the best cosine over each frame's tokens
             frame_scores = out.su.frame_scores[0]
         else:
             frame_scores = F.normalize(out.frame_tokens[0], dim=-1) @ classes.unit_emb.T  # [T, U]
         scores = frame_scores.float().mean(0)
         pred.evidence_threshold = float(torch.quantile(scores, EVIDENCE_QUANTILE))
-        for u in sorted(classes.class_unit_mask[top].nonzero().flatten().tolist(), key=lambda u: -float(scores[u])):
+        order = sorted(classes.class_unit_mask[top].nonzero().flatten().tolist(), key=lambda u: -float(scores[u]))
+        for u in order:
             pred.evidence.append(Evidence(
                 text=classes.unit_texts[u], type=classes.unit_types[u], score=float(scores[u]),
                 frame_scores=frame_scores[:, u].tolist(), best_frame=int(frame_scores[:, u].argmax()),
                 present=float(scores[u]) >= pred.evidence_threshold))
+        return order
 
     def _explain(self, pred: Prediction, out: ScoreOutput, classes: ClassFeatures, kg: KnowledgeGraph,
-                 label_set: LabelSet) -> None:
-        """Copy the model's intermediate results for the top class into the Prediction."""
+                 label_set: LabelSet) -> list[int]:
+        """Copy the model's intermediate results for the top class into the Prediction;
+        returns the unit indices of its evidence (``pred.evidence`` order)."""
         top = pred.class_indices[0]
         if out.region_maps is not None:
             pred.region_maps = out.region_maps[0].float().cpu().numpy()
         if out.unit_maps is not None:
             pred.unit_maps = out.unit_maps[0].float().cpu().numpy()
-        self._evidence(pred, out, classes, top)
+        evidence_units = self._evidence(pred, out, classes, top)
         if out.su is not None:
             top_units = classes.class_unit_mask[top]
             for rank, u in enumerate(out.su.indices[0].tolist()):
@@ -400,3 +414,4 @@ class Predictor:
                     pred.edges.append(EdgeScore(head, relation, tail, float(out.edge_scores[k]),
                                                 float(out.video_edge_scores[0, k])))
         pred.kg = kg.subgraph([label_set.classes[top]]).to_json()
+        return evidence_units

@@ -131,8 +131,11 @@ def test_predict_endpoint_on_real_clip(app_url, real_clip):
     assert escape_markdown(real_clip.name) in result_for and "ucf101" in result_for  # the clip it belongs to
     assert len(details["labels"]) == 3 and details["label_set"] == "ucf101" and details["random_weights"] is True
     assert chart["type"] == "plotly" and "Top-3 of ucf101" in chart["plot"]
-    assert kind["value"] == "units" and which["value"] == "all units"  # training-free: unit maps, no regions
+    # First the maps of the top action's own concepts (the evidence below), then regions and units.
+    assert [c[0] for c in kind["choices"]] == ["evidence", "regions", "units"] and kind["value"] == "evidence"
+    assert which["value"] == "all concepts" and len(which["choices"]) == len(details["evidence"]) + 1
     assert len(gallery) == 8 and all(p.is_file() for p in _image_files(gallery))
+    assert details["labels"][0] in gallery[0]["caption"]  # "... the concepts "<top action>" expects ..."
     assert units["headers"][:2] == ["unit", "type"] and len(units["data"]) == len(details["units"])
     # The top class's own concepts, each checked against the clip, with how to read the marks.
     assert evidence["headers"][:2] == ["shown", "concept"] and len(evidence["data"]) == len(details["evidence"])
@@ -152,6 +155,11 @@ def test_heatmap_and_deep_explanation_endpoints_use_the_sessions_prediction(app_
     assert which["value"] == "all units" and len(gallery) == 8
     single = client.predict("units", unit, 0.8, api_name="/heatmaps")
     assert len(single) == 8 and _image_files(single)[0].read_bytes() != _image_files(gallery)[0].read_bytes()
+    concept = details["evidence"][0]["text"]
+    which, _ = client.predict("evidence", 0.5, api_name="/heatmap_kind")
+    name = next(c[0] for c in which["choices"] if c[0].startswith(concept))
+    one = client.predict("evidence", name, 0.5, api_name="/heatmaps")
+    assert len(one) == 8 and f'"{concept}", a concept of "{details["labels"][0]}"' in one[0]["caption"]
     attribution, note = client.predict(4, 0.5, api_name="/deep_explanation")
     assert len(attribution) == 8 and details["labels"][0] in note and "4 steps" in note
 
@@ -164,10 +172,11 @@ def test_report_endpoint_gives_the_html_report_and_the_heatmap_video(app_url, tm
         client.predict(None, None, 0.5, api_name="/report")
     clip = REPO / "assets" / "examples" / "punch_with_right_arm.mp4"
     *_, details = _predict(client, clip)
-    html_file, video_file = (Path(f) for f in client.predict("units", "all units", 0.7, api_name="/report"))
+    # The maps shown after a prediction: the top action's concepts.
+    html_file, video_file = (Path(f) for f in client.predict("evidence", "all concepts", 0.7, api_name="/report"))
     page = html_file.read_text(encoding="utf-8")
     assert html_file.name == "punch_with_right_arm-kgclip-report.html" and details["labels"][0] in page
-    assert page.count("data:image/png;base64,") == 8 and "all units" in page
+    assert page.count("data:image/png;base64,") == 8 and "all concepts" in page
     assert probe_video(video_file).num_frames == probe_video(clip).num_frames
 
 
@@ -239,9 +248,11 @@ def test_checkpoint_app_shows_regions_and_word_alignment(checkpoint_url, real_cl
     (chart, kind, which, gallery, evidence, evidence_note, units, timeline, alignment, note, kg_html, action,
      _, details) = _predict(client, real_clip, "the checkpoint's labels", top_k=5)
     assert details["label_set"] == "kinetics_tps24" and len(details["labels"]) == 5  # the checkpoint's classes
-    assert [c[0] for c in kind["choices"]] == ["regions", "units"] and which["value"] == "all regions"
+    assert [c[0] for c in kind["choices"]] == ["evidence", "regions", "units"] and which["value"] == "all concepts"
     assert alignment["type"] == "plotly" and note["value"] == ""
     assert details["edges"] and "kg " in kg_html
+    which, _ = client.predict("regions", 0.5, api_name="/heatmap_kind")
+    assert which["value"] == "all regions"
     region = client.predict("regions", "region 2", 0.5, api_name="/heatmaps")
     assert len(region) == 8
     attribution, note = client.predict(4, 0.5, api_name="/deep_explanation")

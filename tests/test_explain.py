@@ -59,6 +59,24 @@ def test_maps_have_the_frames_size_sum_to_one_and_stay_in_the_crop(pred, kind, c
     assert np.all(_outside_crop(maps) == 0)  # the model never saw the sides of the frame
 
 
+def test_evidence_maps_are_the_top_actions_concepts_on_the_frames(pred, predictor):
+    """The "evidence" maps: one per concept of the predicted action, in the evidence's order,
+    each the map of that concept's own text on these frames, named with shown or not."""
+    texts = [e.text for e in pred.evidence]
+    names = explain.heatmap_choices(pred, "evidence")
+    assert texts and names[0] == "all concepts" and len(names) == len(texts) + 1
+    assert all(n.startswith(e.text) and n.endswith("not shown)") != e.present for e, n in zip(pred.evidence, names[1:]))
+    maps = np.stack([explain.heatmaps(pred, "evidence", i) for i in range(len(texts))], axis=1)
+    t, h, w = pred.frames.shape[:3]
+    assert maps.shape == (t, len(texts), h, w)
+    np.testing.assert_allclose(maps.sum(axis=(-2, -1)), 1.0, rtol=1e-5)
+    assert np.all(_outside_crop(maps) == 0)
+    own = explain.text_heatmaps(predictor, pred, texts)  # each text mapped on its own, peak 1
+    np.testing.assert_allclose(maps, own / own.sum(axis=(-2, -1), keepdims=True), rtol=1e-3, atol=1e-7)
+    assert f'"{texts[1]}", a concept of "{pred.labels[0]}"' in explain.heatmap_caption(pred, "evidence", 1)
+    assert "evidence_maps" not in pred.to_dict()
+
+
 def test_to_frame_places_the_grid_on_the_centre_square():
     grid = np.zeros((2, 2), dtype=np.float32)
     grid[0, 1] = 1.0  # top-right cell of the model's view

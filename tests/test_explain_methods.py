@@ -95,6 +95,13 @@ def test_predictor_makes_unit_maps_with_its_method(free_predictor, real_clip, me
     assert pred.unit_maps.shape == (4, len(pred.units), *free_predictor.backbone.grid_size)
     np.testing.assert_allclose(pred.unit_maps.sum(axis=(-2, -1)), 1.0, rtol=1e-5)
     assert textmaps.HEATMAP_METHODS[method].split(":")[0] in explain.heatmap_caption(pred, "units")
+    # The top action's concepts are mapped in the same pass by the single-pass methods only.
+    if method in textmaps.SINGLE_PASS:
+        assert pred.evidence_maps.shape == (4, len(pred.evidence), *free_predictor.backbone.grid_size)
+        np.testing.assert_allclose(pred.evidence_maps.sum(axis=(-2, -1)), 1.0, rtol=1e-5)
+    else:
+        assert pred.evidence and pred.evidence_maps is None and explain.heatmap_choices(pred, "evidence") == []
+        assert "gradient" in explain.heatmap_caption(pred, "evidence")
 
 
 def test_text_heatmaps_keep_the_frames_aspect_and_range(free_predictor, real_clip):

@@ -5,10 +5,10 @@ on the patch grid [H', W'] cover that square only. :func:`to_frame` upsamples a 
 bilinearly onto the square and leaves the rest of the frame at zero: the result has the
 frame's own size and aspect, and shows where the model could not look.
 
-The region and unit maps returned here sum to 1 over the frame, like the model's own maps (a
-softmax over space): a pixel's value is the share of the map's attention it holds. The unit maps
-are made by the Predictor's heatmap method (``Prediction.heatmap_method``, see
-``explain.textmaps``). :func:`text_heatmaps` maps any texts (a concept of the evidence, a class)
+The evidence, region and unit maps returned here sum to 1 over the frame, like the model's own
+maps (a softmax over space): a pixel's value is the share of the map's attention it holds. The
+evidence maps (where each concept the predicted class expects shows) and the unit maps are made
+by the Predictor's heatmap method (``Prediction.heatmap_method``, see ``explain.textmaps``). :func:`text_heatmaps` maps any texts (a concept of the evidence, a class)
 on a prediction's frames by any method, in [0, 1] with 1 at each frame's peak.
 """
 
@@ -20,7 +20,11 @@ import torch.nn.functional as F
 
 from kgclip_core.predictor import Prediction, Predictor
 
-HEATMAP_KINDS = ("regions", "units")
+# The top class's own concepts first: the maps that explain the prediction shown above them.
+HEATMAP_KINDS = ("evidence", "regions", "units")
+NO_EVIDENCE_MAPS = ("the gradient heatmap methods make no concept maps (a pass per concept): choose the "
+                    "units' maps, or run the deep explanation")
+NO_EVIDENCE = "the predicted action has no concepts in the knowledge graph to map: choose another kind of map"
 NO_REGIONS = ("this model has no multi-region attention (MRA) module, so it has no region maps: "
               "choose the units' maps")
 
@@ -75,6 +79,11 @@ def unit_heatmaps(pred: Prediction) -> np.ndarray | None:
 
 def heatmap_choices(pred: Prediction, kind: str) -> list[str]:
     """Names of the maps of one kind, for a picker: "all ..." first, then one per map."""
+    if kind == "evidence":
+        if pred.evidence_maps is None:
+            return []
+        return ["all concepts", *(f"{e.text} ({e.type.replace('_', ' ')}, {'shown' if e.present else 'not shown'})"
+                                  for e in pred.evidence)]
     if kind == "regions":
         count = 0 if pred.region_maps is None else pred.region_maps.shape[1]
         return ["all regions", *(f"region {r + 1}" for r in range(count))] if count else []
@@ -86,12 +95,12 @@ def heatmap_choices(pred: Prediction, kind: str) -> list[str]:
 def heatmaps(pred: Prediction, kind: str, which: int | None = None) -> np.ndarray | None:
     """One map per frame [T, H, W] summing to 1: map ``which`` of ``kind``, or their mean if None.
 
-    ``which`` indexes the maps (regions, or units in ``pred.units`` order). None when the
-    prediction has no maps of that kind.
+    ``which`` indexes the maps (concepts in ``pred.evidence`` order, regions, or units in
+    ``pred.units`` order). None when the prediction has no maps of that kind.
     """
     if kind not in HEATMAP_KINDS:
         raise ValueError(f"kind must be one of {HEATMAP_KINDS}, got {kind!r}")
-    maps = pred.region_maps if kind == "regions" else pred.unit_maps
+    maps = {"evidence": pred.evidence_maps, "regions": pred.region_maps, "units": pred.unit_maps}[kind]
     if maps is None:
         return None
     # Mean on the grid first: upsampling is linear, so this equals the mean of the frame maps.
@@ -108,11 +117,19 @@ def heatmap_caption(pred: Prediction, kind: str, which: int | None = None) -> st
         what = "the mean of the region maps" if which is None else f"region {which + 1}"
         return (f"{what} of multi-region attention: where the model pools its region features from "
                 "(bright = most of the region's attention)")
-    if kind == "units":
+    if kind in ("evidence", "units"):
         # Imported here (also below): textmaps imports attribution, which imports this module.
         from kgclip_core.explain.textmaps import HEATMAP_METHODS
 
         how = HEATMAP_METHODS[pred.heatmap_method].split(":")[0]
+        if kind == "evidence":
+            if pred.evidence_maps is None:
+                return NO_EVIDENCE_MAPS if pred.evidence else NO_EVIDENCE
+            if which is None:
+                return (f"the mean of the maps of the concepts \"{pred.labels[0]}\" expects ({how}): "
+                        "where the clip shows them together")
+            return (f"where \"{pred.evidence[which].text}\", a concept of \"{pred.labels[0]}\", matches in "
+                    f"the frame ({how}; bright = best match)")
         if which is None:
             return f"the mean of the selected units' maps ({how}): where they match together"
         return f"where the unit \"{pred.units[which].text}\" matches in the frame ({how}; bright = best match)"
