@@ -125,10 +125,11 @@ def heatmap_caption(pred: Prediction, kind: str, which: int | None = None) -> st
         if kind == "evidence":
             if pred.evidence_maps is None:
                 return NO_EVIDENCE_MAPS if pred.evidence else NO_EVIDENCE
+            # The action is named above the maps: a typed label stays out of the caption.
             if which is None:
-                return (f"the mean of the maps of the concepts \"{pred.labels[0]}\" expects ({how}): "
+                return (f"the mean of the maps of the top action's own concepts ({how}): "
                         "where the clip shows them together")
-            return (f"where \"{pred.evidence[which].text}\", a concept of \"{pred.labels[0]}\", matches in "
+            return (f"where \"{pred.evidence[which].text}\", a concept of the top action, matches in "
                     f"the frame ({how}; bright = best match)")
         if which is None:
             return f"the mean of the selected units' maps ({how}): where they match together"
