@@ -347,18 +347,22 @@ class Predictor:
         )
         evidence_units = self._explain(pred, out, classes, kg, label_set)
         method = self.cfg.heatmap_method
-
-        def grid_maps(texts: torch.Tensor) -> np.ndarray:
-            maps = textmaps.text_maps(self.backbone, images[0], texts, method, recorded)
-            maps = F.adaptive_avg_pool2d(maps, video.grid)  # pixel maps (integrated gradients) onto the grid
-            return (maps / maps.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)).cpu().numpy()
-
+        wanted: dict[str, list[int]] = {}
         if out.su is not None and method != "cosine":
-            pred.unit_maps = grid_maps(classes.unit_emb[out.su.indices[0]])
-        # Where the top class's own concepts show: one more text per concept in the same pass
-        # for the single-pass methods; the gradient methods would cost a pass per concept.
+            wanted["unit_maps"] = out.su.indices[0].tolist()
+        # Where the top class's own concepts show: more texts in the same pass for the
+        # single-pass methods; the gradient methods would cost a pass per concept.
         if evidence_units and method in textmaps.SINGLE_PASS:
-            pred.evidence_maps = grid_maps(classes.unit_emb[evidence_units])
+            wanted["evidence_maps"] = evidence_units
+        if wanted:  # one call for both: the attention-path methods rerun the last block once
+            units = [u for ids in wanted.values() for u in ids]
+            maps = textmaps.text_maps(self.backbone, images[0], classes.unit_emb[units], method, recorded)
+            maps = F.adaptive_avg_pool2d(maps, video.grid)  # pixel maps (integrated gradients) onto the grid
+            maps = (maps / maps.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)).cpu().numpy()
+            start = 0
+            for name, ids in wanted.items():
+                setattr(pred, name, maps[:, start:start + len(ids)])
+                start += len(ids)
         pred.heatmap_method = method
         return pred
 
