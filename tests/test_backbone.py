@@ -3,6 +3,7 @@
 import time
 
 import numpy as np
+import open_clip
 import pytest
 import torch
 
@@ -19,6 +20,24 @@ def test_frame_tokens_match_open_clip(tiny_backbone):
     gh, gw = tiny_backbone.grid_size
     assert patches.shape == (3, gh * gw, tiny_backbone.embed_dim)
     torch.testing.assert_close(cls, tiny_backbone.model.encode_image(images))
+
+
+def test_preprocess_gives_open_clips_own_pixels(tiny_backbone, real_clip):
+    """Our batched uint8 resize and crop equal open_clip's PIL transform to one grey level,
+    on a real clip (downscaled) and a rendered one (upscaled, hard edges)."""
+    from PIL import Image
+
+    from kgclip_core.synth import SYNTHETIC, render_clip
+    from kgclip_core.video import read_clip
+
+    transform = open_clip.image_transform(tiny_backbone.image_size, is_train=False,
+                                          mean=tiny_backbone.mean.flatten().tolist(),
+                                          std=tiny_backbone.std.flatten().tolist())
+    for frames in (read_clip(real_clip, 4).frames[0], render_clip(SYNTHETIC[0], 3, frames=[0, 9])[0]):
+        ours = tiny_backbone.preprocess(frames)
+        theirs = torch.stack([transform(Image.fromarray(f)) for f in frames])
+        assert ours.shape == theirs.shape
+        torch.testing.assert_close(ours, theirs, atol=1.01 / 255 / float(tiny_backbone.std.min()), rtol=0)
 
 
 def test_text_tokens_match_open_clip(tiny_backbone):

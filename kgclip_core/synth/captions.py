@@ -135,7 +135,7 @@ def build_corpus(size: int, seed: int, image_size: int, num_frames: int = 8, syn
         action = random_composition(rng)
         indices = sample_indices(synth.num_frames, num_frames, "train", rng=rng)[0]
         clip, _ = render_clip(action, seed=int(rng.integers(2**31)), cfg=synth, frames=indices)
-        frames[i] = resize_center_crop(torch.from_numpy(clip), image_size).mul_(255).round_().to(torch.uint8)
+        frames[i] = resize_center_crop(torch.from_numpy(clip), image_size)
         texts.append(captions(action, rng))
         actions.append(action)
         keys[i] = key_ids.setdefault(movement_set(action), len(key_ids))
