@@ -5,9 +5,13 @@ templates x 101 classes share eight token prefixes that are half of every prompt
 text tower is causal: a position sees only the positions before it, so the prefix's hidden
 states are the same in every text that starts with it. This module runs each shared prefix
 through the tower once, keeps its attention keys and values at every layer, and runs only
-the rest of each text (the suffix), attending to those as well as to itself. The EOT
-embeddings equal the plain pass's up to float rounding (tests/test_text_prefix.py); the
-prompt half of a label set then costs about half as much (benchmarks/bench_app.py).
+the rest of each text (the suffix), attending to those as well as to itself. Texts that share
+no longer prefix (semantic units, "right hand wave") still share the start token.
+
+The suffixes of a batch run as one stream of their real tokens, without padding: norms,
+projections and the MLP act per token, and only attention sees a padded layout. The EOT
+embeddings equal the plain pass's up to float rounding (tests/test_text_prefix.py); a label
+set's texts cost about half the plain trimmed pass (benchmarks/bench_app.py).
 
 Only open_clip's built-in causal text tower qualifies (``supports_prefix_sharing``); other
 towers (Hugging Face text encoders, bidirectional ones) take the plain path.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +30,8 @@ from torch import nn
 # A prefix is shared (computed once) when at least MIN_GROUP texts start with it and it holds
 # at least MIN_PREFIX tokens (the start token and three words, as the shortest templates'
 # "a person is"): below either, the extra small batches cost more than the tokens they save
-# (measured on UCF-101's texts: semantic units, 2-5 tokens long, ran slower shared).
+# (measured on UCF-101's texts: semantic units, 2-5 tokens long, ran slower shared). Those
+# texts share the start token alone, in one group.
 MIN_GROUP = 16
 MIN_PREFIX = 4
 
@@ -80,56 +86,89 @@ def _qkv(block: nn.Module, h: torch.Tensor) -> list[torch.Tensor]:
     return [t.view(n, length, attn.num_heads, -1).transpose(1, 2) for t in qkv.chunk(3, dim=-1)]
 
 
-def _block(block: nn.Module, x: torch.Tensor, prefix_kv: tuple[torch.Tensor, torch.Tensor] | None,
+@dataclass(frozen=True)
+class _Packing:
+    """Where the real tokens of ``n`` texts (suffixes of lengths up to ``s``) sit in the padded
+    [n, s] layout: ``pos`` [N], row-major, so each text's tokens are contiguous, in order."""
+
+    n: int
+    s: int
+    pos: torch.Tensor
+
+    def pad(self, flat: torch.Tensor) -> torch.Tensor:
+        """[N, C] -> [n, s, C], zeros after each text's end."""
+        out = flat.new_zeros(self.n * self.s, flat.shape[-1]).index_copy(0, self.pos, flat)
+        return out.view(self.n, self.s, -1)
+
+    def unpad(self, padded: torch.Tensor) -> torch.Tensor:
+        """[n, s, C] -> [N, C]."""
+        return padded.reshape(self.n * self.s, -1).index_select(0, self.pos)
+
+
+def _block(block: nn.Module, x: torch.Tensor, packing: _Packing, prefix_kv: tuple[torch.Tensor, torch.Tensor],
            mask: torch.Tensor) -> torch.Tensor:
-    """One ResidualAttentionBlock on the suffix stream ``x`` [n, S, D] (open_clip's block,
-    unrolled), its attention also reading the prefix's keys and values [1, heads, P, head_dim].
-    Without a prefix it is open_clip's own block (and its fused attention)."""
-    if prefix_kv is None:
-        return block(x, attn_mask=mask)
-    h = block.ln_1(x)
-    q, k, v = _qkv(block, h)
-    k = torch.cat([prefix_kv[0].expand(len(x), -1, -1, -1), k], dim=2)
-    v = torch.cat([prefix_kv[1].expand(len(x), -1, -1, -1), v], dim=2)
+    """One ResidualAttentionBlock (open_clip's, unrolled) on the real tokens ``x`` [N, D] of
+    ``packing``'s texts. Norms, projections and the MLP act per token, so they run on the real
+    tokens alone; only attention, which mixes a text's tokens, sees the padded layout, and also
+    reads the prefix's keys and values [1, heads, P, head_dim]."""
+    attn = block.attn
+    n, s = packing.n, packing.s
+    qkv = packing.pad(F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias))  # [n, s, 3D]
+    q, k, v = [t.view(n, s, attn.num_heads, -1).transpose(1, 2) for t in qkv.chunk(3, dim=-1)]
+    k = torch.cat([prefix_kv[0].expand(n, -1, -1, -1), k], dim=2)
+    v = torch.cat([prefix_kv[1].expand(n, -1, -1, -1), v], dim=2)
     a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype))
-    x = x + block.ls_1(block.attn.out_proj(a.transpose(1, 2).reshape(x.shape)))
+    x = x + block.ls_1(attn.out_proj(packing.unpad(a.transpose(1, 2))))
     return x + block.ls_2(block.mlp(block.ln_2(x)))
 
 
-def _prefix_kv(model: nn.Module, prefix: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The prefix [P] through the tower: its attention keys and values at each layer."""
-    p = len(prefix)
-    x = (model.token_embedding(prefix) + model.positional_embedding[:p])[None]
-    mask = model.attn_mask[:p, :p]
-    kv = []
+def _prefix_kv(model: nn.Module, prefixes: list[torch.Tensor]) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Each prefix [P] through the tower: its attention keys and values at each layer
+    (``[prefix][layer] = (k, v)``, each [1, heads, P, head_dim]). One batch for all, padded at
+    the end (the causal mask keeps padding from any earlier position): a prefix is a few
+    tokens, so each pass alone would mostly read the weights."""
+    length = max(len(p) for p in prefixes)
+    tokens = torch.stack([F.pad(p, (0, length - len(p))) for p in prefixes])
+    x = model.token_embedding(tokens) + model.positional_embedding[:length]
+    mask = model.attn_mask[:length, :length]
+    kv: list[tuple[torch.Tensor, torch.Tensor]] = []
     for block in model.transformer.resblocks:
         _, k, v = _qkv(block, block.ln_1(x))
         kv.append((k, v))
-        x = _block(block, x, None, mask)
-    return kv
+        x = block(x, attn_mask=mask)
+    return [[(k[g:g + 1, :, :len(p)], v[g:g + 1, :, :len(p)]) for k, v in kv] for g, p in enumerate(prefixes)]
 
 
 def encode_eot(model: nn.Module, tokens: torch.Tensor, batch_size: int,
                progress: Callable[[int], None] | None = None, min_group: int = MIN_GROUP) -> torch.Tensor:
     """EOT embeddings [N, D] of token ids [N, L] (on the model's device), each shared prefix
-    computed once; suffixes in length-sorted batches of ``batch_size``. ``progress(n)``
-    after each batch of ``n`` texts. Gradients flow as through the plain pass."""
+    computed once; suffixes in length-sorted batches of ``batch_size`` texts, without padding
+    (a batch's tokens run as one [tokens, D] stream: prompts of one template differ in length
+    by several tokens, and padding them was a third of the work). ``progress(n)`` after each
+    batch of ``n`` texts. Gradients flow as through the plain pass."""
     eot = tokens.argmax(dim=-1)
     out: list[torch.Tensor | None] = [None] * len(tokens)
-    for p, idx in prefix_groups(tokens.cpu(), min_group):
-        kv = _prefix_kv(model, tokens[idx[0], :p]) if p else None
-        idx = sorted(idx, key=lambda i: int(eot[i]))  # similar lengths together: least padding
+    # Every text starts with the start token: texts that share nothing longer share it.
+    groups = [(max(p, 1), idx) for p, idx in prefix_groups(tokens.cpu(), min_group)]
+    prefix_kvs = _prefix_kv(model, [tokens[idx[0], :p] for p, idx in groups])
+    for (p, idx), kv in zip(groups, prefix_kvs):
+        idx = sorted(idx, key=lambda i: int(eot[i]))  # similar lengths together: least padding in attention
         for start in range(0, len(idx), batch_size):
             batch = idx[start:start + batch_size]
-            ends = eot[batch] - p  # each EOT's position within the suffix
-            s = int(ends.max()) + 1
-            suffix = tokens[batch, p:p + s]
-            x = model.token_embedding(suffix) + model.positional_embedding[p:p + s]
+            lengths = (eot[batch] - p + 1).cpu()  # each suffix's tokens, its EOT included
+            s = int(lengths.max())
+            offsets = torch.arange(s)
+            packing = _Packing(len(batch), s, (offsets < lengths[:, None]).flatten().nonzero().squeeze(1)
+                               .to(tokens.device))
+            column = packing.pos % s  # each real token's position within its suffix
+            x = (model.token_embedding(tokens[batch, p:p + s].flatten()[packing.pos])
+                 + model.positional_embedding[p + column])
             # The suffix sees the whole prefix and, causally, itself.
             mask = model.attn_mask[p:p + s, :p + s]
             for layer, block in enumerate(model.transformer.resblocks):
-                x = _block(block, x, kv[layer] if kv is not None else None, mask)
-            x = model.ln_final(x[torch.arange(len(batch), device=x.device), ends]) @ model.text_projection
+                x = _block(block, x, packing, kv[layer], mask)
+            ends = (lengths.cumsum(0) - 1).to(tokens.device)  # each text's EOT in the stream
+            x = model.ln_final(x[ends]) @ model.text_projection
             for i, row in zip(batch, x):
                 out[i] = row
             if progress is not None:
