@@ -8,21 +8,35 @@ methods of ``attention``, the gradient methods of ``gradient``, Integrated Gradi
 table. ``graph``: the knowledge-graph views of a prediction and of one action.
 """
 
-from kgclip_core.explain.attribution import Attribution, attribution_note, integrated_gradients
-from kgclip_core.explain.figures import (
-    alignment_heatmap, evidence_note, evidence_table, topk_bar_chart, unit_timeline, units_table,
-)
-from kgclip_core.explain.graph import action_markdown, prediction_graph_html
-from kgclip_core.explain.maps import (
-    HEATMAP_KINDS, heatmap_caption, heatmap_choices, heatmaps, region_heatmaps, text_heatmaps, to_frame, unit_heatmaps,
-)
-from kgclip_core.explain.overlay import COLORMAP, heatmap_figure, heatmap_gallery, heatmap_panel, overlay
-from kgclip_core.explain.textmaps import DEFAULT_HEATMAP_METHOD, HEATMAP_METHODS, text_maps
+from __future__ import annotations
 
-__all__ = [
-    "Attribution", "attribution_note", "integrated_gradients", "alignment_heatmap", "evidence_note", "evidence_table", "topk_bar_chart",
-    "unit_timeline",
-    "units_table", "action_markdown", "prediction_graph_html", "HEATMAP_KINDS", "heatmap_caption", "heatmap_choices",
-    "heatmaps", "region_heatmaps", "text_heatmaps", "to_frame", "unit_heatmaps", "COLORMAP", "heatmap_figure",
-    "heatmap_gallery", "heatmap_panel", "overlay", "DEFAULT_HEATMAP_METHOD", "HEATMAP_METHODS", "text_maps",
-]
+import importlib
+
+# Each public name and the submodule that defines it. The submodules are imported on first use:
+# the Predictor needs only ``textmaps`` per request, and matplotlib, plotly and pandas (the
+# renderers' imports, about 2 s) would otherwise delay a cold start's first result.
+_EXPORTS = {
+    "attribution": ("Attribution", "attribution_note", "integrated_gradients"),
+    "figures": ("alignment_heatmap", "evidence_note", "evidence_table", "topk_bar_chart", "unit_timeline",
+                "units_table"),
+    "graph": ("action_markdown", "prediction_graph_html"),
+    "maps": ("HEATMAP_KINDS", "heatmap_caption", "heatmap_choices", "heatmaps", "region_heatmaps", "text_heatmaps",
+             "to_frame", "unit_heatmaps"),
+    "overlay": ("COLORMAP", "heatmap_figure", "heatmap_gallery", "heatmap_panel", "overlay"),
+    "textmaps": ("DEFAULT_HEATMAP_METHOD", "HEATMAP_METHODS", "text_maps"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = list(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    """The public names, from their submodules as they are first asked for (PEP 562)."""
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
