@@ -12,7 +12,8 @@ nothing is downloaded), as markdown tables:
   otherwise); each as a ratio to the floor;
 - text embedding: texts per second of the text tower on UCF-101's prompts and units, over
   the full 77-token context (as the cached path ran first), trimmed in length-sorted
-  batches, and trimmed with the templates' shared prefixes computed once (now);
+  batches, and trimmed with the templates' shared prefixes computed once and each batch's
+  suffixes run without padding (now);
 - cold start, each label set in a fresh process with an empty cache, doing what the app
   does (load the model's weights from a file, as downloaded weights are loaded, warm the
   label set up, predict): seconds from the process's start
@@ -135,7 +136,7 @@ def per_clip_rows(args, clip: Path) -> list[tuple[str, float | None]]:
 
 def text_rows(args) -> list[tuple[str, float]]:
     """Texts per second on UCF-101's prompts and units: over the 77-token context (a fixed
-    sample: it is slow), trimmed, and trimmed with shared template prefixes (all of them)."""
+    sample: it is slow), trimmed, and with shared prefixes and unpadded suffixes (all of them)."""
     from kgclip_core.backbone import BackboneConfig, load_backbone
     from kgclip_core.class_inputs import class_inputs
     from kgclip_core.kg.graph import KnowledgeGraph
@@ -159,7 +160,7 @@ def text_rows(args) -> list[tuple[str, float]]:
         times = latencies([embed(sample, False, False), embed(texts, True, False), embed(texts, True, True)], 1)
     return [(f"text tower, 77-token context (before), {len(sample)} of UCF-101's texts", len(sample) / times[0]),
             (f"text tower, trimmed, length-sorted batches, UCF-101's {len(texts):,} texts", len(texts) / times[1]),
-            (f"text tower, trimmed, template prefixes shared (now), UCF-101's {len(texts):,} texts",
+            (f"text tower, trimmed, shared prefixes, unpadded suffixes (now), UCF-101's {len(texts):,} texts",
              len(texts) / times[2])]
 
 

@@ -231,3 +231,17 @@ def test_action_markdown_escapes_user_labels():
     assert "<img" not in text and "&lt;img" in text
     guitar = explain.action_markdown(action_view(KnowledgeGraph.for_label_set("ucf101"), "PlayingGuitar"))
     assert "Playing Guitar" in guitar and "**Body-part movements**" in guitar and "guitar" in guitar
+
+
+def test_the_predictors_heatmaps_do_not_import_the_renderers():
+    """A prediction imports explain.textmaps; matplotlib, plotly and pandas (seconds on a cold
+    start) come only with the renderers, while every public name still resolves."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom kgclip_core.explain import textmaps\n"
+            "print(sorted(m for m in ('matplotlib', 'plotly', 'pandas') if m in sys.modules))\n"
+            "import kgclip_core.explain as e\nprint(all(getattr(e, n) is not None for n in e.__all__))\n"
+            "print(sorted(m for m in ('matplotlib', 'plotly', 'pandas') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:3] == ["[]", "True", "['matplotlib', 'pandas', 'plotly']"]

@@ -26,11 +26,14 @@ _EXPORTS = {
     "textmaps": ("DEFAULT_HEATMAP_METHOD", "HEATMAP_METHODS", "text_maps"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+_SUBMODULES = (*_EXPORTS, "attention", "gradient", "occlusion", "text")
 __all__ = list(_MODULE_OF)
 
 
 def __getattr__(name: str):
-    """The public names, from their submodules as they are first asked for (PEP 562)."""
+    """The public names and the submodules, imported as they are first asked for (PEP 562)."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")  # importing sets the attribute
     if name not in _MODULE_OF:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
