@@ -119,17 +119,17 @@ def test_training_free_prediction_has_unit_maps_only(tiny_backbone, real_clip):
 
 def test_overlay_blends_frame_and_colormap(pred):
     frame, heat = pred.frames[0], explain.heatmaps(pred, "regions")[0]
-    np.testing.assert_array_equal(explain.overlay(frame, heat, alpha=0.0), frame)
-    full = explain.overlay(frame, heat, alpha=1.0)
+    np.testing.assert_array_equal(explain.overlay.overlay(frame, heat, alpha=0.0), frame)
+    full = explain.overlay.overlay(frame, heat, alpha=1.0)
     peak = np.unravel_index(heat.argmax(), heat.shape)
     expected = np.round(np.array(matplotlib.colormaps[explain.COLORMAP](1.0)[:3]) * 255)
     np.testing.assert_array_equal(full[peak], expected)  # the map's maximum gets the colormap's top colour
-    half = explain.overlay(frame, heat, alpha=0.5).astype(int)
+    half = explain.overlay.overlay(frame, heat, alpha=0.5).astype(int)
     assert np.all(np.abs(half - (frame.astype(int) + full.astype(int)) / 2) <= 1)
     with pytest.raises(ValueError):
-        explain.overlay(frame, heat[:-1])
+        explain.overlay.overlay(frame, heat[:-1])
     with pytest.raises(ValueError):
-        explain.overlay(frame, heat, alpha=1.5)
+        explain.overlay.overlay(frame, heat, alpha=1.5)
 
 
 def test_gallery_shows_the_raw_frame_the_overlay_and_a_colour_bar(pred):
@@ -141,7 +141,7 @@ def test_gallery_shows_the_raw_frame_the_overlay_and_a_colour_bar(pred):
     h, w = pred.frames.shape[1:3]
     assert picture.shape[0] == h and picture.shape[1] > 2 * w  # frame, overlay, colour bar side by side
     np.testing.assert_array_equal(picture[:, :w], pred.frames[0])  # the raw frame first
-    np.testing.assert_array_equal(picture[:, w + 6:2 * w + 6], explain.overlay(pred.frames[0], maps[0], 0.4))
+    np.testing.assert_array_equal(picture[:, w + 6:2 * w + 6], explain.overlay.overlay(pred.frames[0], maps[0], 0.4))
     bar = picture[:, 2 * w + 12]  # the colour bar's first column: the colormap from the peak (top) to 0
     top, bottom = (np.round(np.array(matplotlib.colormaps[explain.COLORMAP](v)[:3]) * 255) for v in (1.0, 0.0))
     assert np.abs(bar[0] - top).max() <= 2 and np.abs(bar[-1] - bottom).max() <= 2

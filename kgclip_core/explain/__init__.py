@@ -22,7 +22,8 @@ _EXPORTS = {
     "graph": ("action_markdown", "prediction_graph_html"),
     "maps": ("HEATMAP_KINDS", "heatmap_caption", "heatmap_choices", "heatmaps", "region_heatmaps", "text_heatmaps",
              "to_frame", "unit_heatmaps"),
-    "overlay": ("COLORMAP", "heatmap_figure", "heatmap_gallery", "heatmap_panel", "overlay"),
+    # The blending function ``overlay`` shares its submodule's name: it is ``explain.overlay.overlay``.
+    "overlay": ("COLORMAP", "heatmap_figure", "heatmap_gallery", "heatmap_panel"),
     "textmaps": ("DEFAULT_HEATMAP_METHOD", "HEATMAP_METHODS", "text_maps"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
