@@ -225,7 +225,7 @@ def demo_text(summary: dict | None) -> str:
 `{demo.CHECKPOINT_DIR}` ({summary['size_mb']} MB): the full model, every head on, fine-tuned from the
 foundation as the grid's runs, only longer. Candidates (chosen by the development split): {tried}.
 Shipped: {summary['steps']} steps at batch {summary['batch_size']} (backbone lr {summary['lr']:g};
-{summary['train_seconds'] / 60:.0f} min on one thread of the shared machine). Test split: {summary['test']['top1']:.1f}% top-1
+{summary['train_seconds'] / 60:.0f} min on the shared 2-core CPU). Test split: {summary['test']['top1']:.1f}% top-1
 ({summary['test'].get('kg_units_top1', float('nan')):.1f}% by its KG-unit scores alone). Through the app's
 path (video file -> `Predictor.from_checkpoint(...).predict`), fresh clips rendered with seed
 {demo.EXAMPLE_SEED}: {fresh['correct']} correct{': wrong ones ' + ', '.join(wrong) if wrong else ''}. Of the
