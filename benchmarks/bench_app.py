@@ -18,8 +18,9 @@ nothing is downloaded), as markdown tables:
   does (load the model's weights from a file, as downloaded weights are loaded, warm the
   label set up, predict): seconds from the process's start
   to its first prediction, and what the label set cost; a 10-label custom set over a warm
-  prediction; the app's default case, a request for UCF-101 while Kinetics-400 warms up; and
-  the app itself (``python app.py``) to its first UCF-101 result over HTTP.
+  prediction; the app's default case, a request for UCF-101 while Kinetics-400 warms up;
+  UCF-101 once more with the cache filled ahead by ``kgclip cache`` (a Space's build step);
+  and the app itself (``python app.py``) to its first UCF-101 result over HTTP.
 
 ``--device cuda`` runs the same rows on the GPU.
 
@@ -215,9 +216,14 @@ def weights_file(args, folder: str) -> str:
     return path
 
 
-def cold(args, labels: str, warm: str | None = None) -> tuple[float, dict]:
-    """Run the cold-start child in a fresh process and an empty cache folder."""
+def cold(args, labels: str, warm: str | None = None, prefilled: bool = False) -> tuple[float, dict]:
+    """Run the cold-start child in a fresh process and an empty cache folder, or (``prefilled``)
+    one that ``kgclip cache`` filled with the label set beforehand, as a Space's build step can."""
     with tempfile.TemporaryDirectory() as cache:
+        if prefilled:
+            subprocess.run([sys.executable, "-m", "kgclip_core.cli", "cache", "--labels", labels, "--model", args.model,
+                            "--pretrained", args.weights, "--device", args.device, "--cache-dir", cache],
+                           capture_output=True, text=True, check=True)
         start = time.time()
         out = subprocess.run(
             [sys.executable, __file__, "--first-result", labels, "--warm", warm or labels, "--model", args.model,
@@ -268,6 +274,9 @@ def cold_rows(args) -> list[tuple[str, float, str]]:
         rows.append(("app start warming kinetics400, first result on ucf101", r["first"] - start,
                      f"kinetics400 warm-up done at {r['warmed'] - start:.1f} s"))
     if "ucf101" in args.cold:
+        start, r = cold(args, "ucf101", prefilled=True)
+        rows.append(("first result on ucf101, cache filled ahead by `kgclip cache` (a Space's build step)",
+                     r["first"] - start, f"model loaded at {r['loaded'] - start:.1f} s"))
         rows.append(app_row(args))
     return rows
 
