@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from kgclip_core.explain.figures import evidence_rule
 from kgclip_core.explain.maps import HEATMAP_KINDS, heatmap_caption, heatmap_choices, heatmaps
 from kgclip_core.explain.overlay import overlay
 from kgclip_core.explain.text import escape_html
@@ -125,9 +126,8 @@ def _evidence(pred: Prediction) -> str:
     rows = [["✓" if e.present else "✗", e.text, e.type.replace("_", " "), f"{e.score:.3f}",
              f"{pred.timestamps[e.best_frame]:.2f} s"] for e in pred.evidence]
     shown = sum(e.present for e in pred.evidence)
-    note = (f"<p>{shown} of {len(pred.evidence)} concepts are shown by the clip: ✓ when a concept's score "
-            "(cosine of its text with the frames, averaged) is at least three quarters of the way up the "
-            "scores of all the label set's concepts in this clip.</p>")
+    rule = escape_html(evidence_rule(pred))
+    note = f"<p>{shown} of {len(pred.evidence)} concepts are shown by the clip: ✓ when {rule}.</p>"
     return _table(["shown", "concept", "type", "score", "best frame"], rows) + note
 
 

@@ -216,9 +216,9 @@ def test_prediction_graph_marks_the_matched_units(pred):
     kg = prediction_graph(pred)
     assert kg.graph.number_of_nodes() == len(pred.kg["nodes"])
     shown = {(d["type"], d["label"].split("  [")[0]): d["label"] for _, d in kg.graph.nodes(data=True)}
-    assert any(u.in_top_class for u in pred.units)
-    for u in pred.units:
-        assert (f"{MATCH_MARK} {u.score:.2f}" in shown.get((u.type, u.text), "")) == u.in_top_class, u
+    assert pred.evidence and any(e.present for e in pred.evidence)
+    for e in pred.evidence:  # the concepts the clip shows carry the mark and their evidence score
+        assert (f"{MATCH_MARK} {e.score:.2f}" in shown[(e.type, e.text)]) == e.present, e
     for e in pred.edges:  # the triplet encoder scored every movement of the top class
         assert f"kg {e.score:.2f}" in shown[("movement", e.tail)]
     html = explain.prediction_graph_html(pred)

@@ -17,7 +17,7 @@ import importlib
 # renderers' imports, about 2 s) would otherwise delay a cold start's first result.
 _EXPORTS = {
     "attribution": ("Attribution", "attribution_note", "integrated_gradients"),
-    "figures": ("alignment_heatmap", "evidence_note", "evidence_table", "topk_bar_chart", "unit_timeline",
+    "figures": ("alignment_heatmap", "evidence_note", "evidence_rule", "evidence_table", "topk_bar_chart", "unit_timeline",
                 "units_table"),
     "graph": ("action_markdown", "prediction_graph_html"),
     "maps": ("HEATMAP_KINDS", "heatmap_caption", "heatmap_choices", "heatmaps", "region_heatmaps", "text_heatmaps",

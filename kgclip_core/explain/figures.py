@@ -16,7 +16,7 @@ from kgclip_core.predictor import Prediction
 # Column names say what their numbers are: the app shows the table as it comes.
 UNIT_COLUMNS = ["unit", "type", "score (cosine, mean over frames)", "weight (share of the selection)", "in top class",
                 "best frame"]
-EVIDENCE_COLUMNS = ["shown", "concept", "type", "score (cosine)", "best frame"]
+EVIDENCE_COLUMNS = ["shown", "concept", "type", "score", "best frame"]
 
 
 def _frame_labels(pred: Prediction) -> list[str]:
@@ -48,11 +48,22 @@ def units_table(pred: Prediction) -> pd.DataFrame:
 
 def evidence_table(pred: Prediction) -> pd.DataFrame:
     """The top class's own concepts, best first: whether the clip shows them (✓), the concept,
-    its type, its score (mean cosine over the frames) and the time of its best frame."""
+    its type, its score (see :func:`evidence_rule`) and the time of its best frame."""
     labels = _frame_labels(pred)
     rows = [["✓" if e.present else "✗", e.text, e.type.replace("_", " "), round(e.score, 4), labels[e.best_frame]]
             for e in pred.evidence]
     return pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
+
+
+def evidence_rule(pred: Prediction) -> str:
+    """Plain text (no user text): what an evidence score is and when a concept counts as shown."""
+    if pred.evidence_measure == "triplet":
+        return (f"its score (how strongly the model's knowledge-graph encoder links the clip to the concept) is at "
+                f"least {pred.evidence_threshold:.3f}, i.e. the model links the clip to it more strongly than to "
+                "three quarters of the concepts of the likeliest actions")
+    return (f"its score (cosine of the concept's text with the frames, averaged) is at least "
+            f"{pred.evidence_threshold:.3f}, i.e. the clip matches it better than three quarters of all the "
+            "concepts of this label set do")
 
 
 def evidence_note(pred: Prediction) -> str:
@@ -60,9 +71,8 @@ def evidence_note(pred: Prediction) -> str:
     if not pred.evidence:
         return "*The top action has no knowledge-graph concepts to check.*"
     shown = sum(e.present for e in pred.evidence)
-    return (f"**{shown} of {len(pred.evidence)}** concepts of the top action are shown by the clip. ✓ = its score "
-            f"(cosine of the concept's text with the frames, averaged) is at least {pred.evidence_threshold:.3f}, "
-            "i.e. the clip matches it better than three quarters of all the concepts of this label set do.")
+    return (f"**{shown} of {len(pred.evidence)}** concepts of the top action are shown by the clip. "
+            f"✓ = {evidence_rule(pred)}.")
 
 
 def unit_timeline(pred: Prediction) -> go.Figure | None:

@@ -1,0 +1,95 @@
+"""Does "Why this action" agree with the prediction? Evidence by cosine against evidence by triplet.
+
+    python -m experiments.heatmaps.evidence [--checkpoint checkpoints/synthetic]
+
+On the heatmap comparison's fresh clips (development and test splits, rendered by
+``python -m experiments.heatmaps`` into its work folder, or rendered here), for every clip the
+checkpoint classifies correctly: the share of the top action's own concepts marked shown, and
+the share of the *other* likely actions' own concepts (the runner-up's and one fixed other
+action's, those the top action does not share) marked shown, with both measures the Predictor
+knows (``Predictor._evidence``): the cosine of the concept's text with the frames against all
+the label set's concepts, and the model's triplet video-movement score against the concepts of
+its ``EVIDENCE_POOL`` likeliest actions. A measure that explains the prediction marks the first
+high and the second low. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kgclip_core.model.kgclip import ClassFeatures, ScoreOutput
+from kgclip_core.predictor import EVIDENCE_POOL, EVIDENCE_QUANTILE, Predictor
+from kgclip_core.synth.dataset import read_ground_truth
+from kgclip_core.synth.zeroshot import render_eval_clips
+from kgclip_core.video import read_clip
+from experiments.heatmaps.run import LABELS, PER_CLASS, SPLIT_SEEDS
+
+
+def shown(out: ScoreOutput, classes: ClassFeatures, model, measure: str) -> torch.Tensor:
+    """Which concepts of the label set count as shown [U] by ``measure`` (as the Predictor decides)."""
+    if measure == "triplet":
+        likely = out.logits[0].topk(min(EVIDENCE_POOL, out.logits.shape[1])).indices
+        pool = classes.class_unit_mask[likely].any(0)
+        fwd, inv = model.triplet.pair_scores(out.video_emb[:1], "video-movement", classes.unit_emb)
+        scores = 0.5 * (fwd + inv)[0]
+        return scores >= torch.quantile(scores[pool], EVIDENCE_QUANTILE)
+    if out.su is not None:  # the best cosine over each frame's tokens, as SU selection has it
+        scores = out.su.frame_scores[0].mean(0)
+    else:
+        scores = (F.normalize(out.frame_tokens[0], dim=-1) @ classes.unit_emb.T).mean(0)
+    return scores >= torch.quantile(scores, EVIDENCE_QUANTILE)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/synthetic"))
+    p.add_argument("--work", type=Path, default=Path("/tmp/kgclip_heatmaps"), help="where the clips are (or go)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    predictor = Predictor.from_checkpoint(args.checkpoint, device="cpu")
+    model = predictor.model
+    labels = predictor.resolve_labels(LABELS)
+    _, classes = predictor.classes(labels)
+    measures = ["cosine"] + (["triplet"] if model.triplet is not None else [])
+    own: dict[str, list[float]] = {m: [] for m in measures}
+    other: dict[str, list[float]] = {m: [] for m in measures}
+    right = total = 0
+    for split, seed in SPLIT_SEEDS.items():
+        folder = args.work / "clips" / split
+        render_eval_clips(folder, LABELS, PER_CLASS, seed)
+        for truth in read_ground_truth(folder):
+            total += 1
+            clip = read_clip(folder / truth["path"], model.cfg.num_frames, short_side=predictor.cfg.short_side)
+            with torch.no_grad():
+                out = model.score(model.encode_video(predictor.backbone.preprocess(clip.frames[0])[None]), classes,
+                                  explain=False)
+            ranked = out.logits[0].argsort(descending=True).tolist()
+            top = ranked[0]
+            if labels.classes[top] != truth["action"]:
+                continue
+            right += 1
+            mask = classes.class_unit_mask
+            others = [u for c in (ranked[1], (top + len(labels) // 2) % len(labels))
+                      for u in mask[c].nonzero().flatten().tolist() if not mask[top, u]]
+            for m in measures:
+                marked = shown(out, classes, model, m)
+                own[m].append(float(marked[mask[top]].float().mean()))
+                if others:
+                    other[m].append(float(marked[others].float().mean()))
+    print(f"{args.checkpoint}: {right} of {total} clips classified correctly (splits {', '.join(SPLIT_SEEDS)})\n")
+    print("| measure | top action's concepts shown | clips with none shown | other likely actions' own "
+          "concepts shown |\n|---|---:|---:|---:|")
+    for m in measures:
+        print(f"| {m} | {100 * np.mean(own[m]):.0f}% | {sum(v == 0 for v in own[m])} of {len(own[m])} | "
+              f"{100 * np.mean(other[m]):.0f}% |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
