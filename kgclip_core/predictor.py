@@ -69,9 +69,24 @@ class PredictorConfig:
 # than this share of the reference concepts do (a relative bar: scores of different models and
 # label sets are not on one scale). The reference: every concept of the label set for the
 # cosine; for a model with the KG triplet encoder, the concepts of its EVIDENCE_POOL likeliest
-# classes (a triplet pass per concept: all of Kinetics-400's 1,789 would double a prediction).
+# classes, at most EVIDENCE_POOL_UNITS of them (two triplet passes per concept, about 1.4 ms
+# each on a CPU for ViT-B/32's encoder: a Kinetics-400 class has about 19 concepts).
 EVIDENCE_QUANTILE = 0.75
-EVIDENCE_POOL = 16
+EVIDENCE_POOL = 5
+EVIDENCE_POOL_UNITS = 40
+
+
+def evidence_pool(logits: torch.Tensor, class_units: torch.Tensor) -> torch.Tensor:
+    """The concepts the triplet evidence is measured against: those of the likeliest classes
+    (``logits`` [C], best first), up to ``EVIDENCE_POOL`` classes and ``EVIDENCE_POOL_UNITS``
+    concepts, the top class's always all of them. Unit indices, sorted."""
+    chosen: list[int] = []
+    for rank, c in enumerate(logits.topk(min(EVIDENCE_POOL, len(logits))).indices.tolist()):
+        new = [u for u in class_units[c].nonzero().flatten().tolist() if u not in chosen]
+        if rank and len(chosen) + len(new) > EVIDENCE_POOL_UNITS:
+            new = new[:max(EVIDENCE_POOL_UNITS - len(chosen), 0)]
+        chosen += new
+    return torch.tensor(sorted(chosen), dtype=torch.long, device=class_units.device)
 
 
 @dataclass
@@ -83,7 +98,7 @@ class Evidence:
     text: str
     type: str  # movement, body_part, part_state, motion, object, scene
     score: float  # mean cosine over the frames, or the clip's triplet score
-    frame_scores: list[float]  # the same per sampled frame
+    frame_scores: list[float]  # its text's cosine with each sampled frame (where in time it matches)
     best_frame: int  # index into Prediction.frames of its best frame
     present: bool  # score >= Prediction.evidence_threshold
 
@@ -379,30 +394,29 @@ class Predictor:
         A model with the KG triplet encoder is asked itself: its video-movement score (the link
         KG-CLIP's triple and direct losses train, from the frames the classifier reads). The
         plain cosine of a trained model's frames with concept texts can disagree with its
-        decision: on the demo checkpoint's correct test clips it marked 69% of the top action's
-        concepts shown (none in 9 of 93 clips), the triplet score 100%; of the other likely
-        actions' own concepts 41% against the cosine's 34% (docs/EXPLAIN.md)."""
+        decision: on the demo checkpoint's 93 correct fresh clips it marked 69% of the top
+        action's concepts shown (none in 9 clips), the triplet score 85% (none in 0); of the
+        other likely actions' own concepts 34% and 7% (docs/EXPLAIN.md)."""
         if classes.unit_emb.shape[0] == 0:
             return []
         own = classes.class_unit_mask[top].nonzero().flatten()
         triplet = self.model.triplet
-        if triplet is not None and out.frame_tokens is not None:
-            likely = out.logits[0].topk(min(EVIDENCE_POOL, out.logits.shape[1])).indices
-            pool = classes.class_unit_mask[likely].any(0).nonzero().flatten()
-            heads = torch.cat([out.video_emb[:1], out.frame_tokens[0]])  # the clip, then each frame
-            fwd, inv = triplet.pair_scores(heads, "video-movement", classes.unit_emb[pool])
-            pair = (0.5 * (fwd + inv)).float()  # [1 + T, pool]
+        if out.su is not None:  # already computed: the best cosine over each frame's tokens
+            cosines = out.su.frame_scores[0].float()
+        else:
+            cosines = F.normalize(out.frame_tokens[0], dim=-1).float() @ classes.unit_emb.T.float()  # [T, U]
+        # Where in time each concept's text matches (the triplet encoder scores the whole clip).
+        frame_scores = cosines[:, own]
+        if triplet is not None:
+            pool = evidence_pool(out.logits[0], classes.class_unit_mask)
+            fwd, inv = triplet.pair_scores(out.video_emb[:1], "video-movement", classes.unit_emb[pool])
+            reference = (0.5 * (fwd + inv))[0].float()
             where = {u: i for i, u in enumerate(pool.tolist())}
-            columns = [where[u] for u in own.tolist()]  # own units are in the pool: top is the likeliest
-            reference, scores, frame_scores = pair[0], pair[0, columns], pair[1:, columns]
+            scores = reference[[where[u] for u in own.tolist()]]
             pred.evidence_measure = "triplet"
         else:
-            if out.su is not None:  # already computed: the best cosine over each frame's tokens
-                all_frames = out.su.frame_scores[0]
-            else:
-                all_frames = F.normalize(out.frame_tokens[0], dim=-1) @ classes.unit_emb.T  # [T, U]
-            reference = all_frames.float().mean(0)
-            scores, frame_scores = reference[own], all_frames[:, own].float()
+            reference = cosines.mean(0)
+            scores = reference[own]
         pred.evidence_threshold = float(torch.quantile(reference, EVIDENCE_QUANTILE))
         order = sorted(range(len(own)), key=lambda i: -float(scores[i]))
         for i in order:

@@ -257,3 +257,19 @@ def test_default_triplet_shortlist_keeps_the_demo_checkpoints_predictions():
         with torch.no_grad():
             top1[name] = [int(p.model.score(p.model.encode_video(x), classes).logits[0].argmax()) for x in clips]
     assert top1["default"] == top1["full"]
+
+
+def test_evidence_pool_holds_the_top_class_and_the_likeliest_others_up_to_its_cap(monkeypatch):
+    from kgclip_core import predictor as module
+
+    # 4 classes over 10 units: class 2 is likeliest, then 0, 3, 1.
+    units = torch.zeros(4, 10, dtype=torch.bool)
+    units[2, [0, 1, 2]] = units[0, [2, 3, 4]] = units[3, [5, 6, 7, 8]] = units[1, [9]] = True
+    logits = torch.tensor([3.0, 1.0, 4.0, 2.0])
+    monkeypatch.setattr(module, "EVIDENCE_POOL", 3)
+    monkeypatch.setattr(module, "EVIDENCE_POOL_UNITS", 6)
+    # top class whole (0, 1, 2), then class 0's new units (3, 4), then class 3's up to the cap (5); class 1 is
+    # beyond the 3 likeliest.
+    assert module.evidence_pool(logits, units).tolist() == [0, 1, 2, 3, 4, 5]
+    monkeypatch.setattr(module, "EVIDENCE_POOL_UNITS", 2)  # the top class's units stay, all of them
+    assert module.evidence_pool(logits, units).tolist() == [0, 1, 2]

@@ -9,7 +9,7 @@ the share of the *other* likely actions' own concepts (the runner-up's and one f
 action's, those the top action does not share) marked shown, with both measures the Predictor
 knows (``Predictor._evidence``): the cosine of the concept's text with the frames against all
 the label set's concepts, and the model's triplet video-movement score against the concepts of
-its ``EVIDENCE_POOL`` likeliest actions. A measure that explains the prediction marks the first
+its likeliest actions (``predictor.evidence_pool``). A measure that explains the prediction marks the first
 high and the second low. Prints a markdown table.
 """
 
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from kgclip_core.model.kgclip import ClassFeatures, ScoreOutput
-from kgclip_core.predictor import EVIDENCE_POOL, EVIDENCE_QUANTILE, Predictor
+from kgclip_core.predictor import EVIDENCE_QUANTILE, Predictor, evidence_pool
 from kgclip_core.synth.dataset import read_ground_truth
 from kgclip_core.synth.zeroshot import render_eval_clips
 from kgclip_core.video import read_clip
@@ -33,8 +33,7 @@ from experiments.heatmaps.run import LABELS, PER_CLASS, SPLIT_SEEDS
 def shown(out: ScoreOutput, classes: ClassFeatures, model, measure: str) -> torch.Tensor:
     """Which concepts of the label set count as shown [U] by ``measure`` (as the Predictor decides)."""
     if measure == "triplet":
-        likely = out.logits[0].topk(min(EVIDENCE_POOL, out.logits.shape[1])).indices
-        pool = classes.class_unit_mask[likely].any(0)
+        pool = evidence_pool(out.logits[0], classes.class_unit_mask)
         fwd, inv = model.triplet.pair_scores(out.video_emb[:1], "video-movement", classes.unit_emb)
         scores = 0.5 * (fwd + inv)[0]
         return scores >= torch.quantile(scores[pool], EVIDENCE_QUANTILE)
