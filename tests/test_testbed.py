@@ -95,12 +95,14 @@ def test_checkpoint_classifies_and_explains_example(predictor: Predictor, clip: 
     np.testing.assert_allclose(pred.region_maps.sum(axis=(-2, -1)), 1.0, rtol=1e-4)
     assert pred.units and pred.alignment is not None and pred.edges
     # "Why this action" asks the model itself (its triplet encoder's link between clip and
-    # concept), and agrees with the prediction: most of the action's own concepts are shown.
+    # concept), and agrees with the prediction: the model links the clip to every concept of
+    # the action more strongly than to any rival's. (A percentile bar marked "right hand wave"
+    # not shown for "wave right hand" on a near tie.)
     assert pred.evidence_measure == "triplet"
     movements = set(KnowledgeGraph.for_label_set("synthetic").units_of(pred.class_names[0])["movement"])
     assert movements and movements == {e.text for e in pred.evidence if e.type == "movement"}
-    assert sum(e.present for e in pred.evidence) > len(pred.evidence) / 2
-    assert all(len(e.frame_scores) == t and e.present == (e.score >= pred.evidence_threshold) for e in pred.evidence)
+    assert all(e.present and e.score > pred.evidence_threshold for e in pred.evidence)
+    assert all(len(e.frame_scores) == t for e in pred.evidence)
 
 
 def test_grid_has_the_same_rows_per_text_protocol_and_keeps_frozen_keys() -> None:

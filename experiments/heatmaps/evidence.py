@@ -8,9 +8,11 @@ checkpoint classifies correctly: the share of the top action's own concepts mark
 the share of the *other* likely actions' own concepts (the runner-up's and one fixed other
 action's, those the top action does not share) marked shown, with both measures the Predictor
 knows (``Predictor._evidence``): the cosine of the concept's text with the frames against all
-the label set's concepts, and the model's triplet video-movement score against the concepts of
-its likeliest actions (``predictor.evidence_pool``). A measure that explains the prediction marks the first
-high and the second low. Prints a markdown table.
+the label set's concepts, and the model's triplet video-movement score against the strongest
+rival concept, among those of its likeliest actions that the top action lacks
+(``predictor.evidence_pool``). A measure that explains the prediction marks the first high and
+the second low, and leaves few of the top action's concepts in a near tie with its bar (a ✓ or ✗
+decided by noise). Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -29,19 +31,27 @@ from kgclip_core.synth.zeroshot import render_eval_clips
 from kgclip_core.video import read_clip
 from experiments.heatmaps.run import LABELS, PER_CLASS, SPLIT_SEEDS
 
+# A concept's score counts as a near tie with the bar when it is closer to it than this share of
+# a standard deviation of the reference scores: a ✓ or ✗ a learner cannot trust.
+NEAR_TIE = 0.1
 
-def shown(out: ScoreOutput, classes: ClassFeatures, model, measure: str) -> torch.Tensor:
-    """Which concepts of the label set count as shown [U] by ``measure`` (as the Predictor decides)."""
+
+def evidence_bar(out: ScoreOutput, classes: ClassFeatures, model, measure: str, top: int
+                 ) -> tuple[torch.Tensor, float, float]:
+    """Every concept's score [U] by ``measure``, the bar a concept must reach to count as shown
+    (as ``Predictor._evidence`` sets it) and the spread of the reference scores (their standard
+    deviation, the yardstick for a near tie)."""
     if measure == "triplet":
         pool = evidence_pool(out.logits[0], classes.class_unit_mask)
         fwd, inv = model.triplet.pair_scores(out.video_emb[:1], "video-movement", classes.unit_emb)
         scores = 0.5 * (fwd + inv)[0]
-        return scores >= torch.quantile(scores[pool], EVIDENCE_QUANTILE)
+        rival = pool[~classes.class_unit_mask[top, pool]]
+        return scores, float(scores[rival].max()), float(scores[pool].std())
     if out.su is not None:  # the best cosine over each frame's tokens, as SU selection has it
         scores = out.su.frame_scores[0].mean(0)
     else:
         scores = (F.normalize(out.frame_tokens[0], dim=-1) @ classes.unit_emb.T).mean(0)
-    return scores >= torch.quantile(scores, EVIDENCE_QUANTILE)
+    return scores, float(torch.quantile(scores, EVIDENCE_QUANTILE)), float(scores.std())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     measures = ["cosine"] + (["triplet"] if model.triplet is not None else [])
     own: dict[str, list[float]] = {m: [] for m in measures}
     other: dict[str, list[float]] = {m: [] for m in measures}
+    ties: dict[str, list[float]] = {m: [] for m in measures}
     right = total = 0
     for split, seed in SPLIT_SEEDS.items():
         folder = args.work / "clips" / split
@@ -77,16 +88,18 @@ def main(argv: list[str] | None = None) -> int:
             others = [u for c in (ranked[1], (top + len(labels) // 2) % len(labels))
                       for u in mask[c].nonzero().flatten().tolist() if not mask[top, u]]
             for m in measures:
-                marked = shown(out, classes, model, m)
+                scores, bar, spread = evidence_bar(out, classes, model, m, top)
+                marked = scores > bar if m == "triplet" else scores >= bar  # as Predictor._evidence
                 own[m].append(float(marked[mask[top]].float().mean()))
+                ties[m].append(float(((scores[mask[top]] - bar).abs() < NEAR_TIE * spread).float().mean()))
                 if others:
                     other[m].append(float(marked[others].float().mean()))
     print(f"{args.checkpoint}: {right} of {total} clips classified correctly (splits {', '.join(SPLIT_SEEDS)})\n")
     print("| measure | top action's concepts shown | clips with none shown | other likely actions' own "
-          "concepts shown |\n|---|---:|---:|---:|")
+          "concepts shown | top action's concepts in a near tie |\n|---|---:|---:|---:|---:|")
     for m in measures:
         print(f"| {m} | {100 * np.mean(own[m]):.0f}% | {sum(v == 0 for v in own[m])} of {len(own[m])} | "
-              f"{100 * np.mean(other[m]):.0f}% |")
+              f"{100 * np.mean(other[m]):.0f}% | {100 * np.mean(ties[m]):.0f}% |")
     return 0
 
 
