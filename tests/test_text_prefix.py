@@ -82,9 +82,12 @@ def test_shared_prefixes_carry_gradients_like_the_plain_pass(tiny_backbone):
 
 
 def test_init_skipped_leaves_tensors_alone_in_its_thread_only():
+    from torch.nn.modules import activation
+
     filled = torch.full((64, 64), 7.0)
     with init_skipped():
         torch.nn.init.normal_(filled)
+        activation.xavier_uniform_(filled)  # MultiheadAttention's own binding, imported by name
         other = {}
 
         def build() -> None:  # another thread initialises as usual meanwhile
@@ -96,9 +99,10 @@ def test_init_skipped_leaves_tensors_alone_in_its_thread_only():
         thread.join()
     assert torch.equal(filled, torch.full((64, 64), 7.0))
     assert not torch.equal(other["t"], torch.full((64, 64), 7.0))
-    after = torch.full((64, 64), 7.0)
+    after, mha = torch.full((64, 64), 7.0), torch.full((64, 64), 7.0)
     torch.nn.init.normal_(after)  # restored on exit
-    assert not torch.equal(after, torch.full((64, 64), 7.0))
+    activation.xavier_uniform_(mha)
+    assert not torch.equal(after, torch.full((64, 64), 7.0)) and not torch.equal(mha, torch.full((64, 64), 7.0))
 
 
 def test_weights_loaded_over_a_skipped_initialisation_equal_a_normal_load(tmp_path):
