@@ -12,12 +12,14 @@ the label set's concepts, and the model's triplet video-movement score against t
 rival concept, among those of its likeliest actions that the top action lacks
 (``predictor.evidence_pool``). A measure that explains the prediction marks the first high and
 the second low, and leaves few of the top action's concepts in a near tie with its bar (a ✓ or ✗
-decided by noise). Prints a markdown table.
+decided by noise). Prints a markdown table, then how many of the units ASU's selection picks
+belong to the true class, and which others it picks most.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     own: dict[str, list[float]] = {m: [] for m in measures}
     other: dict[str, list[float]] = {m: [] for m in measures}
     ties: dict[str, list[float]] = {m: [] for m in measures}
+    selected: list[float] = []  # per clip: the share of ASU's selected units in the true class
+    wrong: Counter[str] = Counter()  # the selected units outside it, by text
     right = total = 0
     for split, seed in SPLIT_SEEDS.items():
         folder = args.work / "clips" / split
@@ -85,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             right += 1
             mask = classes.class_unit_mask
+            if out.su is not None:
+                chosen = out.su.indices[0]
+                selected.append(float(mask[top, chosen].float().mean()))
+                wrong.update(classes.unit_texts[u] for u in chosen.tolist() if not mask[top, u])
             others = [u for c in (ranked[1], (top + len(labels) // 2) % len(labels))
                       for u in mask[c].nonzero().flatten().tolist() if not mask[top, u]]
             for m in measures:
@@ -100,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     for m in measures:
         print(f"| {m} | {100 * np.mean(own[m]):.0f}% | {sum(v == 0 for v in own[m])} of {len(own[m])} | "
               f"{100 * np.mean(other[m]):.0f}% | {100 * np.mean(ties[m]):.0f}% |")
+    if selected:
+        common = ", ".join(f"{text} ({n})" for text, n in wrong.most_common(5))
+        print(f"\nASU's selected units ({model.cfg.su_top_k} per clip): {100 * np.mean(selected):.0f}% belong to the "
+              f"true class; of the {sum(wrong.values())} that do not, the most selected: {common}")
     return 0
 
 
