@@ -93,6 +93,12 @@ def evidence_pool(logits: torch.Tensor, class_units: torch.Tensor) -> torch.Tens
     return torch.tensor(sorted(chosen), dtype=torch.long, device=class_units.device)
 
 
+def clears_bar(scores: torch.Tensor, bar: float, measure: str) -> torch.Tensor:
+    """Which evidence scores count as shown: strictly above the strongest rival for the
+    ``triplet`` measure ("more strongly than"), at least the quantile for the ``cosine``."""
+    return scores > bar if measure == "triplet" else scores >= bar
+
+
 @dataclass
 class Evidence:
     """One concept the predicted class expects (from its knowledge-graph entry), and how
@@ -425,8 +431,7 @@ class Predictor:
             reference = cosines.mean(0)
             scores = reference[own]
             pred.evidence_threshold = float(torch.quantile(reference, EVIDENCE_QUANTILE))
-        # Strictly above the strongest rival ("more strongly than"); at least the quantile for the cosine.
-        shown = scores > pred.evidence_threshold if pred.evidence_measure == "triplet" else scores >= pred.evidence_threshold
+        shown = clears_bar(scores, pred.evidence_threshold, pred.evidence_measure)
         order = sorted(range(len(own)), key=lambda i: -float(scores[i]))
         for i in order:
             u = int(own[i])

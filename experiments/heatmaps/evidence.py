@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from kgclip_core.model.kgclip import ClassFeatures, ScoreOutput
-from kgclip_core.predictor import EVIDENCE_QUANTILE, Predictor, evidence_pool
+from kgclip_core.predictor import EVIDENCE_QUANTILE, Predictor, clears_bar, evidence_pool
 from kgclip_core.synth.dataset import read_ground_truth
 from kgclip_core.synth.zeroshot import render_eval_clips
 from kgclip_core.video import read_clip
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                       for u in mask[c].nonzero().flatten().tolist() if not mask[top, u]]
             for m in measures:
                 scores, bar, spread = evidence_bar(out, classes, model, m, top)
-                marked = scores > bar if m == "triplet" else scores >= bar  # as Predictor._evidence
+                marked = clears_bar(scores, bar, m)
                 own[m].append(float(marked[mask[top]].float().mean()))
                 ties[m].append(float(((scores[mask[top]] - bar).abs() < NEAR_TIE * spread).float().mean()))
                 if others:
