@@ -307,7 +307,8 @@ def main() -> None:
     if args.first_result:
         return first_result(args)
     # The in-process rows get a cache folder of their own: nothing of the user's is read or filled.
-    os.environ["KGCLIP_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-app-")
+    cache = tempfile.TemporaryDirectory(prefix="bench-app-")  # removed when main returns
+    os.environ["KGCLIP_CACHE_DIR"] = cache.name
     device = "GPU " + torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
     print(f"machine: {device}, {os.cpu_count()} cores, {args.threads} torch threads, load average "
           f"{os.getloadavg()[0]:.1f}; torch {torch.__version__}; {args.model}, random weights, "
