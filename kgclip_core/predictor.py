@@ -123,6 +123,9 @@ class SelectedUnit:
     weight: float
     frame_scores: list[float]
     in_top_class: bool
+    # what the selection ranked it by: its score less what clips usually score of it (the
+    # hubness correction, ModelConfig.su_hub_correction); the score itself without it
+    rank_score: float = 0.0
 
 
 @dataclass
@@ -453,11 +456,13 @@ class Predictor:
         evidence_units = self._evidence(pred, out, classes, top)
         if out.su is not None:
             top_units = classes.class_unit_mask[top]
+            ranked = out.su.video_scores if out.su.rank_scores is None else out.su.rank_scores
             for rank, u in enumerate(out.su.indices[0].tolist()):
                 pred.units.append(SelectedUnit(
                     text=classes.unit_texts[u], type=classes.unit_types[u],
                     score=float(out.su.video_scores[0, u]), weight=float(out.su.weights[0, rank]),
-                    frame_scores=out.su.frame_scores[0, :, u].tolist(), in_top_class=bool(top_units[u])))
+                    frame_scores=out.su.frame_scores[0, :, u].tolist(), in_top_class=bool(top_units[u]),
+                    rank_score=float(ranked[0, u])))
         if out.wti is not None:
             mask = classes.word_mask[top]
             pred.alignment = WordAlignment(

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from kgclip_core.explain.figures import evidence_rule
+from kgclip_core.explain.figures import UNITS_NOTE, evidence_rule
 from kgclip_core.explain.maps import HEATMAP_KINDS, heatmap_caption, heatmap_choices, heatmaps
 from kgclip_core.explain.overlay import overlay
 from kgclip_core.explain.text import escape_html
@@ -81,8 +81,10 @@ def report_html(pred: Prediction, kind: str | None = None, which: str | None = N
         "<h2>Knowledge-graph concepts of the top action</h2>",
         _concepts(pred),
         "<h2>What else the model saw: the semantic units it selected</h2>",
-        _table(["unit", "type", "score", "in top class"],
-               [[u.text, u.type.replace("_", " "), f"{u.score:.3f}", "yes" if u.in_top_class else ""] for u in pred.units]),
+        _table(["unit", "type", "score", "ranked by", "in top class"],
+               [[u.text, u.type.replace("_", " "), f"{u.score:.3f}", f"{u.rank_score:.3f}", "yes" if u.in_top_class else ""]
+                for u in pred.units]),
+        f"<p>{escape_html(UNITS_NOTE)}</p>" if pred.units else "",
         f"<p><small>Made by KG-CLIP on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.</small></p>",
         "</body></html>",
     ]

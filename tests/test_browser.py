@@ -115,6 +115,7 @@ def test_upload_a_clip_and_see_every_explanation(app_url, page, clip, shot_dir):
     table_text = page.locator("#units-table").inner_text()
     assert any(t in table_text for t in ("body part", "part state", "movement", "motion", "object", "scene"))
     assert page.locator("#unit-timeline .js-plotly-plot").count() == 1
+    assert "usual level" in page.locator("#units-note").inner_text()  # how the selection ranks, explained
     # "Why this action": the top action's own concepts, each marked shown or not, and how to read it.
     evidence = page.locator("#evidence-table [role=grid]")
     evidence.wait_for()

@@ -191,7 +191,9 @@ def test_units_table_and_timeline(pred):
     np.testing.assert_allclose(np.array(fig.data[0].z), [u.frame_scores for u in pred.units])
     assert len(fig.data[0].x) == 8
     assert "cosine" in fig.data[0].colorbar.title.text and "cosine" in fig.layout.title.text
-    assert "cosine" in table.columns[2] and "share" in table.columns[3]  # the numbers say what they are
+    # the numbers say what they are
+    assert "cosine" in table.columns[2] and "usual" in table.columns[3] and "share" in table.columns[4]
+    assert list(table[table.columns[3]]) == [round(u.rank_score, 4) for u in pred.units]
 
 
 def test_alignment_heatmap_is_words_by_frames(pred):

@@ -36,3 +36,21 @@ def test_a_unit_shown_by_a_region_is_selected_first():
 def test_top_k_is_clipped_to_the_number_of_units():
     sel = select_units(torch.randn(1, 2, 1, 8), torch.randn(3, 8), top_k=10, temperature=0.1)
     assert sorted(sel.indices[0].tolist()) == [0, 1, 2]
+
+
+def test_a_bias_changes_the_ranking_but_not_the_scores():
+    """The hubness correction: a unit close to every frame (a hub) loses its place to one the
+    clip shows more than usual, while the units' scores stay raw cosines."""
+    units = torch.eye(4, 8)
+    visual = torch.zeros(1, 3, 1, 8)
+    visual[..., 0] = 0.9  # unit 0, the hub: high cosine
+    visual[..., 1] = 0.6  # unit 1: lower, but far above what clips usually show of it
+    visual[..., 2] = 0.3
+    plain = select_units(visual, units, top_k=1, temperature=0.1)
+    bias = torch.tensor([[0.8, 0.1, 0.0, 0.0]])  # [V=1, U]: what each unit usually scores
+    corrected = select_units(visual, units, top_k=1, temperature=0.1, per_frame=True, bias=bias)
+    assert plain.indices.tolist() == [[0]]
+    assert corrected.indices.tolist() == [[1]]
+    assert corrected.frame_indices[0, :, 0].tolist() == [1, 1, 1]
+    torch.testing.assert_close(corrected.frame_scores, plain.frame_scores)
+    torch.testing.assert_close(corrected.video_scores, plain.video_scores)

@@ -133,6 +133,7 @@ def test_training_free_explains_with_semantic_units(predictor, real_clip):
     np.testing.assert_allclose(pred.unit_maps.sum(axis=(-1, -2)), 1.0, rtol=1e-4)
     assert all(len(u.frame_scores) == 8 for u in pred.units)
     assert [u.score for u in pred.units] == sorted((u.score for u in pred.units), reverse=True)
+    assert [u.rank_score for u in pred.units] == [u.score for u in pred.units]  # no hubness correction
     assert pred.region_maps is None and pred.alignment is None  # no trained heads in this mode
     top_action = [n for n in pred.kg["nodes"] if n["type"] == "action"]
     assert [n["name"] for n in top_action] == [pred.class_names[0]]

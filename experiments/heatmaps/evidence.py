@@ -38,6 +38,7 @@ from experiments.heatmaps.run import LABELS, PER_CLASS, SPLIT_SEEDS
 NEAR_TIE = 0.1
 
 
+@torch.no_grad()
 def evidence_bar(out: ScoreOutput, classes: ClassFeatures, model, measure: str, top: int
                  ) -> tuple[torch.Tensor, float, float]:
     """Every concept's score [U] by ``measure``, the bar a concept must reach to count as shown

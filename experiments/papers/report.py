@@ -220,6 +220,12 @@ def demo_text(summary: dict | None) -> str:
     wrong = [f"{a} -> {p}" for a, preds in fresh["predictions"].items() for p in preds if p != a]
     tried = "; ".join(f"lr {c['lr']:g}, {c['steps']} steps: dev {c['dev']['top1']:.1f}%, test {c['test']['top1']:.1f}%"
                       for c in summary["candidates"])
+    hub = ""
+    if "hub_correction" in summary:
+        by_strength = ", ".join(f"{float(b):g}: {v}%" for b, v in summary["hub_dev_selection"].items())
+        hub = (f" with the hubness correction of the selection at strength {summary['hub_correction']:g} "
+               f"(`ModelConfig.su_hub_correction`, chosen on the development split, where the share per video "
+               f"was {by_strength}; {summary['selection_uncorrected']['video']}% on the test split without it)")
     return f"""## Demo checkpoint
 
 `{demo.CHECKPOINT_DIR}` ({summary['size_mb']} MB): the full model, every head on, fine-tuned from the
@@ -230,6 +236,6 @@ Shipped: {summary['steps']} steps at batch {summary['batch_size']} (backbone lr 
 path (video file -> `Predictor.from_checkpoint(...).predict`), fresh clips rendered with seed
 {demo.EXAMPLE_SEED}: {fresh['correct']} correct{': wrong ones ' + ', '.join(wrong) if wrong else ''}. Of the
 semantic units it selects for correctly classified test clips, {summary['selection']['video']}% belong to the
-true class when ranked per video (what the app shows) and {summary['selection']['frame']}% per frame. The
+true class{hub}. The
 examples in `{demo.EXAMPLES_DIR}` are correctly classified fresh clips, in the fixed teaching order of `demo.py`:
 {', '.join(fresh['shipped'])}."""

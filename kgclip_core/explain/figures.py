@@ -14,9 +14,15 @@ from kgclip_core.explain.text import escape_html
 from kgclip_core.predictor import Prediction
 
 # Column names say what their numbers are: the app shows the table as it comes.
-UNIT_COLUMNS = ["unit", "type", "score (cosine, mean over frames)", "weight (share of the selection)", "in top class",
-                "best frame"]
+UNIT_COLUMNS = ["unit", "type", "score (cosine, mean over frames)", "ranked by (score above its usual level)",
+                "weight (share of the selection)", "in top class", "best frame"]
 EVIDENCE_COLUMNS = ["shown", "concept", "type", "score", "best frame"]
+# How to read the selected units' table (plain text: the app and the HTML report show it).
+UNITS_NOTE = ("Score: how well the unit's text matches the frames (cosine, averaged over the frames). Ranked by: "
+              "for a fine-tuned model, the score less the unit's usual level over clips, so that units that match "
+              "almost any clip (a raised arm) do not crowd out what this clip shows more than others do; otherwise "
+              "the score itself. Weight: the unit's share of the model's attention over the selected units (they "
+              "add up to 1). In top class: the unit is one of the top action's own concepts.")
 
 
 def _frame_labels(pred: Prediction) -> list[str]:
@@ -37,11 +43,12 @@ def topk_bar_chart(pred: Prediction) -> go.Figure:
 
 def units_table(pred: Prediction) -> pd.DataFrame:
     """The selected semantic units, best first: text, type, score (mean cosine over frames),
-    semantic-attention weight, whether the top class has the unit, and its best frame's time."""
+    what the selection ranked it by (:attr:`SelectedUnit.rank_score`), semantic-attention
+    weight, whether the top class has the unit, and its best frame's time."""
     rows = []
     for u in pred.units:
         best = max(range(len(u.frame_scores)), key=u.frame_scores.__getitem__)
-        rows.append([u.text, u.type.replace("_", " "), round(u.score, 4), round(u.weight, 4),
+        rows.append([u.text, u.type.replace("_", " "), round(u.score, 4), round(u.rank_score, 4), round(u.weight, 4),
                      "yes" if u.in_top_class else "", _frame_labels(pred)[best]])
     return pd.DataFrame(rows, columns=UNIT_COLUMNS)
 

@@ -25,7 +25,7 @@ FLOAT_BOUNDS = {
     "region_prior_sigma": (1e-6, 10.0), "su_temperature": (1e-6, 10.0), "map_temperature": (1e-6, 10.0),
     "decoder_mlp_ratio": (0.25, 16.0), "weight_video_text": (0.0, 100.0), "weight_wti": (0.0, 100.0),
     "weight_triplet": (0.0, 100.0), "label_smoothing": (0.0, 0.999), "triplet_loss_weight": (0.0, 100.0),
-    "su_loss_weight": (0.0, 100.0), "direct_loss_weight": (0.0, 100.0),
+    "su_loss_weight": (0.0, 100.0), "direct_loss_weight": (0.0, 100.0), "su_hub_correction": (0.0, 2.0),
 }
 MAX_NAME_LENGTH = 4096  # backbone name or weights path
 
@@ -70,6 +70,9 @@ class ModelConfig:
     # "video": the top-k units by their mean score over frames, one set for the whole clip;
     # "frame": every frame keeps its own top-k (ASU), the decoder reads each frame's own units.
     su_selection: str = "video"
+    # Hubness correction of the selection (kgclip_core.model.hubness): units are ranked by their
+    # cosine less this share of their mean cosine over clips; 0 ranks by the raw cosine.
+    su_hub_correction: float = 0.0
     # Cross-modal video decoder: cross-attention to selected SUs + temporal convolution.
     use_decoder: bool = True
     decoder_layers: int = 2
@@ -147,6 +150,9 @@ class ModelConfig:
         for name in ("video_text", "wti", "triplet"):
             if getattr(self, f"use_{name}") and getattr(self, f"weight_{name}") <= 0:
                 raise ConfigError(f"ModelConfig.weight_{name} must be > 0 while use_{name} is on.")
+        if self.training_free and self.su_hub_correction > 0:
+            raise ConfigError("ModelConfig.su_hub_correction needs clips' statistics from training; "
+                              "set it to 0 for training-free scoring.")
         if self.training_free and self.needs_training:
             raise ConfigError(
                 "ModelConfig.training_free scores with a pretrained CLIP only; turn off use_mra, "

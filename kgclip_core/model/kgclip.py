@@ -30,6 +30,7 @@ from kgclip_core.backbone import BackboneConfig, ClipBackbone, TextProgress, loa
 from kgclip_core.errors import LabelError
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.decoder import VideoDecoder
+from kgclip_core.model.hubness import HubCorrection
 from kgclip_core.model.mra import MultiRegionAttention
 from kgclip_core.model.su_select import SUSelection, select_units
 from kgclip_core.model.triplet import RELATIONS, TripletEncoder, relation_id
@@ -184,6 +185,7 @@ class KGClipModel(nn.Module):
         )
         self.wti = WeightedTokenInteraction(d) if cfg.use_wti else None
         self.triplet = TripletEncoder(d, cfg.triplet_layers, cfg.triplet_heads) if cfg.use_triplet else None
+        self.hub = HubCorrection(d, cfg.su_hub_correction) if cfg.use_su and cfg.su_hub_correction > 0 else None
 
     def head_modules(self) -> dict[str, nn.Module]:
         """The new modules that are on, by name (for optimiser groups and parameter counts)."""
@@ -293,6 +295,13 @@ class KGClipModel(nn.Module):
             [relation_id(r) for _, r, _ in triples], device=feats.class_emb.device
         )
 
+    @staticmethod
+    def unit_tokens(video: VideoFeatures) -> torch.Tensor:
+        """The visual tokens semantic units are matched against: [B, T, V, D], each frame's CLS
+        embedding and then, with MRA, its region features."""
+        visual = video.frames[:, :, None]
+        return visual if video.regions is None else torch.cat([visual, video.regions], dim=2)
+
     # ----------------------------------------------------------------- scoring
     def score(self, video: VideoFeatures, classes: ClassFeatures, explain: bool = True) -> ScoreOutput:
         """Score every video against every class; ``explain`` adds maps and KG edge scores."""
@@ -302,11 +311,14 @@ class KGClipModel(nn.Module):
         scale = self.backbone.logit_scale
         su = None
         if cfg.use_su and classes.unit_emb.shape[0] > 0:
-            visual = video.frames[:, :, None]
-            if video.regions is not None:
-                visual = torch.cat([visual, video.regions], dim=2)
+            visual = self.unit_tokens(video)
+            bias = None
+            if self.hub is not None:
+                if self.training:
+                    self.hub.update(visual)
+                bias = self.hub.bias(classes.unit_emb, visual.shape[2])
             su = select_units(visual, classes.unit_emb, cfg.su_top_k, cfg.su_temperature,
-                              per_frame=cfg.su_selection == "frame")
+                              per_frame=cfg.su_selection == "frame", bias=bias)
         if self.decoder is not None:
             indices, weights = su.per_frame() if su is not None else (None, None)
             units = classes.unit_emb[indices] if su is not None else None
@@ -377,7 +389,7 @@ class KGClipModel(nn.Module):
         )
         cfg = self.cfg
         if cfg.use_su and classes.unit_emb.shape[0] > 0:
-            out.su = select_units(video.frames[:, :, None], classes.unit_emb, cfg.su_top_k, cfg.su_temperature)
+            out.su = select_units(self.unit_tokens(video), classes.unit_emb, cfg.su_top_k, cfg.su_temperature)
             units = self._class_unit_scores(out.su.video_scores, classes.class_unit_mask)
             # a class without units is scored by its prompt alone
             units = torch.where(torch.isnan(units), prompt, units)

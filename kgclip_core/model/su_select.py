@@ -25,6 +25,9 @@ class SUSelection:
     video_scores: torch.Tensor  # [B, U] mean of frame_scores over frames
     indices: torch.Tensor  # [B, K] selected units, best first
     weights: torch.Tensor  # [B, K] semantic attention over the selected units (sums to 1)
+    # [B, U] what the ranking used: video_scores less each unit's usual score (the hubness
+    # correction); None when the ranking used video_scores themselves
+    rank_scores: torch.Tensor | None = None
     frame_indices: torch.Tensor | None = None  # [B, T, K] per-frame selection (per_frame only)
     frame_weights: torch.Tensor | None = None  # [B, T, K] its attention, each frame sums to 1
 
@@ -39,21 +42,26 @@ class SUSelection:
 
 
 def select_units(
-    visual: torch.Tensor, units: torch.Tensor, top_k: int, temperature: float, per_frame: bool = False
+    visual: torch.Tensor, units: torch.Tensor, top_k: int, temperature: float, per_frame: bool = False,
+    bias: torch.Tensor | None = None,
 ) -> SUSelection:
     """Score units against visual tokens and keep the top ``top_k`` per video (and, with
     ``per_frame``, per frame).
 
     visual [B, T, V, D] (V tokens per frame: CLS and regions), units [U, D] with U >= 1.
+    ``bias`` [V, U] is subtracted from each token's cosine before ranking and weighting (the
+    hubness correction, :mod:`kgclip_core.model.hubness`); the scores kept stay raw cosines.
     """
     sim = torch.einsum("btvd,ud->btvu", F.normalize(visual, dim=-1), F.normalize(units, dim=-1))
     frame_scores = sim.amax(dim=2)
     video_scores = frame_scores.mean(dim=1)
+    frame_rank = frame_scores if bias is None else (sim - bias).amax(dim=2)
+    rank_scores = None if bias is None else frame_rank.mean(dim=1)
     k = min(top_k, units.shape[0])
-    top, indices = video_scores.topk(k, dim=-1)
+    top, indices = (video_scores if rank_scores is None else rank_scores).topk(k, dim=-1)
     weights = torch.softmax(top / temperature, dim=-1)
-    selection = SUSelection(frame_scores, video_scores, indices, weights)
+    selection = SUSelection(frame_scores, video_scores, indices, weights, rank_scores)
     if per_frame:
-        top, selection.frame_indices = frame_scores.topk(k, dim=-1)
+        top, selection.frame_indices = frame_rank.topk(k, dim=-1)
         selection.frame_weights = torch.softmax(top / temperature, dim=-1)
     return selection
