@@ -592,13 +592,12 @@ def evidence_panel() -> tuple[gr.Dataframe, gr.Markdown]:
 
 def units_panel() -> tuple[gr.Dataframe, gr.Plot]:
     """The semantic units the model selected, as a table and over time."""
-    with gr.Row():
-        with gr.Column():
-            table = gr.Dataframe(headers=explain.figures.UNIT_COLUMNS,
-                                 label="What else the model saw: the semantic units it selected",
-                                 interactive=False, elem_id="units-table")
-            gr.Markdown(explain.figures.UNITS_NOTE, elem_id="units-note")
-        timeline = gr.Plot(label="Semantic units over time", elem_id="unit-timeline")
+    # One below the other, full width: the table has seven columns and the timeline's title is long.
+    table = gr.Dataframe(headers=explain.figures.UNIT_COLUMNS,
+                         label="What else the model saw: the semantic units it selected",
+                         interactive=False, elem_id="units-table")
+    gr.Markdown(explain.figures.UNITS_NOTE, elem_id="units-note")
+    timeline = gr.Plot(label="Semantic units over time", elem_id="unit-timeline")
     return table, timeline
 
 

@@ -35,10 +35,11 @@ def test_calibrate_is_the_exact_mean_and_update_moves_toward_the_batch():
 def test_bias_is_beta_times_the_mean_cosine_of_each_token_kind():
     hub = HubCorrection(4, beta=0.5)
     hub.means.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]))
-    units = torch.tensor([[2.0, 0, 0, 0], [0, 3.0, 0, 0], [1.0, 1.0, 0, 0]])
+    units = torch.tensor([[2.0, 0, 0, 0], [0, 3.0, 0, 0], [1.0, 1.0, 0, 0], [-1.0, 0, 0, 0]])
     bias = hub.bias(units, num_tokens=3)
     s = 0.5 / 2 ** 0.5
-    torch.testing.assert_close(bias, torch.tensor([[0.5, 0, s], [0, 0.5, s], [0, 0.5, s]]))
+    # the last unit, which frames usually match below 0 (an anti-hub), is not raised
+    torch.testing.assert_close(bias, torch.tensor([[0.5, 0, s, 0], [0, 0.5, s, 0], [0, 0.5, s, 0]]))
 
 
 def test_the_model_learns_the_means_while_training_and_keeps_them_in_its_checkpoint(tmp_path):

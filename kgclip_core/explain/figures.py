@@ -14,15 +14,16 @@ from kgclip_core.explain.text import escape_html
 from kgclip_core.predictor import Prediction
 
 # Column names say what their numbers are: the app shows the table as it comes.
-UNIT_COLUMNS = ["unit", "type", "score (cosine, mean over frames)", "ranked by (score above its usual level)",
-                "weight (share of the selection)", "in top class", "best frame"]
+UNIT_COLUMNS = ["unit", "type", "score (cosine)", "ranked by (score less usual)", "weight (share)", "in top class",
+                "best frame"]
 EVIDENCE_COLUMNS = ["shown", "concept", "type", "score", "best frame"]
 # How to read the selected units' table (plain text: the app and the HTML report show it).
 UNITS_NOTE = ("Score: how well the unit's text matches the frames (cosine, averaged over the frames). Ranked by: "
               "for a fine-tuned model, the score less the unit's usual level over clips, so that units that match "
               "almost any clip (a raised arm) do not crowd out what this clip shows more than others do; otherwise "
               "the score itself. Weight: the unit's share of the model's attention over the selected units (they "
-              "add up to 1). In top class: the unit is one of the top action's own concepts.")
+              "add up to 1). In top class: the unit is one of the top action's own concepts. Best frame: the time "
+              "of the frame it matches best.")
 
 
 def _frame_labels(pred: Prediction) -> list[str]:

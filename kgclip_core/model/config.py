@@ -25,7 +25,7 @@ FLOAT_BOUNDS = {
     "region_prior_sigma": (1e-6, 10.0), "su_temperature": (1e-6, 10.0), "map_temperature": (1e-6, 10.0),
     "decoder_mlp_ratio": (0.25, 16.0), "weight_video_text": (0.0, 100.0), "weight_wti": (0.0, 100.0),
     "weight_triplet": (0.0, 100.0), "label_smoothing": (0.0, 0.999), "triplet_loss_weight": (0.0, 100.0),
-    "su_loss_weight": (0.0, 100.0), "direct_loss_weight": (0.0, 100.0), "su_hub_correction": (0.0, 2.0),
+    "su_loss_weight": (0.0, 100.0), "direct_loss_weight": (0.0, 100.0), "su_hub_correction": (0.0, 4.0),
 }
 MAX_NAME_LENGTH = 4096  # backbone name or weights path
 

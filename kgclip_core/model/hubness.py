@@ -10,12 +10,16 @@ its dot product with their normalised tokens' mean, ``mean_v cos(v, u) = mean(v_
 So one stored mean per token kind (a frame's CLS token, an MRA region token) corrects any
 label set's units:
 
-    rank(v, u) = cos(v, u) - beta * mean_kind(v_hat) . u_hat
+    rank(v, u) = cos(v, u) - beta * max(0, mean_kind(v_hat) . u_hat)
 
 The means are data statistics, not learned weights: kept as running means while the model
 trains (as batch norm keeps its statistics) and stored in the checkpoint, or measured exactly
 over clips with :meth:`HubCorrection.calibrate`. The raw cosines stay the units' scores; only
-the ranking and the selection's attention weights use the corrected ones.
+the ranking and the selection's attention weights use the corrected ones. A unit that clips
+usually match less than not at all (cosine below 0, such as "kick" for most clips of arm
+actions) is not raised: lifted by its negative mean, such anti-hubs were selected with a raw
+cosine of 0.11 beside units at 0.40, and on the demo checkpoint the clamp also selected more
+of the true class (development split: 67.9% against 65.5% at strength 1).
 """
 
 from __future__ import annotations
@@ -68,8 +72,8 @@ class HubCorrection(nn.Module):
 
     def bias(self, units: torch.Tensor, num_tokens: int) -> torch.Tensor:
         """What each visual token's cosine with each unit is lowered by for ranking: [V, U]
-        for ``num_tokens`` tokens per frame (the CLS first, then regions)."""
-        expected = self.means.to(units.dtype) @ F.normalize(units, dim=-1).T  # [2, U]
+        for ``num_tokens`` tokens per frame (the CLS first, then regions); never below 0."""
+        expected = (self.means.to(units.dtype) @ F.normalize(units, dim=-1).T).clamp_min(0)  # [2, U]
         kinds = torch.ones(num_tokens, dtype=torch.long, device=units.device)
         kinds[0] = 0
         return self.beta * expected[kinds]
