@@ -147,7 +147,9 @@ class EdgeScore:
     relation: str
     tail: str
     score: float
-    video_score: float
+    # the clip's triplet link to the tail concept (as the evidence's); None when the tail is not
+    # one of the top class's concepts
+    video_score: float | None
 
 
 @dataclass
@@ -400,9 +402,12 @@ class Predictor:
         pred.heatmap_method = method
         return pred
 
-    def _evidence(self, pred: Prediction, out: ScoreOutput, classes: ClassFeatures, top: int) -> list[int]:
+    def _evidence(self, pred: Prediction, out: ScoreOutput, classes: ClassFeatures, top: int
+                  ) -> tuple[list[int], dict[int, float]]:
         """The top class's own concepts, scored against the clip and every frame, present or
-        not; returns their unit indices in ``pred.evidence`` order.
+        not; returns their unit indices in ``pred.evidence`` order, and the model's triplet link
+        from the clip to every concept of the evidence pool ({unit index: score}; empty without
+        the triplet encoder).
 
         A model with the KG triplet encoder is asked itself: its video-movement score (the link
         KG-CLIP's triple and direct losses train, from the frames the classifier reads). The
@@ -412,7 +417,7 @@ class Predictor:
         rival 99% (none in 0); of the other likely actions' own concepts 34% and 2%
         (docs/EXPLAIN.md)."""
         if classes.unit_emb.shape[0] == 0:
-            return []
+            return [], {}
         own = classes.class_unit_mask[top].nonzero().flatten()
         triplet = self.model.triplet
         if out.su is not None:  # already computed: the best cosine over each frame's tokens
@@ -421,13 +426,17 @@ class Predictor:
             cosines = F.normalize(out.frame_tokens[0], dim=-1).float() @ classes.unit_emb.T.float()  # [T, U]
         # Where in time each concept's text matches (the triplet encoder scores the whole clip).
         frame_scores = cosines[:, own]
-        pool = evidence_pool(out.logits[0], classes.class_unit_mask) if triplet is not None else None
-        rival = None if pool is None else ~classes.class_unit_mask[top, pool]
-        if rival is not None and bool(rival.any()):
+        links: dict[int, float] = {}
+        rival = None
+        if triplet is not None:
+            pool = evidence_pool(out.logits[0], classes.class_unit_mask)
             fwd, inv = triplet.pair_scores(out.video_emb[:1], "video-movement", classes.unit_emb[pool])
-            reference = (0.5 * (fwd + inv))[0].float()
-            where = {u: i for i, u in enumerate(pool.tolist())}
-            scores = reference[[where[u] for u in own.tolist()]]
+            linked = (0.5 * (fwd + inv))[0].float()
+            links = dict(zip(pool.tolist(), linked.tolist()))
+            rival = ~classes.class_unit_mask[top, pool]
+        if rival is not None and bool(rival.any()):
+            reference = linked
+            scores = torch.tensor([links[u] for u in own.tolist()])
             pred.evidence_measure = "triplet"
             pred.evidence_threshold = float(reference[rival].max())
         else:  # no triplet encoder, or no rival concept to measure its link against
@@ -442,7 +451,7 @@ class Predictor:
                 text=classes.unit_texts[u], type=classes.unit_types[u], score=float(scores[i]),
                 frame_scores=frame_scores[:, i].tolist(), best_frame=int(frame_scores[:, i].argmax()),
                 present=bool(shown[i])))
-        return [int(own[i]) for i in order]
+        return [int(own[i]) for i in order], links
 
     def _explain(self, pred: Prediction, out: ScoreOutput, classes: ClassFeatures, kg: KnowledgeGraph,
                  label_set: LabelSet) -> list[int]:
@@ -453,7 +462,7 @@ class Predictor:
             pred.region_maps = out.region_maps[0].float().cpu().numpy()
         if out.unit_maps is not None:
             pred.unit_maps = out.unit_maps[0].float().cpu().numpy()
-        evidence_units = self._evidence(pred, out, classes, top)
+        evidence_units, links = self._evidence(pred, out, classes, top)
         if out.su is not None:
             top_units = classes.class_unit_mask[top]
             ranked = out.su.video_scores if out.su.rank_scores is None else out.su.rank_scores
@@ -472,10 +481,12 @@ class Predictor:
                 word_weights=out.wti.word_weights[top][mask].tolist(),
                 frame_weights=out.wti.frame_weights[0].tolist())
         if out.edge_scores is not None:
+            # The clip's link to an edge's tail is the evidence's link to that concept.
+            own = {classes.unit_texts[u]: u for u in classes.class_unit_mask[top].nonzero().flatten().tolist()}
             for k, e in enumerate(out.edge_index.tolist()):
                 head, relation, tail = classes.triples[e]
                 if head == pred.labels[0]:
                     pred.edges.append(EdgeScore(head, relation, tail, float(out.edge_scores[k]),
-                                                float(out.video_edge_scores[0, k])))
+                                                links.get(own.get(tail, -1))))
         pred.kg = kg.subgraph([label_set.classes[top]]).to_json()
         return evidence_units

@@ -65,7 +65,7 @@ def test_shapes_for_frames_regions_and_batches(regions):
             # the KG edges of each video's top class (four triples, one duplicate, one per class)
             top = set(out.logits.argmax(1).tolist())
             assert sorted(out.edge_index.tolist()) == sorted(top)
-            assert out.edge_scores.shape == (len(top),) and out.video_edge_scores.shape == (b, len(top))
+            assert out.edge_scores.shape == (len(top),)
 
 
 def test_all_switches_off_is_plain_mean_pooled_clip():
@@ -265,3 +265,25 @@ def test_encode_classes_embeds_what_the_heads_need_and_reports_progress():
     assert plain_seen[-1] == (4, 4)  # mean-pooled CLIP reads the prompts only
     assert plain.unit_emb.shape[0] == 0 and plain.word_tokens is None and plain.triple_heads is None
     torch.testing.assert_close(plain.class_emb, full.class_emb)
+
+
+def test_edge_plausibility_is_scored_once_per_weights(monkeypatch):
+    """A KG edge's plausibility depends on its texts and the encoder's weights only: computed
+    once per label set, the same as scoring it directly, and again once the weights change."""
+    from kgclip_core.model.triplet import RELATIONS
+
+    model = tiny_model().eval()
+    classes = model.encode_classes(class_inputs())
+    with torch.no_grad():
+        heads, tails, rels = classes.triple_heads, classes.triple_tails, classes.triple_relations
+        direct = 0.5 * (model.triplet(heads, rels, tails) + model.triplet(tails, rels + len(RELATIONS), heads))
+    torch.testing.assert_close(model.edge_plausibility(classes, [2, 0, 2]), direct[[2, 0, 2]])
+    calls = []
+    original = type(model.triplet).forward
+    monkeypatch.setattr(type(model.triplet), "forward", lambda self, *a: calls.append(1) or original(self, *a))
+    model.edge_plausibility(classes, [0, 2])
+    assert not calls  # kept
+    with torch.no_grad():
+        model.triplet.delta.add_(1.0)  # as an optimiser step changes the weights in place
+    changed = model.edge_plausibility(classes, [0])
+    assert calls and not torch.allclose(changed, direct[[0]])

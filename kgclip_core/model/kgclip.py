@@ -89,6 +89,10 @@ class ClassFeatures:
     triple_heads: torch.Tensor | None = None  # [E, D]
     triple_tails: torch.Tensor | None = None  # [E, D]
     triple_relations: torch.Tensor | None = None  # [E] relation ids
+    # The triplet encoder's plausibility of edges scored so far, {edge index: score}, and the
+    # encoder weights' versions they were scored with (KGClipModel.edge_plausibility).
+    kept_edge_scores: dict[int, float] = field(default_factory=dict)
+    kept_edge_version: tuple[int, ...] = ()
 
 
 @dataclass
@@ -121,7 +125,6 @@ class ScoreOutput:
     # label set has thousands, and scoring them all would cost more than the scores themselves.
     edge_index: torch.Tensor | None = None  # [K]
     edge_scores: torch.Tensor | None = None  # [K] plausibility of each of those triples
-    video_edge_scores: torch.Tensor | None = None  # [B, K] video -> the triple's tail
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
@@ -420,13 +423,31 @@ class KGClipModel(nn.Module):
             if not index:  # the top classes have no KG edges
                 return
             out.edge_index = torch.tensor(index, dtype=torch.long, device=classes.triple_heads.device)
-            heads, tails = classes.triple_heads[out.edge_index], classes.triple_tails[out.edge_index]
-            rels = classes.triple_relations[out.edge_index]
-            fwd = self.triplet(heads, rels, tails)
-            inv = self.triplet(tails, rels + len(RELATIONS), heads)
-            out.edge_scores = 0.5 * (fwd + inv)
-            vf, vi = self.triplet.pair_scores(out.video_emb, "video-movement", tails)
-            out.video_edge_scores = 0.5 * (vf + vi)
+            out.edge_scores = self.edge_plausibility(classes, index).to(classes.triple_heads.device)
+
+    @torch.no_grad()
+    def edge_plausibility(self, classes: ClassFeatures, index: list[int]) -> torch.Tensor:
+        """The triplet encoder's plausibility of the KG edges ``index`` of ``classes``, both
+        directions averaged: [len(index)].
+
+        An edge's score depends on its texts and the encoder's weights only, not on the clip:
+        it is kept in ``classes`` and computed once per label set, not on every prediction (for
+        a Kinetics-400 class's 19 edges, 38 passes of the encoder). Kept scores are dropped when
+        the encoder's weights change (an optimiser step or a load bumps their versions)."""
+        version = tuple(p._version for p in self.triplet.parameters())
+        if classes.kept_edge_version != version:
+            classes.kept_edge_scores, classes.kept_edge_version = {}, version
+        todo = [e for e in dict.fromkeys(index) if e not in classes.kept_edge_scores]
+        if todo:
+            rows = torch.tensor(todo, dtype=torch.long, device=classes.triple_heads.device)
+            heads, tails = classes.triple_heads[rows], classes.triple_tails[rows]
+            rels = classes.triple_relations[rows]
+            # Both directions in one pass of the encoder (as TripletEncoder.both_directions).
+            scores = self.triplet(torch.cat([heads, tails]), torch.cat([rels, rels + len(RELATIONS)]),
+                                  torch.cat([tails, heads]))
+            n = len(todo)
+            classes.kept_edge_scores.update(zip(todo, (0.5 * (scores[:n] + scores[n:])).float().tolist()))
+        return torch.tensor([classes.kept_edge_scores[e] for e in index])
 
     def text_maps(self, video: VideoFeatures, texts: torch.Tensor) -> torch.Tensor:
         """Where given text embeddings [B, K, D] are in each frame: [B, T, K, H', W']."""
