@@ -277,6 +277,16 @@ class ClipBackbone(nn.Module):
                       progress: TextProgress | None = None) -> dict[str, torch.Tensor]:
         """The text tower's outputs for ``texts`` in batches of ``cfg.text_batch_size``;
         ``progress(n)`` is called after each batch with the number of texts it held."""
+        unique = list(dict.fromkeys(texts))
+        if len(unique) < len(texts):
+            # A label set repeats texts (a unit that is both a motion and a part state: UCF-101
+            # has 58 such among its 1,558 texts): each is run once and counted done at once.
+            if progress is not None:
+                progress(len(texts) - len(unique))
+            out = self._text_outputs(unique, kind, trim, progress)
+            where = {text: i for i, text in enumerate(unique)}
+            index = torch.tensor([where[text] for text in texts], device=self.device)
+            return {k: v[index] for k, v in out.items()}
         tokens = self.tokenizer(list(texts))
         if kind == "eot" and trim and self.cfg.share_text_prefixes and self._prefix_capable:
             with self._autocast():

@@ -122,6 +122,23 @@ def test_trimmed_and_untrimmed_text_paths_agree(tiny_backbone, batch, monkeypatc
     assert tokens.shape[1] == length and sum(seen) == len(texts)
 
 
+@pytest.mark.parametrize("kind", ["eot", "tokens"])
+def test_a_repeated_text_is_embedded_once_and_counted_for_each_time(tiny_backbone, kind, monkeypatch):
+    texts = ["arm raise", "jump", "arm raise", "a person is clapping.", "jump", "arm raise"]
+    with torch.no_grad():
+        once = tiny_backbone._text_outputs(list(dict.fromkeys(texts)), kind, trim=True)
+    tokenized = []
+    tokenizer = tiny_backbone.tokenizer
+    monkeypatch.setattr(tiny_backbone, "tokenizer", lambda t: tokenized.append(list(t)) or tokenizer(t))
+    seen = []
+    with torch.no_grad():
+        out = tiny_backbone._text_outputs(texts, kind, trim=True, progress=seen.append)
+    assert tokenized == [["arm raise", "jump", "a person is clapping."]]  # each text through the tower once
+    assert sum(seen) == len(texts)  # progress still counts to the caller's total
+    for key, value in out.items():
+        torch.testing.assert_close(value, once[key][[0, 1, 0, 2, 1, 0]])
+
+
 def test_random_weights_need_opt_in():
     with pytest.raises(WeightsError, match="random weights"):
         load_backbone(BackboneConfig("kgclip-tiny", None, allow_random=False))
