@@ -441,12 +441,8 @@ class KGClipModel(nn.Module):
         if todo:
             rows = torch.tensor(todo, dtype=torch.long, device=classes.triple_heads.device)
             heads, tails = classes.triple_heads[rows], classes.triple_tails[rows]
-            rels = classes.triple_relations[rows]
-            # Both directions in one pass of the encoder (as TripletEncoder.both_directions).
-            scores = self.triplet(torch.cat([heads, tails]), torch.cat([rels, rels + len(RELATIONS)]),
-                                  torch.cat([tails, heads]))
-            n = len(todo)
-            classes.kept_edge_scores.update(zip(todo, (0.5 * (scores[:n] + scores[n:])).float().tolist()))
+            fwd, inv = self.triplet.both_directions(heads, classes.triple_relations[rows], tails)
+            classes.kept_edge_scores.update(zip(todo, (0.5 * (fwd + inv)).float().tolist()))
         return torch.tensor([classes.kept_edge_scores[e] for e in index])
 
     def text_maps(self, video: VideoFeatures, texts: torch.Tensor) -> torch.Tensor:
