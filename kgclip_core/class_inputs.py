@@ -24,6 +24,11 @@ MODEL_RELATIONS = {
 }
 
 
+# A text that is several kinds of concept is typed by the first of these it is.
+UNIT_TYPE_PRECEDENCE = ("movement", "motion", "part_state", "object", "scene", "body_part")
+_PRECEDENCE = {t: i for i, t in enumerate(UNIT_TYPE_PRECEDENCE)}
+
+
 def _prompts(label_set: LabelSet, kg: KnowledgeGraph, class_text: str) -> list[list[str]]:
     names = class_prompts(label_set.display_names)
     if class_text == "name":
@@ -43,22 +48,29 @@ def class_inputs(label_set: LabelSet, kg: KnowledgeGraph, class_text: str = "nam
     classification by description). Classes are named by their display
     names, so word-level interaction (WTI) sees words ("Apply Eye Makeup"), and the graph's
     action labels, which are display names too, match the class embeddings in the triples.
+
+    A semantic unit is a text: the graph can hold one text as two kinds of concept (the
+    movement "torso lean" and the part state "torso lean"; "comb" as motion and object), and
+    both are the same embedding, so they are one unit, typed by its most specific kind
+    (``UNIT_TYPE_PRECEDENCE``). Kept twice, such a text would count twice in a class's unit
+    score and take two of the selection's slots.
     """
     unit_texts: list[str] = []
     unit_types: list[str] = []
-    index: dict[tuple[str, str], int] = {}
+    index: dict[str, int] = {}
     class_units: list[list[int]] = []
     for name in label_set.classes:
-        ids = []
+        ids: dict[int, None] = {}  # ordered, without repeats
         for unit_type, texts in kg.units_of(name).items():
             for text in texts:
-                key = (unit_type, text)
-                if key not in index:
-                    index[key] = len(unit_texts)
+                if text not in index:
+                    index[text] = len(unit_texts)
                     unit_texts.append(text)
                     unit_types.append(unit_type)
-                ids.append(index[key])
-        class_units.append(ids)
+                elif _PRECEDENCE[unit_type] < _PRECEDENCE[unit_types[index[text]]]:
+                    unit_types[index[text]] = unit_type
+                ids[index[text]] = None
+        class_units.append(list(ids))
     triples = [(h, MODEL_RELATIONS[r], t) for h, r, t in kg.triples() if r in MODEL_RELATIONS]
     return ClassInputs(
         names=list(label_set.display_names),

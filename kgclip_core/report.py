@@ -137,13 +137,13 @@ def _concepts(pred: Prediction) -> str:
     if not pred.kg:
         return "<p>No knowledge-graph entry.</p>"
     kg = KnowledgeGraph.from_json(pred.kg)
-    shown = {(e.type, e.text) for e in pred.evidence if e.present}
+    shown = {e.text for e in pred.evidence if e.present}  # a unit is a text, whatever kinds of concept it is
     action = kg.graph.nodes[kg.action_node(pred.class_names[0])] if kg.has_action(pred.class_names[0]) else {}
     items = [f"<p>{escape_html(action['description'])}</p>"] if action.get("description") else []
     for unit_type in UNIT_TYPES:
         labels = sorted({d["label"] for _, d in kg.graph.nodes(data=True) if d["type"] == unit_type})
         if labels:
-            marked = ", ".join(escape_html(label) + (" ✓" if (unit_type, label) in shown else "") for label in labels)
+            marked = ", ".join(escape_html(label) + (" ✓" if label in shown else "") for label in labels)
             items.append(f"<p><b>{escape_html(unit_type.replace('_', ' '))}s:</b> {marked}</p>")
     return "\n".join(items)
 

@@ -85,6 +85,7 @@ def test_the_evidence_of_a_right_prediction_is_the_true_class_s_own_concepts(tmp
         assert [e.score for e in pred.evidence] == sorted((e.score for e in pred.evidence), reverse=True)
         assert all(e.present == (e.score >= pred.evidence_threshold) for e in pred.evidence)
         assert len(evidence_table(pred)) == len(pred.evidence)
-        marked = [d["label"] for _, d in prediction_graph(pred).graph.nodes(data=True) if MATCH_MARK in d["label"]]
-        assert len(marked) == sum(e.present for e in pred.evidence)  # the KG view marks what the clip shows
+        marked = {d["label"].split("  [")[0] for _, d in prediction_graph(pred).graph.nodes(data=True)
+                  if MATCH_MARK in d["label"]}
+        assert marked == {e.text for e in pred.evidence if e.present}  # the KG view marks what the clip shows
     assert right >= 2

@@ -20,13 +20,13 @@ def prediction_graph(pred: Prediction) -> KnowledgeGraph:
     """The top class's subgraph with the concepts the clip shows (its evidence) and scored
     movements relabelled."""
     kg = KnowledgeGraph.from_json(pred.kg)
-    units = {(e.type, e.text): e.score for e in pred.evidence if e.present}
+    # A unit is a text: "torso lean" is marked both as the movement and as the part state.
+    units = {e.text: e.score for e in pred.evidence if e.present}
     edges = {e.tail: e.score for e in pred.edges}
     for _, data in kg.graph.nodes(data=True):
-        key = (data["type"], data["label"])
         notes = []
-        if key in units:
-            notes.append(f"{MATCH_MARK} {units[key]:.2f}")
+        if data["type"] in UNIT_TYPES and data["label"] in units:
+            notes.append(f"{MATCH_MARK} {units[data['label']]:.2f}")
         if data["type"] == "movement" and data["label"] in edges:
             notes.append(f"kg {edges[data['label']]:.2f}")
         if notes:
