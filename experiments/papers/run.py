@@ -3,6 +3,7 @@
     python -m experiments.papers                 # everything not yet done, then the report
     python -m experiments.papers --only dev      # the development sweep (learning rate, switches)
     python -m experiments.papers --only report   # rewrite the report from saved results
+    python -m experiments.papers --only demo-check  # the shipped demo checkpoint measured again
 
 Every finished run is a line of ``results.jsonl`` in the work folder (per-clip correctness
 included, for the paired statistics); running again skips it, so the command resumes where
@@ -185,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", default="/tmp/kgclip_papers", help="scratch folder: clips, results, models")
-    parser.add_argument("--only", choices=("dev", "grid", "controls", "demo", "report"))
+    parser.add_argument("--only", choices=("dev", "grid", "controls", "demo", "demo-check", "report"),
+                        help="demo-check: measure the shipped demo checkpoint again, no training, report untouched")
     parser.add_argument("--budget-min", type=float, default=float("inf"),
                         help="start no new run after this many minutes (resume later)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
@@ -201,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.time() + 60 * args.budget_min
     shard = tuple(int(x) for x in args.shard.split("/"))
     clips = prepare(work) if args.only != "report" else None
+    if args.only == "demo-check":
+        from experiments.papers import demo
+
+        print(json.dumps(demo.check(clips, work), indent=1))
+        return 0
     if args.only in (None, "dev"):
         run_list(dev_runs(), clips, work / "dev.jsonl", ("dev",), deadline, shard)
     if args.only in (None, "demo"):
