@@ -154,6 +154,12 @@ def resize_center_crop(frames: torch.Tensor, size: int) -> torch.Tensor:
     return x[..., top:top + size, left:left + size]
 
 
+def joint_tokens(visual: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Every token of an open_clip ViT (CLS first, then the patches) in the joint image-text
+    space [N, 1 + P, D]. LayerNorm is per token, so the CLS row equals ``encode_image``."""
+    return visual.ln_post(visual.transformer(visual._embeds(images))) @ visual.proj
+
+
 def load_backbone(cfg: BackboneConfig) -> ClipBackbone:
     """Build the CLIP backbone described by ``cfg`` (see :class:`BackboneConfig`)."""
     if cfg.model_name not in open_clip.list_models():
@@ -222,12 +228,8 @@ class ClipBackbone(nn.Module):
 
     def encode_frames(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images [N,3,S,S] -> (CLS embedding [N,D], patch tokens [N,P,D]), both in the joint space."""
-        visual = self.model.visual
         with self._autocast():
-            x = visual.transformer(visual._embeds(images))
-            # LayerNorm is per token, so normalising every token equals open_clip's pooled path.
-            x = visual.ln_post(x)
-            x = x @ visual.proj
+            x = joint_tokens(self.model.visual, images)
         x = x.float()
         return x[:, 0], x[:, 1:]
 

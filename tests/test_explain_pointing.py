@@ -18,7 +18,8 @@ from kgclip_core.predictor import DEFAULT_HEATMAP_METHOD, Predictor
 from kgclip_core.synth.foundation import foundation_predictor
 from kgclip_core.synth.render import render_clip
 from experiments.heatmaps.measure import detection_auc, named_units, score_clip
-from experiments.testbed.pointing import boxes_mask, cells_touched, random_baselines
+from kgclip_core.synth.regions import boxes_mask, cells_touched
+from experiments.testbed.pointing import random_baselines
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 ARM_ACTIONS = ("raise right arm", "raise left arm", "swing right arm", "punch with right arm")

@@ -33,11 +33,11 @@ from kgclip_core.backbone import ClipBackbone
 from kgclip_core.explain import textmaps
 from kgclip_core.explain.maps import to_frame
 from kgclip_core.synth.actions import get_action
-from experiments.testbed.pointing import boxes_mask, peak_hits, peak_patch_hits, random_baselines
+from kgclip_core.synth.regions import EXCLUDED_PARTS, boxes_mask
+from experiments.testbed.pointing import peak_hits, peak_patch_hits, random_baselines
 
 RANDOM = "random"
 CURVE_STEPS = 8  # deletion/insertion points after the start: 1/8 of the patches per step
-EXCLUDED_PARTS = ("whole body",)
 TORSO = "torso"  # where a map with no sense of the parts tends to peak: the figure's centre
 
 

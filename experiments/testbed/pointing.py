@@ -15,7 +15,7 @@ Baselines are exact expectations, not samples: ``random pixel`` (a peak anywhere
 of the frame the moving boxes cover) and ``random patch`` (a peak at one of the patch-grid
 centres, the only places a grid map's upsampled peak can be).
 
-The scoring helpers (:func:`boxes_mask`, :func:`peak_hits`, :func:`peak_patch_hits` and their
+The scoring helpers (:func:`boxes_mask` from :mod:`kgclip_core.synth.regions`, :func:`peak_hits`, :func:`peak_patch_hits` and their
 baselines) are shared with ``experiments.heatmaps``, which plays the game per named body part.
 """
 
@@ -27,20 +27,11 @@ from captum.attr import IntegratedGradients
 
 from kgclip_core.explain.maps import to_frame
 from kgclip_core.model.kgclip import ClassFeatures, KGClipModel
+from kgclip_core.synth.regions import EXCLUDED_PARTS, boxes_mask, cells_touched
 from kgclip_core.synth.figure import rest_state
 from experiments.testbed.data import ClipSet
 
 IG_STEPS = 8
-EXCLUDED_PARTS = ("whole body",)
-
-
-def boxes_mask(boxes: list[list[int]], size: tuple[int, int], scale: float = 1.0) -> np.ndarray:
-    """Boolean [H, W] mask of ``[x0, y0, x1, y1]`` boxes (exclusive ends), scaled by ``scale``
-    (frames read at another size than the ground truth's)."""
-    mask = np.zeros(size, dtype=bool)
-    for x0, y0, x1, y1 in boxes:
-        mask[int(y0 * scale):int(np.ceil(y1 * scale)), int(x0 * scale):int(np.ceil(x1 * scale))] = True
-    return mask
 
 
 def moving_mask(frame_truth: dict, size: tuple[int, int]) -> np.ndarray | None:
@@ -65,17 +56,6 @@ def peak_hits(maps: np.ndarray, masks: list[np.ndarray]) -> list[bool]:
         y, x = np.unravel_index(int(np.argmax(m)), m.shape)
         hits.append(bool(mask[y, x]))
     return hits
-
-
-def cells_touched(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """Boolean [h, w]: which cells of a ``grid`` laid over the (square) frame overlap ``mask``."""
-    (gh, gw), (h, w) = grid, mask.shape
-    rows = np.minimum((np.arange(h) * gh) // h, gh - 1)
-    cols = np.minimum((np.arange(w) * gw) // w, gw - 1)
-    touched = np.zeros(grid, dtype=bool)
-    ys, xs = np.nonzero(mask)
-    touched[rows[ys], cols[xs]] = True
-    return touched
 
 
 def peak_patch_hits(grid_maps: np.ndarray, masks: list[np.ndarray]) -> list[bool]:

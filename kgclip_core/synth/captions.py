@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from kgclip_core.kg.knowledge import Movement as KGMovement
 from kgclip_core.prompts import VIDEO_TEMPLATES
 from kgclip_core.synth.actions import SYNTHETIC, SYNTHETIC_NOVEL, Action, Step
 from kgclip_core.synth.programs import PROGRAMS
+from kgclip_core.synth.regions import movement_cells
 from kgclip_core.synth.render import SynthConfig, render_clip
 from kgclip_core.video import sample_indices
 
@@ -113,15 +114,22 @@ class CaptionCorpus:
     captions: list[list[str]]  # several captions per clip
     keys: torch.Tensor  # [N] composition id: clips with the same id are positives of each other
     actions: list[Action]
+    # Region-text pairs, built when a patch grid is given: a movement's phrase and the patches
+    # its part's box touches in one frame (kgclip_core.synth.regions).
+    phrases: list[str] = field(default_factory=list)
+    regions: torch.Tensor | None = None  # long [R, 3]: clip, frame (of ``frames``), index into ``phrases``
+    region_cells: torch.Tensor | None = None  # bool [R, h * w]: the patches of each pair
 
     def __len__(self) -> int:
         return len(self.captions)
 
 
 def build_corpus(size: int, seed: int, image_size: int, num_frames: int = 8, synth: SynthConfig | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> CaptionCorpus:
+                 progress: Callable[[int, int], None] | None = None,
+                 grid: tuple[int, int] | None = None) -> CaptionCorpus:
     """Render ``size`` clips of random compositions, ``num_frames`` TSN-sampled frames each,
-    resized to ``image_size`` as the backbone's preprocessing does; ``progress(done, total)``."""
+    resized to ``image_size`` as the backbone's preprocessing does; ``progress(done, total)``.
+    With the image tower's patch ``grid``, also the region-text pairs of every frame."""
     if size < 1:
         raise ConfigError(f"The caption corpus needs at least 1 clip, got {size}.")
     synth = synth or SynthConfig()
@@ -131,15 +139,31 @@ def build_corpus(size: int, seed: int, image_size: int, num_frames: int = 8, syn
     actions: list[Action] = []
     key_ids: dict[MovementSet, int] = {}
     keys = torch.empty(size, dtype=torch.long)
+    phrases: dict[str, int] = {}
+    regions: list[tuple[int, int, int]] = []
+    cells: list[np.ndarray] = []
     for i in range(size):
         action = random_composition(rng)
         indices = sample_indices(synth.num_frames, num_frames, "train", rng=rng)[0]
-        clip, _ = render_clip(action, seed=int(rng.integers(2**31)), cfg=synth, frames=indices)
+        clip, truth = render_clip(action, seed=int(rng.integers(2**31)), cfg=synth, frames=indices)
         frames[i] = resize_center_crop(torch.from_numpy(clip), image_size)
         texts.append(captions(action, rng))
         actions.append(action)
         keys[i] = key_ids.setdefault(movement_set(action), len(key_ids))
+        if grid is not None:  # the render is square: resizing scales the boxes, nothing is cropped
+            scale = image_size / truth["size"][0]
+            for f, frame_truth in enumerate(truth["frames"]):
+                for phrase, touched in movement_cells(action, frame_truth, (image_size, image_size), scale, grid):
+                    regions.append((i, f, phrases.setdefault(phrase, len(phrases))))
+                    cells.append(touched.reshape(-1))
         if progress is not None and ((i + 1) % 500 == 0 or i + 1 == size):
             progress(i + 1, size)
-    log.info("caption corpus: %d clips, %d distinct compositions", size, len(key_ids))
-    return CaptionCorpus(frames, texts, keys, actions)
+    log.info("caption corpus: %d clips, %d distinct compositions, %d region-text pairs", size, len(key_ids),
+             len(regions))
+    corpus = CaptionCorpus(frames, texts, keys, actions)
+    if grid is not None:
+        corpus.phrases = list(phrases)
+        corpus.regions = torch.tensor(regions, dtype=torch.long).reshape(-1, 3)
+        corpus.region_cells = torch.from_numpy(np.stack(cells)) if cells else torch.zeros(0, grid[0] * grid[1],
+                                                                                          dtype=torch.bool)
+    return corpus

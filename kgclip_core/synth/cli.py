@@ -27,7 +27,8 @@ def _pretrain(args: argparse.Namespace) -> int:
 
     cfg = PretrainConfig(seed=args.seed, corpus_size=args.corpus_size, num_frames=args.frames,
                          train_frames=min(args.train_frames, args.frames), render_size=args.render_size,
-                         steps=args.steps, batch_size=args.batch_size, lr=args.lr)
+                         steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                         region_weight=args.region_weight, init_from=args.init_from)
     trainer = Pretrainer(cfg, args.out)
     if args.resume:
         trainer.resume(args.resume if args.resume != "auto" else Path(args.out) / STATE_FILE)
@@ -52,6 +53,11 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-frames", type=int, default=d.train_frames, help="frames per clip in a step")
     p.add_argument("--render-size", type=int, default=d.render_size, help="render size before the resize to 64 px")
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate of the image tower")
+    p.add_argument("--region-weight", type=float, default=d.region_weight,
+                   help="weight of the region-text loss (patch tokens over a moving part vs its movement's "
+                        "phrase; 0-10, 0 = CLIP's loss alone)")
+    p.add_argument("--init-from", default=None, metavar="WEIGHTS",
+                   help="continue pretraining from these open_clip weights (.safetensors) instead of a random start")
     p.add_argument("--resume", nargs="?", const="auto", default=None,
                    help="continue an interrupted run (from OUT/pretrain_state.pt, or the path given)")
     p.set_defaults(func=_pretrain)

@@ -12,6 +12,12 @@ the testbed saw; it starts here at a lower learning rate than the image tower, a
 pairwise cosine of a fixed set of probe captions is logged and, after the initial plateau
 (``collapse_grace``), stops the run with a clear message when it passes ``collapse_cosine``.
 
+With ``region_weight`` > 0 a second loss asks the patch tokens for the parts (RegionCLIP's
+idea, with the generator's boxes as the region annotations): in each frame, the mean of the
+patch tokens a moving part's box touches is classified among all the movement phrases of the
+corpus, its own phrase the target. ``init_from`` continues from existing weights, as
+RegionCLIP continues from CLIP.
+
 The result is an ordinary open_clip state dict (``open_clip_model.safetensors``), loaded the
 way a user's local CLIP weights are::
 
@@ -33,8 +39,9 @@ import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
+from kgclip_core.backbone import joint_tokens
 from kgclip_core.errors import ConfigError, KGClipError
 from kgclip_core.synth.actions import SYNTHETIC
 from kgclip_core.synth.captions import CaptionCorpus, build_corpus
@@ -50,6 +57,7 @@ STATE_FILE = "pretrain_state.pt"
 LOG_FILE = "pretrain_log.jsonl"
 SUMMARY_FILE = "pretrain.json"
 MAX_CORPUS = 200_000  # ~6 GB of frames at 8 x 64 px: the most one 24 GB machine should hold
+MAX_REGION_WEIGHT = 10.0
 _TEXT_PREFIXES = ("token_embedding", "positional_embedding", "transformer.", "ln_final", "text_projection")
 
 
@@ -83,6 +91,13 @@ class PretrainConfig:
     collapse_grace: float = 0.2
     check_every: int = 50
     save_every: int = 250
+    # The weight of the region-text loss (``region_loss``, RegionCLIP's idea: the patch tokens
+    # over a moving part, pooled, should match the movement's phrase); 0 is CLIP's loss alone, as
+    # the shipped foundation was pretrained.
+    region_weight: float = 0.0
+    # Start from these open_clip weights (continued pretraining, as RegionCLIP starts from CLIP)
+    # instead of a random initialisation.
+    init_from: str | None = None
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for values outside sane bounds, before any work."""
@@ -99,13 +114,18 @@ class PretrainConfig:
             raise ConfigError(f"train_frames ({self.train_frames}) cannot exceed num_frames ({self.num_frames}).")
         if self.render_size % 2:
             raise ConfigError(f"render_size must be even, got {self.render_size}.")
-        for name in ("lr", "text_lr_mult", "weight_decay", "warmup_fraction", "collapse_cosine", "collapse_grace"):
+        for name in ("lr", "text_lr_mult", "weight_decay", "warmup_fraction", "collapse_cosine", "collapse_grace",
+                     "region_weight"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"{name} must be a finite number.")
         if not (0 < self.lr <= 1 and 0 < self.text_lr_mult <= 10 and 0 <= self.weight_decay <= 1
                 and 0 <= self.warmup_fraction < 1 and 0 < self.collapse_cosine <= 1 and 0 <= self.collapse_grace < 1):
             raise ConfigError("lr in (0, 1], text_lr_mult in (0, 10], weight_decay in [0, 1], "
                               "warmup_fraction in [0, 1), collapse_cosine in (0, 1], collapse_grace in [0, 1).")
+        if not 0 <= self.region_weight <= MAX_REGION_WEIGHT:
+            raise ConfigError(f"region_weight must be in [0, {MAX_REGION_WEIGHT}], got {self.region_weight}.")
+        if self.init_from is not None and not Path(self.init_from).is_file():
+            raise ConfigError(f"init_from: no weights file at {self.init_from}.")
 
 
 @dataclass
@@ -128,6 +148,16 @@ def contrastive_loss(video: torch.Tensor, text: torch.Tensor, keys: torch.Tensor
     positives = (keys[:, None] == keys[None, :]).float()
     targets = positives / positives.sum(1, keepdim=True)
     return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+
+
+def region_loss(patches: torch.Tensor, cells: torch.Tensor, phrase_ids: torch.Tensor, phrase_emb: torch.Tensor,
+                scale: torch.Tensor) -> torch.Tensor:
+    """Region-text cross-entropy: each region's embedding (the mean of its patch tokens, ``cells``
+    [R, P] over ``patches`` [R, P, D]) classified among all the movement phrases ``phrase_emb``
+    [K, D] (L2-normalised), its own phrase ``phrase_ids`` [R] the target."""
+    weights = cells.to(patches.dtype)
+    region = (patches * weights[..., None]).sum(1) / weights.sum(1, keepdim=True)
+    return F.cross_entropy(scale * F.normalize(region, dim=-1) @ phrase_emb.T, phrase_ids)
 
 
 def mean_pairwise_cosine(emb: torch.Tensor) -> float:
@@ -183,11 +213,18 @@ class Pretrainer:
         _check_output_dir(self.out)
         torch.manual_seed(cfg.seed)
         self.model = open_clip.create_model(cfg.model)
+        if cfg.init_from is not None:
+            try:
+                self.model.load_state_dict(load_file(cfg.init_from))
+            except Exception as err:  # not safetensors, or another architecture's weights
+                raise PretrainError(f"Cannot start from {cfg.init_from}: not {cfg.model} weights in open_clip's "
+                                    f"safetensors format ({str(err).splitlines()[0][:160]}).") from None
         self.tokenizer = open_clip.get_tokenizer(cfg.model)
         pp = self.model.visual.preprocess_cfg
         self.mean = torch.tensor(pp["mean"]).view(1, 1, 3, 1, 1)
         self.std = torch.tensor(pp["std"]).view(1, 1, 3, 1, 1)
         self.image_size = int(self.model.visual.image_size[0])
+        self.grid = tuple(int(g) for g in self.model.visual.grid_size)
         self.optimizer = torch.optim.AdamW(_param_groups(self.model, cfg), betas=(0.9, 0.98), eps=1e-6)
         warmup = round(cfg.warmup_fraction * cfg.steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_cosine(warmup, cfg.steps))
@@ -206,21 +243,45 @@ class Pretrainer:
         self.step = int(state["step"])
         self._resumed = True
 
-    def _batch(self, corpus: CaptionCorpus, rng: np.random.Generator) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+    def _batch(self, corpus: CaptionCorpus, rng: np.random.Generator
+               ) -> tuple[torch.Tensor, list[str], torch.Tensor, torch.Tensor]:
+        """Images [B, t, 3, S, S], one caption per clip, the clips' keys, and which (clip, frame)
+        of the corpus each image is ([B * t, 2])."""
         idx = rng.choice(len(corpus), size=min(self.cfg.batch_size, len(corpus)), replace=False)
         frames = np.stack([sample_indices(self.cfg.num_frames, self.cfg.train_frames, "train", rng=rng)[0]
                            for _ in idx])
         images = corpus.frames[torch.from_numpy(idx)[:, None], torch.from_numpy(frames)]
         images = (images.float().div_(255) - self.mean) / self.std
         texts = [corpus.captions[i][int(rng.integers(len(corpus.captions[i])))] for i in idx]
-        return images, texts, corpus.keys[torch.from_numpy(idx)]
+        picked = torch.stack([torch.from_numpy(idx).repeat_interleave(frames.shape[1]),
+                              torch.from_numpy(frames.reshape(-1))], dim=1)
+        return images, texts, corpus.keys[torch.from_numpy(idx)], picked
 
-    def _encode(self, images: torch.Tensor, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _encode(self, images: torch.Tensor, texts: list[str]
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Clip and caption embeddings, and (with the region loss on) the patch tokens [B * t, P, D]."""
         b, t = images.shape[:2]
-        frames = self.model.encode_image(images.flatten(0, 1)).reshape(b, t, -1)
+        if self.cfg.region_weight > 0:
+            tokens = joint_tokens(self.model.visual, images.flatten(0, 1))
+            frames, patches = tokens[:, 0].reshape(b, t, -1), tokens[:, 1:]
+        else:
+            frames, patches = self.model.encode_image(images.flatten(0, 1)).reshape(b, t, -1), None
         video = F.normalize(F.normalize(frames, dim=-1).mean(1), dim=-1)
         text = F.normalize(self.model.encode_text(self.tokenizer(texts)), dim=-1)
-        return video, text
+        return video, text, patches
+
+    def _region_loss(self, corpus: CaptionCorpus, patches: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
+        """``region_loss`` over the region-text pairs of the batch's frames (0 when they have none)."""
+        frames = corpus.frames.shape[1]
+        position = {int(k): i for i, k in enumerate(picked[:, 0] * frames + picked[:, 1])}
+        keys = corpus.regions[:, 0] * frames + corpus.regions[:, 1]
+        rows = torch.isin(keys, picked[:, 0] * frames + picked[:, 1]).nonzero().flatten()
+        if not len(rows):
+            return patches.sum() * 0.0
+        images = torch.tensor([position[int(k)] for k in keys[rows]])
+        phrase_emb = F.normalize(self.model.encode_text(self._phrase_tokens), dim=-1)
+        return region_loss(patches[images], corpus.region_cells[rows], corpus.regions[rows, 2], phrase_emb,
+                           self.model.logit_scale.exp())
 
     @torch.no_grad()
     def text_cosine(self) -> float:
@@ -249,10 +310,17 @@ class Pretrainer:
         """Train to ``cfg.steps`` (from the resumed step), then write the weights."""
         cfg = self.cfg
         start = time.perf_counter()
+        regions = cfg.region_weight > 0
         if corpus is None:
             corpus = build_corpus(cfg.corpus_size, cfg.seed, self.image_size, cfg.num_frames,
                                   SynthConfig(size=cfg.render_size),
-                                  progress=lambda done, total: log.info("corpus %d/%d clips", done, total))
+                                  progress=lambda done, total: log.info("corpus %d/%d clips", done, total),
+                                  grid=self.grid if regions else None)
+        if regions and (corpus.regions is None or corpus.region_cells.shape[1] != self.grid[0] * self.grid[1]):
+            raise PretrainError(f"region_weight needs a corpus built with the model's patch grid {self.grid} "
+                                "(build_corpus(..., grid=...)).")
+        if regions:
+            self._phrase_tokens = self.tokenizer(corpus.phrases)
         render_s = time.perf_counter() - start
         self.model.train()
         loss = torch.tensor(float("nan"))
@@ -260,9 +328,12 @@ class Pretrainer:
         with open(self.out / LOG_FILE, "a" if self._resumed else "w", encoding="utf-8") as log_file:
             while self.step < cfg.steps:
                 # The batch depends only on (seed, step): a resumed run sees the same batches.
-                images, texts, keys = self._batch(corpus, np.random.default_rng([cfg.seed, self.step]))
-                video, text = self._encode(images, texts)
+                images, texts, keys, picked = self._batch(corpus, np.random.default_rng([cfg.seed, self.step]))
+                video, text, patches = self._encode(images, texts)
                 loss = contrastive_loss(video, text, keys, self.model.logit_scale.exp())
+                if regions:
+                    region = self._region_loss(corpus, patches, picked)
+                    loss = loss + cfg.region_weight * region
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -276,6 +347,8 @@ class Pretrainer:
                     record = {"step": self.step, "loss": round(loss.item(), 4), "text_cosine": round(cosine, 4),
                               "logit_scale": round(self.model.logit_scale.exp().item(), 2),
                               "lr": self.scheduler.get_last_lr()[0], "seconds": round(time.perf_counter() - start, 1)}
+                    if regions:
+                        record["region_loss"] = round(region.item(), 4)
                     log_file.write(json.dumps(record) + "\n")
                     log_file.flush()
                     log.info("step %d/%d loss %.3f text cosine %.3f", self.step, cfg.steps, loss.item(), cosine)
