@@ -75,7 +75,7 @@ def _append(work: Path, name: str, row: dict) -> None:
         f.write(json.dumps(row) + "\n")
 
 
-def _split_clips(work: Path, predictor: Predictor, split: str) -> Iterator[tuple[dict, np.ndarray, list[int], torch.Tensor]]:
+def split_clips(work: Path, predictor: Predictor, split: str) -> Iterator[tuple[dict, np.ndarray, list[int], torch.Tensor]]:
     """The split's clips as the app reads them: (ground truth, frames, sampled frame numbers, images)."""
     clips_dir = work / "clips" / split
     clips = render_eval_clips(clips_dir, LABELS, PER_CLASS, SPLIT_SEEDS[split])
@@ -84,7 +84,7 @@ def _split_clips(work: Path, predictor: Predictor, split: str) -> Iterator[tuple
         yield truth, clip.frames[0], clip.indices[0].tolist(), predictor.backbone.preprocess(clip.frames[0])
 
 
-def _unit_embeddings(predictor: Predictor) -> dict:
+def unit_embeddings(predictor: Predictor) -> dict:
     _, classes = predictor.classes(predictor.resolve_labels(LABELS))
     return dict(zip(classes.unit_texts, classes.unit_emb))
 
@@ -93,9 +93,9 @@ def measure(work: Path, model: str, predictor: Predictor, digest: str, split: st
     """Pointing game and deletion/insertion of every method on one split (cached per weights)."""
     if any(r["digest"] == digest and r["split"] == split for r in _rows(work, "results.jsonl")):
         return
-    unit_emb, rng, start = _unit_embeddings(predictor), np.random.default_rng(0), time.perf_counter()
+    unit_emb, rng, start = unit_embeddings(predictor), np.random.default_rng(0), time.perf_counter()
     pairs, clips = [], 0
-    for truth, frames, indices, images in _split_clips(work, predictor, split):
+    for truth, frames, indices, images in split_clips(work, predictor, split):
         pairs += score_clip(predictor.backbone, images, frames.shape[1:3], truth, indices, unit_emb,
                             list(textmaps.HEATMAP_METHODS), rng)
         clips += 1
@@ -109,10 +109,10 @@ def detect(work: Path, model: str, predictor: Predictor, digest: str, split: str
     """ROC AUC per body part of the frame's cosine with each unit (cached per weights)."""
     if any(r["digest"] == digest and r["split"] == split for r in _rows(work, "detection.jsonl")):
         return
-    unit_emb = _unit_embeddings(predictor)
+    unit_emb = unit_embeddings(predictor)
     units = {u.text: u for action in LABEL_ACTIONS for u in named_units(action) if u.text in unit_emb}
     cosines = []
-    for truth, _, indices, images in _split_clips(work, predictor, split):
+    for truth, _, indices, images in split_clips(work, predictor, split):
         cosines += frame_unit_cosines(predictor.backbone, images, truth, indices, units, unit_emb)
     _append(work, "detection.jsonl", {"model": model, "digest": digest, "split": split, "auc": detection_auc(cosines)})
 
@@ -146,7 +146,7 @@ def timing(work: Path, model: str, predictor: Predictor, digest: str) -> None:
                 predictor.predict(path, labels=LABELS)
                 best[m, path] = min(best[m, path], time.perf_counter() - start)
     predictor.cfg.heatmap_method = DEFAULT_HEATMAP_METHOD
-    backbone, unit_emb = predictor.backbone, _unit_embeddings(predictor)
+    backbone, unit_emb = predictor.backbone, unit_embeddings(predictor)
     images, texts = backbone.preprocess(pred.frames), torch.stack([unit_emb[u.text] for u in pred.units])
     with LastBlockInput(backbone.model.visual) as recorded, torch.no_grad():
         backbone.encode_frames(images)
