@@ -2,6 +2,8 @@
 
     python -m experiments.foundation.regions              # continue, measure, print the table
     python -m experiments.foundation.regions --steps 400  # a shorter run
+    python -m experiments.foundation.regions --seed 2     # another corpus and batch order
+    python -m experiments.foundation.regions --report     # the tables over the seeds done, from saved results
 
 The heatmap comparison (docs/EXPLAIN.md) found the foundation's maps peak on the torso: nothing
 in its pretraining asks a patch to carry its part's meaning. This experiment tests that reading.
@@ -48,14 +50,14 @@ log = logging.getLogger(__name__)
 
 SHIPPED = Path("checkpoints/foundation/open_clip_model.safetensors")
 METHODS = ["cosine", "clearclip", "sclip", "maskclip"]  # the maps cheap enough for every prediction
-CORPUS_SEED = 1  # the shipped foundation saw seed 0's corpus: this one is new to it
+FIRST_SEED = 1  # the shipped foundation saw seed 0's corpus: seeds from 1 on are new to it
 
 
-def continued(work: Path, name: str, region_weight: float, steps: int, corpus_size: int,
+def continued(work: Path, name: str, region_weight: float, steps: int, corpus_size: int, seed: int,
               corpus: Callable[[Pretrainer], CaptionCorpus]) -> Path:
     """Weights of the shipped foundation pretrained ``steps`` more (reused when done with this config)."""
     out = work / name
-    cfg = PretrainConfig(seed=CORPUS_SEED, corpus_size=corpus_size, steps=steps, lr=5e-4, warmup_fraction=0.02,
+    cfg = PretrainConfig(seed=seed, corpus_size=corpus_size, steps=steps, lr=5e-4, warmup_fraction=0.02,
                          region_weight=region_weight, init_from=str(SHIPPED))
     summary = out / SUMMARY_FILE
     if summary.is_file() and json.loads(summary.read_text())["config"] == json.loads(json.dumps(asdict(cfg))):
@@ -90,18 +92,26 @@ def zero_shot(work: Path, weights: Path) -> dict:
     return out
 
 
-def table(results: dict[str, dict]) -> str:
-    """The markdown tables: pointing by method, the default-candidate by part, zero-shot accuracy."""
-    names = list(results)
-    first = results[names[0]]["pointing"]
-    lines = [f"Pointing, patch (%), test split ({first['pairs']} (frame, unit) pairs; random peak {first['random']}%):",
-             "", "| method | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    lines += [f"| {m} | " + " | ".join(str(results[n]["pointing"]["methods"][m]) for n in names) + " |"
-              for m in METHODS]
+def _cell(values: list[float]) -> str:
+    """One value, or the mean over seeds with each seed's value."""
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{np.mean(values):.1f} ({', '.join(f'{v:.1f}' for v in values)})"
+
+
+def table(runs: list[dict[str, dict]]) -> str:
+    """The markdown tables over one or more seeds' results: pointing by method, by part (``cosine``
+    / ``sclip``), zero-shot accuracy. With several seeds a cell is the mean, then each seed's value."""
+    names = list(runs[0])
+    first = runs[0][names[0]]["pointing"]
+    get = lambda name, path: _cell([_dig(r[name], path) for r in runs])  # noqa: E731
+    lines = [f"Pointing, patch (%), test split ({first['pairs']} (frame, unit) pairs; random peak {first['random']}%"
+             f"; {len(runs)} seed(s)):", "", "| method | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    lines += [f"| {m} | " + " | ".join(get(n, ("pointing", "methods", m)) for n in names) + " |" for m in METHODS]
     lines += ["", "By body part, `cosine` / `sclip` (%):", "",
               "| part | pairs | " + " | ".join(names) + " |", "|---|---:|" + "---:|" * len(names)]
     for part, row in first["parts"].items():
-        cells = [f"{results[n]['pointing']['parts'][part]['cosine']} / {results[n]['pointing']['parts'][part]['sclip']}"
+        cells = [f"{get(n, ('pointing', 'parts', part, 'cosine'))} / {get(n, ('pointing', 'parts', part, 'sclip'))}"
                  for n in names]
         lines.append(f"| {part} | {row['pairs']} | " + " | ".join(cells) + " |")
     lines += ["", "Zero-shot top-1 (%), the foundation report's test clips:", "",
@@ -109,8 +119,14 @@ def table(results: dict[str, dict]) -> str:
     for label_set in PER_CLASS:
         for mode in ("name+units", "description+units", "units"):
             lines.append(f"| {label_set}, {mode} | "
-                         + " | ".join(str(results[n]["zero_shot"][label_set][mode]) for n in names) + " |")
+                         + " | ".join(get(n, ("zero_shot", label_set, mode)) for n in names) + " |")
     return "\n".join(lines)
+
+
+def _dig(tree: dict, path: tuple[str, ...]) -> float:
+    for key in path:
+        tree = tree[key]
+    return tree
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,13 +136,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=1000, help="continued pretraining steps of each run")
     p.add_argument("--corpus-size", type=int, default=3000, help="captioned clips of the continued pretraining")
     p.add_argument("--region-weight", type=float, default=1.0, help="the region-text loss's weight")
+    p.add_argument("--seed", type=int, default=FIRST_SEED, help=f"corpus and batch-order seed (>= {FIRST_SEED})")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--report", action="store_true", help="print the tables over the seeds done, train nothing")
     args = p.parse_args(argv)
+    if args.seed < FIRST_SEED:
+        p.error(f"--seed must be at least {FIRST_SEED}: seed 0's corpus is the one the foundation was pretrained on")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger().setLevel(logging.ERROR)  # open_clip's chatter
     logging.getLogger("experiments").setLevel(logging.INFO)
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.report:
+        return report(args.work, args.steps)
     cache: list = []
 
     def corpus(trainer: Pretrainer) -> CaptionCorpus:  # rendered once, for both runs: they differ only in the loss
@@ -138,19 +160,31 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     models = {"shipped foundation": SHIPPED,
-              "control (CLIP's loss)": continued(args.work, f"control_{args.steps}", 0.0, args.steps,
-                                                 args.corpus_size, corpus),
+              "control (CLIP's loss)": continued(args.work, f"control_{args.steps}_seed{args.seed}", 0.0,
+                                                 args.steps, args.corpus_size, args.seed, corpus),
               f"regions (weight {args.region_weight:g})": continued(
-                  args.work, f"regions{args.region_weight:g}_{args.steps}", args.region_weight, args.steps,
-                  args.corpus_size, corpus)}
+                  args.work, f"regions{args.region_weight:g}_{args.steps}_seed{args.seed}", args.region_weight,
+                  args.steps, args.corpus_size, args.seed, corpus)}
     results = {}
     for name, weights in models.items():
         results[name] = {"pointing": pointing(args.work, weights), "zero_shot": zero_shot(args.work, weights)}
         log.info("%s: %s", name, results[name])
-    (args.work / f"results_{args.steps}.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
-    print(f"{args.steps} more steps on {args.corpus_size} new captioned clips (corpus seed {CORPUS_SEED}), "
+    (args.work / f"results_{args.steps}_seed{args.seed}.json").write_text(json.dumps(results, indent=1),
+                                                                          encoding="utf-8")
+    print(f"{args.steps} more steps on {args.corpus_size} new captioned clips (corpus seed {args.seed}), "
           f"{(time.perf_counter() - start) / 60:.0f} min\n")
-    print(table(results))
+    print(table([results]))
+    return 0
+
+
+def report(work: Path, steps: int) -> int:
+    """Print the tables over every seed measured in ``work`` at ``steps``; 1 when there is none."""
+    files = sorted(work.glob(f"results_{steps}_seed*.json"))
+    if not files:
+        print(f"No results of {steps} steps in {work}: run without --report first.")
+        return 1
+    print(f"Seeds {', '.join(f.stem.rsplit('seed', 1)[1] for f in files)}, {steps} steps each:\n")
+    print(table([json.loads(f.read_text()) for f in files]))
     return 0
 
 
