@@ -33,7 +33,7 @@ from kgclip_core.backbone import ClipBackbone
 from kgclip_core.explain import textmaps
 from kgclip_core.explain.maps import to_frame
 from kgclip_core.synth.actions import get_action
-from kgclip_core.synth.regions import EXCLUDED_PARTS, boxes_mask
+from kgclip_core.synth.regions import EXCLUDED_PARTS, boxes_mask, part_key
 from experiments.testbed.pointing import peak_hits, peak_patch_hits, random_baselines
 
 RANDOM = "random"
@@ -54,7 +54,7 @@ def named_units(action: str) -> list[NamedUnit]:
     """The action's movement units that name a drawn body part, in the knowledge graph's words."""
     out = []
     for part, side, state, obj in get_action(action).movements():
-        key = f"{side} {part}" if side else part
+        key = part_key(part, side)
         if key not in EXCLUDED_PARTS:
             out.append(NamedUnit(" ".join(w for w in (side, part, state, obj) if w), key, state))
     return out

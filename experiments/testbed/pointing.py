@@ -15,8 +15,9 @@ Baselines are exact expectations, not samples: ``random pixel`` (a peak anywhere
 of the frame the moving boxes cover) and ``random patch`` (a peak at one of the patch-grid
 centres, the only places a grid map's upsampled peak can be).
 
-The scoring helpers (:func:`boxes_mask` from :mod:`kgclip_core.synth.regions`, :func:`peak_hits`, :func:`peak_patch_hits` and their
-baselines) are shared with ``experiments.heatmaps``, which plays the game per named body part.
+The scoring helpers (:func:`peak_hits`, :func:`peak_patch_hits` and their baselines, over the
+boxes of :mod:`kgclip_core.synth.regions`) are shared with ``experiments.heatmaps``, which plays
+the game per named body part.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from captum.attr import IntegratedGradients
 
 from kgclip_core.explain.maps import to_frame
 from kgclip_core.model.kgclip import ClassFeatures, KGClipModel
-from kgclip_core.synth.regions import EXCLUDED_PARTS, boxes_mask, cells_touched
 from kgclip_core.synth.figure import rest_state
+from kgclip_core.synth.regions import EXCLUDED_PARTS, boxes_mask, cells_touched
 from experiments.testbed.data import ClipSet
 
 IG_STEPS = 8

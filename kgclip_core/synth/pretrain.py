@@ -231,6 +231,7 @@ class Pretrainer:
         self.step = 0
         self._resumed = False
         self.probe_texts = [a.description() for a in SYNTHETIC]
+        self._phrase_tokens: torch.Tensor | None = None  # the corpus's movement phrases, with the region loss on
 
     def resume(self, path: str | Path) -> None:
         """Continue from a state this module saved (same config, or refused)."""

@@ -16,6 +16,11 @@ from kgclip_core.synth.actions import Action
 EXCLUDED_PARTS = ("whole body",)
 
 
+def part_key(part: str, side: str | None) -> str:
+    """The ground truth's key of a movement's part: ``"right hand"``, ``"torso"``."""
+    return f"{side} {part}" if side else part
+
+
 def boxes_mask(boxes: list[list[int]], size: tuple[int, int], scale: float = 1.0) -> np.ndarray:
     """Boolean [H, W] mask of ``[x0, y0, x1, y1]`` boxes (exclusive ends), scaled by ``scale``
     (frames read at another size than the ground truth's)."""
@@ -44,7 +49,7 @@ def movement_cells(action: Action, frame_truth: dict, frame_size: tuple[int, int
     (``scale``: frame pixels per ground-truth pixel)."""
     out = []
     for part, side, state, obj in action.movements():
-        key = f"{side} {part}" if side else part
+        key = part_key(part, side)
         drawn = frame_truth["parts"].get(key)
         if key in EXCLUDED_PARTS or drawn is None or drawn["box"] is None or drawn["state"] != state:
             continue
