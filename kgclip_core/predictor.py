@@ -38,8 +38,11 @@ RANDOM_WEIGHTS_WARNING = (
 )
 _CLASS_CACHE_SIZE = 8
 DEFAULT_TRIPLET_SHORTLIST = 16
-# How unit maps are made (kgclip_core.explain.textmaps.HEATMAP_METHODS); chosen by the pointing
-# game and deletion/insertion curves on the synthetic ground truth (docs/EXPLAIN.md).
+# How unit maps are made (kgclip_core.explain.textmaps.HEATMAP_METHODS) when the weights do not
+# say: a CLIP pretrained on image-text pairs alone (OpenAI's, the first-stage foundation), whose
+# patch tokens do not carry their region's meaning; chosen by the pointing game and
+# deletion/insertion curves on the synthetic ground truth (docs/EXPLAIN.md). A checkpoint names
+# its own (config.json's ``heatmap_method``), as does the shipped foundation (synth.foundation).
 DEFAULT_HEATMAP_METHOD = "sclip"
 
 
@@ -238,10 +241,16 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, directory: str | Path, device: str = "auto", **overrides) -> Predictor:
-        """A fine-tuned model from a checkpoint directory (config.json, model.safetensors, kg.json)."""
+        """A fine-tuned model from a checkpoint directory (config.json, model.safetensors, kg.json).
+
+        The heatmap method is the checkpoint's own (``config.json``'s ``heatmap_method``, the one
+        measured to point best with its weights) unless ``overrides`` name one."""
         from kgclip_core.backbone import resolve_device
+        from kgclip_core.explain.textmaps import check_method  # imports this module
 
         ckpt = checkpoint.load(directory, device=str(resolve_device(device)))
+        if ckpt.heatmap_method is not None:
+            overrides.setdefault("heatmap_method", check_method(ckpt.heatmap_method))
         backbone_cfg = ckpt.model.backbone.cfg
         cfg = PredictorConfig(backbone=backbone_cfg, model=ckpt.config, num_frames=ckpt.config.num_frames, **overrides)
         kg = KnowledgeGraph.from_json(ckpt.kg) if ckpt.kg.get("nodes") else None

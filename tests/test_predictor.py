@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from _videos import cover_art_mp3, one_frame_gif, phone_video, ramp_video
 from kgclip_core.backbone import BackboneConfig
-from kgclip_core.errors import KGClipError, LabelError, VideoError
+from kgclip_core.errors import ConfigError, KGClipError, LabelError, VideoError
 from kgclip_core.model import checkpoint
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.kgclip import KGClipModel
@@ -162,6 +162,22 @@ def test_checkpoint_round_trip_through_predictor(full_predictor, real_clip, tmp_
     assert a.labels == b.labels and a.class_names == b.class_names
     torch.testing.assert_close(torch.tensor(a.scores), torch.tensor(b.scores))
     assert not b.random_weights
+
+
+def test_a_checkpoint_names_its_own_heatmap_method(full_predictor, tmp_path):
+    from kgclip_core.predictor import DEFAULT_HEATMAP_METHOD
+
+    model = full_predictor.model
+    checkpoint.save(model, tmp_path / "plain")  # none named: the Predictor's default
+    assert Predictor.from_checkpoint(tmp_path / "plain", device="cpu").cfg.heatmap_method == DEFAULT_HEATMAP_METHOD
+    checkpoint.save(model, tmp_path / "own", heatmap_method="cosine")
+    assert json.loads((tmp_path / "own" / "config.json").read_text())["heatmap_method"] == "cosine"
+    assert Predictor.from_checkpoint(tmp_path / "own", device="cpu").cfg.heatmap_method == "cosine"
+    chosen = Predictor.from_checkpoint(tmp_path / "own", device="cpu", heatmap_method="legrad")
+    assert chosen.cfg.heatmap_method == "legrad"  # the caller's choice wins
+    checkpoint.save(model, tmp_path / "bad", heatmap_method="<b>glow</b>")
+    with pytest.raises(ConfigError, match="Unknown heatmap method"):  # at load, not at the first prediction
+        Predictor.from_checkpoint(tmp_path / "bad", device="cpu")
 
 
 def test_all_errors_are_one_type():

@@ -6,7 +6,6 @@ import statistics
 from collections import defaultdict
 
 from kgclip_core.explain import textmaps
-from kgclip_core.predictor import DEFAULT_HEATMAP_METHOD
 from experiments.heatmaps.measure import CURVE_STEPS, RANDOM
 
 COMMAND = "python -m experiments.heatmaps"
@@ -43,7 +42,7 @@ def _by_part(pairs: list[dict], method: str) -> dict[str, tuple[float, float, in
             for part, ps in sorted(parts.items())}
 
 
-def _method_table(results: dict[str, dict], split: str) -> list[str]:
+def _method_table(results: dict[str, dict], split: str, defaults: dict[str, str]) -> list[str]:
     models = [m for m in results if split in results[m]]
     head = "| method | " + " | ".join(f"{m}: pointing, patch | {m}: pointing, pixel | {m}: deletion ↓ | {m}: insertion ↑"
                                        for m in models) + " |"
@@ -52,15 +51,16 @@ def _method_table(results: dict[str, dict], split: str) -> list[str]:
         cells = []
         for m in models:
             s = results[m][split]["summary"][method]
-            cells += [f"{s['patch']:.1f}", f"{s['pixel']:.1f}", f"{s['deletion']:.3f}", f"{s['insertion']:.3f}"]
-        name = f"**{method}** (default)" if method == DEFAULT_HEATMAP_METHOD else method
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            patch = f"**{s['patch']:.1f}**" if method == defaults[m] else f"{s['patch']:.1f}"
+            cells += [patch, f"{s['pixel']:.1f}", f"{s['deletion']:.3f}", f"{s['insertion']:.3f}"]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return lines
 
 
 def report_text(rows: list[dict], timings: list[dict], detections: list[dict], digests: dict[str, str], machine: str,
-                sources: dict[str, str]) -> str:
-    """The section's Markdown from the saved result, timing and detection rows of the current models."""
+                sources: dict[str, str], defaults: dict[str, str]) -> str:
+    """The section's Markdown from the saved result, timing and detection rows of the current models;
+    ``defaults`` is each model's own heatmap method (its Predictor's ``heatmap_method``)."""
     results: dict[str, dict] = defaultdict(dict)
     for r in rows:
         if digests.get(r["model"]) == r["digest"]:
@@ -108,14 +108,14 @@ def report_text(rows: list[dict], timings: list[dict], detections: list[dict], d
         if not any(split in v for v in results.values()):
             continue
         counts = ", ".join(f"{m}: {len(v[split]['pairs'])} (frame, unit) pairs" for m, v in results.items() if split in v)
-        lines += [f"## Results, {title}", "", f"Hit rates in %; areas in cosine units ({counts}).", "",
-                  *_method_table(results, split), ""]
+        lines += [f"## Results, {title}", "", f"Hit rates in %; areas in cosine units ({counts}); in bold, the "
+                  "pointing of each model's default method.", "", *_method_table(results, split, defaults), ""]
     lines += _torso(results)
-    lines += _choice(results)
-    lines += _parts(results)
+    lines += _choice(results, defaults)
+    lines += _parts(results, defaults)
     lines += _detection(results)
     lines += _timing(timings, digests)
-    lines += _targets(results, timings, digests)
+    lines += _targets(results, timings, digests, defaults)
     return "\n".join(lines) + "\n"
 
 
@@ -139,38 +139,42 @@ def _torso(results: dict[str, dict]) -> list[str]:
     return lines + [""]
 
 
-def _choice(results: dict[str, dict]) -> list[str]:
+def _choice(results: dict[str, dict], defaults: dict[str, str]) -> list[str]:
     dev = {m: v["dev"]["summary"] for m, v in results.items() if "dev" in v}
     if not dev:
         return []
-    mean = {method: statistics.mean(s[method]["patch"] for s in dev.values()) for method in textmaps.SINGLE_PASS}
-    best = max(mean, key=mean.get)
-    agree = "it is" if best == DEFAULT_HEATMAP_METHOD else f"it is NOT: the code's default is `{DEFAULT_HEATMAP_METHOD}`"
-    return ["## Choice of the default", "",
-            "Among the methods cheap enough for every prediction (no backward pass), the best mean patch pointing on "
-            "the development split over the models: "
-            + ", ".join(f"`{m}` {v:.1f}%" for m, v in sorted(mean.items(), key=lambda kv: -kv[1]))
-            + f". The best, `{best}`, should be `PredictorConfig.heatmap_method`'s default; {agree}.", ""]
+    lines = ["## Choice of the default", "",
+             "The default map is the model's own: the method that points best depends on how the weights were "
+             "trained (a foundation pretrained with the region-text loss carries its parts in the patch tokens, "
+             "which the attention-path methods replace). For each model, among the methods cheap enough for every "
+             "prediction (no backward pass), patch pointing on the development split:", ""]
+    for m, summary in dev.items():
+        ranked = sorted(textmaps.SINGLE_PASS, key=lambda method: -summary[method]["patch"])
+        agree = "it is" if ranked[0] == defaults[m] else f"it is NOT: the model's default is `{defaults[m]}`"
+        lines.append(f"- {m}: " + ", ".join(f"`{method}` {summary[method]['patch']:.1f}%" for method in ranked)
+                     + f". The best, `{ranked[0]}`, should be its default; {agree}.")
+    return lines + [""]
 
 
-def _parts(results: dict[str, dict]) -> list[str]:
+def _parts(results: dict[str, dict], defaults: dict[str, str]) -> list[str]:
     models = [m for m in results if "test" in results[m]]
     if not models:
         return []
-    shown = (DEFAULT_HEATMAP_METHOD, REFERENCE)
-    lines = [f"## By body part, test split: the default `{DEFAULT_HEATMAP_METHOD}` beside `{REFERENCE}`", "",
+    lines = [f"## By body part, test split: each model's default beside `{REFERENCE}`", "",
              f"Pointing, patch (%), against the random patch baseline, and the number of (frame, unit) pairs. "
              f"`{REFERENCE}` asks the model itself which patches its score for the unit depends on: where it misses "
              "the part too, the model does not rely on that part, and no faithful map can point at it.", "",
-             "| part | " + " | ".join(" | ".join(f"{m}: {c}" for c in (*shown, "random", "pairs")) for m in models) + " |",
+             "| part | " + " | ".join(" | ".join(f"{m}: {c}" for c in (defaults[m], REFERENCE, "random", "pairs"))
+                                   for m in models) + " |",
              "|---|" + "---:|" * (4 * len(models))]
-    tables = {(m, method): _by_part(results[m]["test"]["pairs"], method) for m in models for method in shown}
+    tables = {(m, method): _by_part(results[m]["test"]["pairs"], method)
+              for m in models for method in (defaults[m], REFERENCE)}
     for part in sorted({p for t in tables.values() for p in t}):
         cells = []
         for m in models:
-            for method in shown:
+            for method in (defaults[m], REFERENCE):
                 cells.append(f"{tables[(m, method)].get(part, (float('nan'),))[0]:.1f}")
-            _, base, n = tables[(m, DEFAULT_HEATMAP_METHOD)].get(part, (0.0, float("nan"), 0))
+            _, base, n = tables[(m, defaults[m])].get(part, (0.0, float("nan"), 0))
             cells += [f"{base:.1f}", str(n)]
         lines.append(f"| {part} | " + " | ".join(cells) + " |")
     return lines + [""]
@@ -224,18 +228,19 @@ def _added(timing: dict, method: str) -> float:
     return 0.0 if method == "cosine" else 100 * timing["maps_ms"][method] / timing["ms"]["cosine"]
 
 
-def _targets(results: dict[str, dict], timings: list[dict], digests: dict[str, str]) -> list[str]:
+def _targets(results: dict[str, dict], timings: list[dict], digests: dict[str, str],
+             defaults: dict[str, str]) -> list[str]:
     lines = ["## Targets", ""]
     for m, v in results.items():
         if "test" in v:
-            hit = v["test"]["summary"][DEFAULT_HEATMAP_METHOD]["patch"]
+            hit = v["test"]["summary"][defaults[m]]["patch"]
             verdict = "met" if hit >= POINTING_TARGET else "MISSED"
-            lines.append(f"- {m}: pointing (patch) of the default map {hit:.1f}% (target at least {POINTING_TARGET:.0f}%; "
+            lines.append(f"- {m}: pointing (patch) of the default map (`{defaults[m]}`) {hit:.1f}% (target at least {POINTING_TARGET:.0f}%; "
                          f"random {v['test']['summary'][RANDOM]['patch']:.1f}%): {verdict}")
     for t in timings:
         if digests.get(t["model"]) == t["digest"]:
-            added = _added(t, DEFAULT_HEATMAP_METHOD)
+            added = _added(t, defaults[t["model"]])
             verdict = "met" if added <= COST_TARGET else "MISSED"
-            lines.append(f"- {t['model']}: the default map adds {added:+.0f}% to a warm CPU prediction "
+            lines.append(f"- {t['model']}: the default map (`{defaults[t['model']]}`) adds {added:+.0f}% to a warm CPU prediction "
                          f"(target at most +{COST_TARGET:.0f}%): {verdict}")
     return lines + [""]

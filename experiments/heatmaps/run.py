@@ -30,7 +30,7 @@ import torch
 
 from kgclip_core.explain import textmaps
 from kgclip_core.explain.attention import LastBlockInput
-from kgclip_core.predictor import DEFAULT_HEATMAP_METHOD, Predictor, PredictorConfig
+from kgclip_core.predictor import Predictor, PredictorConfig
 from kgclip_core.synth.actions import label_set_actions
 from kgclip_core.synth.dataset import read_ground_truth
 from kgclip_core.synth.foundation import foundation_predictor
@@ -134,7 +134,7 @@ def timing(work: Path, model: str, predictor: Predictor, digest: str) -> None:
     if any(r["digest"] == digest for r in _rows(work, "timing.jsonl")):
         return
     paths = render_eval_clips(work / "clips" / "dev", LABELS, PER_CLASS, SPLIT_SEEDS["dev"]).paths[:TIMING_CLIPS]
-    methods = list(textmaps.HEATMAP_METHODS)
+    methods, default = list(textmaps.HEATMAP_METHODS), predictor.cfg.heatmap_method
     pred = predictor.predict(paths[0], labels=LABELS)  # warm: the label set embedded, the code paths loaded
     load = os.getloadavg()[0]
     best = {(m, path): float("inf") for m in methods for path in paths}
@@ -145,7 +145,7 @@ def timing(work: Path, model: str, predictor: Predictor, digest: str) -> None:
                 start = time.perf_counter()
                 predictor.predict(path, labels=LABELS)
                 best[m, path] = min(best[m, path], time.perf_counter() - start)
-    predictor.cfg.heatmap_method = DEFAULT_HEATMAP_METHOD
+    predictor.cfg.heatmap_method = default
     backbone, unit_emb = predictor.backbone, unit_embeddings(predictor)
     images, texts = backbone.preprocess(pred.frames), torch.stack([unit_emb[u.text] for u in pred.units])
     with LastBlockInput(backbone.model.visual) as recorded, torch.no_grad():
@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         replace_section(REPORT, "heatmaps", report_text(
             _rows(args.work, "results.jsonl"), _rows(args.work, "timing.jsonl"), _rows(args.work, "detection.jsonl"),
             digests, machine,
-            {"foundation": str(args.foundation), "demo checkpoint": str(args.checkpoint)}))
+            {"foundation": str(args.foundation), "demo checkpoint": str(args.checkpoint)},
+            {name: predictor.cfg.heatmap_method for name, (predictor, _) in models.items()}))
         print(f"wrote {REPORT}")
     log.info("done in %.0f s", time.perf_counter() - start)
     return 0

@@ -1,7 +1,8 @@
 """Checkpoints: a directory with ``config.json``, ``model.safetensors`` and ``kg.json``.
 
-``config.json`` holds the :class:`ModelConfig` (which rebuilds the model exactly) and the
-label set; ``model.safetensors`` every weight, backbone included; ``kg.json`` the knowledge
+``config.json`` holds the :class:`ModelConfig` (which rebuilds the model exactly), the
+label set and, optionally, the heatmap method measured to point best with these weights
+(``heatmap_method``, docs/EXPLAIN.md); ``model.safetensors`` every weight, backbone included; ``kg.json`` the knowledge
 graph the model was trained with (node-link JSON). Loading parses JSON and safetensors only:
 nothing is ever unpickled, so a checkpoint from anywhere cannot run code.
 """
@@ -41,13 +42,18 @@ class Checkpoint:
     config: ModelConfig
     kg: dict
     labels: list[str] = field(default_factory=list)
+    heatmap_method: str | None = None  # the map method chosen for these weights; None: the Predictor's default
 
 
-def save(model: KGClipModel, directory: str | Path, kg: dict | None = None, labels: list[str] | None = None) -> Path:
-    """Write ``model`` (its config and every weight), the KG and the label set to ``directory``."""
+def save(model: KGClipModel, directory: str | Path, kg: dict | None = None, labels: list[str] | None = None,
+         heatmap_method: str | None = None) -> Path:
+    """Write ``model`` (its config and every weight), the KG, the label set and the heatmap method
+    chosen for it (None: the Predictor's default) to ``directory``."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "version": VERSION, "model": model.cfg.to_dict(), "labels": list(labels or [])}
+    if heatmap_method is not None:
+        meta["heatmap_method"] = heatmap_method
     (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / WEIGHTS_FILE), metadata={"format": FORMAT})
@@ -70,6 +76,12 @@ def _read_json(path: Path, max_bytes: int):
 
 def read_config(directory: str | Path) -> tuple[ModelConfig, list[str]]:
     """The model config and label set of a checkpoint directory, without loading weights."""
+    meta = _read_meta(directory)
+    return ModelConfig.from_dict(meta.get("model", {})), meta.get("labels", [])
+
+
+def _read_meta(directory: str | Path) -> dict:
+    """``config.json``, its format, version, labels and heatmap method checked."""
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise ConfigError(f"{directory} is not a KG-CLIP checkpoint: {CONFIG_FILE} is missing.")
@@ -83,13 +95,17 @@ def read_config(directory: str | Path) -> tuple[ModelConfig, list[str]]:
             or not all(isinstance(x, str) and 0 < len(x) <= MAX_LABEL_LENGTH for x in labels)):
         raise ConfigError(f"{path}: 'labels' must be a list of at most {MAX_LABELS} class names of 1 to "
                           f"{MAX_LABEL_LENGTH} characters.")
-    return ModelConfig.from_dict(meta.get("model", {})), labels
+    method = meta.get("heatmap_method")
+    if method is not None and (not isinstance(method, str) or len(method) > MAX_LABEL_LENGTH):
+        raise ConfigError(f"{path}: 'heatmap_method' must be the name of a heatmap method.")
+    return meta
 
 
 def load(directory: str | Path, device: str = "cpu", expected: ModelConfig | None = None) -> Checkpoint:
     """Rebuild the saved model exactly; ``expected`` (optional) must equal the saved config."""
     root = Path(directory)
-    cfg, labels = read_config(root)
+    meta = _read_meta(root)
+    cfg, labels = ModelConfig.from_dict(meta.get("model", {})), meta.get("labels", [])
     if expected is not None and expected != cfg:
         diff = sorted(k for k, v in cfg.to_dict().items() if expected.to_dict()[k] != v)
         raise ConfigError(f"Checkpoint {root} was saved with a different config (fields: {', '.join(diff)}).")
@@ -123,7 +139,8 @@ def load(directory: str | Path, device: str = "cpu", expected: ModelConfig | Non
     model.load_state_dict(state)
     model.backbone.random_weights = False  # the backbone now holds the checkpoint's trained weights
     log.info("Loaded the trained weights of checkpoint %s.", root)
-    return Checkpoint(model=model.to(device).eval(), config=cfg, kg=read_kg(root), labels=labels)
+    return Checkpoint(model=model.to(device).eval(), config=cfg, kg=read_kg(root), labels=labels,
+                      heatmap_method=meta.get("heatmap_method"))
 
 
 def read_kg(directory: str | Path) -> dict:

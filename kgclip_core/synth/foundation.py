@@ -17,12 +17,18 @@ from kgclip_core.predictor import Predictor, PredictorConfig
 
 MODEL = "kgclip-synth"
 CLASS_TEXT = "description"
+# The shipped foundation's map method. Pretrained with the region-text loss, its own patch
+# tokens carry the part a movement names, and the patch-token cosine points at it best of the
+# single-pass methods; the attention-path methods (SCLIP and kin) replace the path that loss
+# trained (docs/EXPLAIN.md, heatmap comparison).
+HEATMAP_METHOD = "cosine"
 
 
-def foundation_predictor(weights: str | Path, device: str = "auto", num_frames: int = 8) -> Predictor:
+def foundation_predictor(weights: str | Path, device: str = "auto", num_frames: int = 8,
+                         heatmap_method: str = HEATMAP_METHOD) -> Predictor:
     """A training-free Predictor on the foundation's ``weights`` file, for the synthetic label sets."""
     model = ModelConfig.training_free_preset(backbone=MODEL, pretrained=str(weights), num_frames=num_frames,
                                              class_text=CLASS_TEXT)
     cfg = PredictorConfig(backbone=BackboneConfig(MODEL, str(weights), device=device), model=model,
-                          num_frames=num_frames)
+                          num_frames=num_frames, heatmap_method=heatmap_method)
     return Predictor.from_config(cfg, labels="synthetic")

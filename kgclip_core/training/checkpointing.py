@@ -155,8 +155,10 @@ def recover_export(directory: str | Path) -> None:
         log.warning("Restored %s from %s (an export was interrupted).", target, old)
 
 
-def export_predictor(model: KGClipModel, directory: str | Path, kg: dict, labels: list[str]) -> Path:
-    """Write ``model`` as a Predictor checkpoint directory, replacing an older one whole.
+def export_predictor(model: KGClipModel, directory: str | Path, kg: dict, labels: list[str],
+                     heatmap_method: str | None = None) -> Path:
+    """Write ``model`` as a Predictor checkpoint directory, replacing an older one whole;
+    ``heatmap_method`` is the map method chosen for it (None: the Predictor's default).
 
     At every instant either ``DIR`` or, between the two renames, ``DIR.old`` holds a complete
     export; :func:`recover_export` (run first here, and on resume) moves that one back."""
@@ -167,7 +169,7 @@ def export_predictor(model: KGClipModel, directory: str | Path, kg: dict, labels
     for leftover in (tmp, old):
         shutil.rmtree(leftover, ignore_errors=True)
     try:
-        model_checkpoint.save(model, tmp, kg=kg, labels=labels)
+        model_checkpoint.save(model, tmp, kg=kg, labels=labels, heatmap_method=heatmap_method)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         raise KGClipError(f"Could not export the model to {target} ({err.strerror or err}); is the disk full?") from err
