@@ -7,13 +7,15 @@
 
 The heatmap comparison (docs/EXPLAIN.md) found the foundation's maps peak on the torso: nothing
 in its pretraining asks a patch to carry its part's meaning. This experiment tests that reading.
-It continues the shipped foundation's pretraining on a fresh corpus twice, for the same steps:
+It continues the foundation's first stage (CLIP's loss alone, ``python -m experiments.foundation
+--only pretrain``; the shipped foundation until this result made the region stage part of its
+recipe) on a fresh corpus twice, for the same steps:
 
 - **control**: CLIP's loss alone (as much more pretraining, no regions);
 - **regions**: plus the region-text loss (``PretrainConfig.region_weight``, RegionCLIP's idea
   with the generator's boxes as region annotations).
 
-Then it measures the shipped foundation, the control and the regions model the same way:
+Then it measures the first-stage foundation, the control and the regions model the same way:
 
 - the pointing game at the patch grid of each cheap map method, for the movement units that name
   a body part, on the heatmap comparison's test clips (``experiments.heatmaps``);
@@ -42,23 +44,22 @@ from kgclip_core.synth.foundation import foundation_predictor
 from kgclip_core.synth.pretrain import SUMMARY_FILE, WEIGHTS_FILE, PretrainConfig, Pretrainer
 from kgclip_core.synth.render import SynthConfig
 from kgclip_core.synth.zeroshot import render_eval_clips, zero_shot_accuracy
-from experiments.foundation.run import PER_CLASS, SPLIT_SEEDS
+from experiments.foundation.run import PER_CLASS, SPLIT_SEEDS, region_stage_config, stage_dir
 from experiments.heatmaps.measure import score_clip
 from experiments.heatmaps.run import split_clips, unit_embeddings
 
 log = logging.getLogger(__name__)
 
-SHIPPED = Path("checkpoints/foundation/open_clip_model.safetensors")
+STAGE_ONE = stage_dir(Path("/tmp/kgclip_foundation"), 0, "clip") / WEIGHTS_FILE  # experiments.foundation's work
 METHODS = ["cosine", "clearclip", "sclip", "maskclip"]  # the maps cheap enough for every prediction
-FIRST_SEED = 1  # the shipped foundation saw seed 0's corpus: seeds from 1 on are new to it
+FIRST_SEED = 1  # the first stage saw seed 0's corpus: seeds from 1 on are new to it
 
 
-def continued(work: Path, name: str, region_weight: float, steps: int, corpus_size: int, seed: int,
+def continued(work: Path, name: str, init: Path, region_weight: float, steps: int, corpus_size: int, seed: int,
               corpus: Callable[[Pretrainer], CaptionCorpus]) -> Path:
-    """Weights of the shipped foundation pretrained ``steps`` more (reused when done with this config)."""
+    """Weights ``init`` pretrained ``steps`` more (reused when done with this config)."""
     out = work / name
-    cfg = PretrainConfig(seed=seed, corpus_size=corpus_size, steps=steps, lr=5e-4, warmup_fraction=0.02,
-                         region_weight=region_weight, init_from=str(SHIPPED))
+    cfg = region_stage_config(init, seed, steps, corpus_size, region_weight)
     summary = out / SUMMARY_FILE
     if summary.is_file() and json.loads(summary.read_text())["config"] == json.loads(json.dumps(asdict(cfg))):
         return out / WEIGHTS_FILE
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus-size", type=int, default=3000, help="captioned clips of the continued pretraining")
     p.add_argument("--region-weight", type=float, default=1.0, help="the region-text loss's weight")
     p.add_argument("--seed", type=int, default=FIRST_SEED, help=f"corpus and batch-order seed (>= {FIRST_SEED})")
+    p.add_argument("--init-from", type=Path, default=STAGE_ONE,
+                   help="the first-stage foundation's weights (experiments.foundation's seed 0)")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--report", action="store_true", help="print the tables over the seeds done, train nothing")
     args = p.parse_args(argv)
@@ -159,11 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         return cache[0]
 
     start = time.perf_counter()
-    models = {"shipped foundation": SHIPPED,
-              "control (CLIP's loss)": continued(args.work, f"control_{args.steps}_seed{args.seed}", 0.0,
+    models = {"first-stage foundation": args.init_from,
+              "control (CLIP's loss)": continued(args.work, f"control_{args.steps}_seed{args.seed}", args.init_from, 0.0,
                                                  args.steps, args.corpus_size, args.seed, corpus),
               f"regions (weight {args.region_weight:g})": continued(
-                  args.work, f"regions{args.region_weight:g}_{args.steps}_seed{args.seed}", args.region_weight,
+                  args.work, f"regions{args.region_weight:g}_{args.steps}_seed{args.seed}", args.init_from,
+                  args.region_weight,
                   args.steps, args.corpus_size, args.seed, corpus)}
     results = {}
     for name, weights in models.items():
