@@ -31,7 +31,7 @@ from kgclip_core.predictor import Predictor
 from kgclip_core.synth import SYNTHETIC, render_clip, write_video
 from kgclip_core.synth.dataset import clip_seed, slug
 from kgclip_core.training.checkpointing import export_predictor
-from experiments.papers.setup import SETTINGS, Clips, GridRun
+from experiments.papers.setup import SETTINGS, Clips, GridRun, foundation_digest
 from experiments.testbed.data import ClipSet
 from experiments.testbed.train import accuracy, label_classes, train_model
 
@@ -41,6 +41,9 @@ CHECKPOINT_DIR = Path("checkpoints/synthetic")
 EXAMPLES_DIR = Path("assets/examples")
 # (backbone lr, steps) tried; the one best on the development split ships.
 CANDIDATES = ((1e-4, 800), (3e-4, 1000), (1e-3, 1000), (1e-3, 2500))
+# The demo's map method (checkpoint config's ``heatmap_method``): its foundation's, the patch
+# cosine, which points best on the development split after fine-tuning too (docs/EXPLAIN.md).
+HEATMAP_METHOD = "cosine"
 # Hubness corrections tried on the shipped candidate (ModelConfig.su_hub_correction); the one
 # whose selected units belong to the true class most often on the development split ships.
 HUB_CHOICES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
@@ -57,17 +60,21 @@ EXAMPLE_ORDER = ("wave right hand", "punch with right arm", "raise right arm", "
 
 def train_candidate(clips: Clips, work: Path, lr: float, steps: int) -> dict:
     """Train one candidate (or reuse it), export it under ``work``, measure it on both splits."""
+    foundation = foundation_digest()
     out = work / "demo" / f"lr{lr:g}_steps{steps}"
     summary_path = out / "summary.json"
-    if summary_path.is_file():
-        return json.loads(summary_path.read_text())
+    if summary_path.is_file():  # reused when trained from the same foundation
+        summary = json.loads(summary_path.read_text())
+        if summary.get("foundation") == foundation:
+            return summary
     spec = replace(GridRun("full KG-CLIP", SETTINGS[0], seed=0, lr=lr).spec(), steps=steps)
     start = time.perf_counter()
     model, kg = train_model(spec, clips.train)
     seconds = time.perf_counter() - start
     _, classes = label_classes(model, "synthetic")
     export_predictor(model, out / "checkpoint", kg.to_json(), list(load_label_set("synthetic").classes))
-    summary = {"lr": lr, "steps": steps, "batch_size": spec.batch_size, "train_seconds": round(seconds),
+    summary = {"lr": lr, "steps": steps, "foundation": foundation, "batch_size": spec.batch_size,
+               "train_seconds": round(seconds),
                "dev": accuracy(model, clips.eval["dev/synthetic"], classes),
                "test": accuracy(model, clips.eval["test/synthetic"], classes),
                "test_clips": len(clips.eval["test/synthetic"]),
@@ -77,9 +84,9 @@ def train_candidate(clips: Clips, work: Path, lr: float, steps: int) -> dict:
     return summary
 
 
-def build(clips: Clips, work: Path) -> dict:
+def build(clips: Clips, work: Path, candidates: tuple[tuple[float, int], ...] = CANDIDATES) -> dict:
     """Train the candidates, ship the best on the development split with its examples; return its summary."""
-    candidates = [train_candidate(clips, work, lr, steps) for lr, steps in CANDIDATES]
+    candidates = [train_candidate(clips, work, lr, steps) for lr, steps in candidates]
     best = max(candidates, key=lambda c: c["dev"]["top1"])
     source = work / "demo" / f"lr{best['lr']:g}_steps{best['steps']}" / "checkpoint"
     best = {**best, "selection_uncorrected": best["selection"], **correct_hubness(source, clips, CHECKPOINT_DIR)}
@@ -112,7 +119,7 @@ def correct_hubness(source: Path, clips: Clips, target: Path, batch: int = 32) -
         model.hub = None
     else:
         model.hub.beta = beta
-    export_predictor(model, target, ckpt.kg, ckpt.labels)
+    export_predictor(model, target, ckpt.kg, ckpt.labels, heatmap_method=HEATMAP_METHOD)
     log.info("hubness correction %g chosen (dev selection agreement by strength: %s)", beta, dev)
     return {"hub_correction": beta, "hub_dev_selection": {str(b): v for b, v in dev.items()},
             "dev": accuracy(model, clips.eval["dev/synthetic"], classes),

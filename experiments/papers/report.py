@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from experiments.papers import demo, setup
@@ -153,6 +154,8 @@ results, `--budget-min N` stops starting runs after N minutes); do not edit by h
 **Machine**: {machine}. **Training time** of the {len(rows) + len(dev)} grid and development runs:
 {seconds / 60:.0f} min (sum of the runs, on a machine other jobs shared: upper bounds).
 
+{foundation_text(rows + dev + control, summary)}
+
 ## Set-up
 
 - Every model starts from the foundation (`{setup.FOUNDATION}`, the `{setup.BACKBONE}` CLIP pretrained on
@@ -212,6 +215,21 @@ and ASU's per-frame unit selection (docs/MODEL.md).
     replace_section(report, "papers", body)
 
 
+def foundation_text(rows: list[dict], demo_summary: dict | None) -> str:
+    """Which foundation weights the grid's rows and the demo were trained from, against the current."""
+    current = setup.foundation_digest()
+    counts = Counter(r.get("foundation", "unknown") for r in rows)
+    line = ("**Foundation weights** (sha256 prefix) the grid's rows were trained from: "
+            + ", ".join(f"`{d}` ({n} rows)" for d, n in counts.most_common()))
+    if demo_summary is not None:
+        line += f"; the demo checkpoint: `{demo_summary.get('foundation', 'unknown')}`"
+    line += f". The current foundation is `{current}`."
+    if set(counts) != {current}:
+        line += (" Rows from other weights describe the foundation they were trained from, not the current one, "
+                 "until the grid is run again (`--only dev`, `--only controls`, `--only grid`).")
+    return line
+
+
 def demo_text(summary: dict | None) -> str:
     """The demo checkpoint's paragraph."""
     if summary is None:
@@ -220,6 +238,10 @@ def demo_text(summary: dict | None) -> str:
     wrong = [f"{a} -> {p}" for a, preds in fresh["predictions"].items() for p in preds if p != a]
     tried = "; ".join(f"lr {c['lr']:g}, {c['steps']} steps: dev {c['dev']['top1']:.1f}%, test {c['test']['top1']:.1f}%"
                       for c in summary["candidates"])
+    subset = ""
+    if len(summary["candidates"]) < len(demo.CANDIDATES):
+        subset = (f" (of `demo.CANDIDATES`, only {'these' if len(summary['candidates']) > 1 else 'this one'}, "
+                  "the development split's choice on an earlier foundation, was trained: `--candidates`)")
     hub = ""
     if "hub_correction" in summary:
         by_strength = ", ".join(f"{float(b):g}: {v}%" for b, v in summary["hub_dev_selection"].items())
@@ -229,7 +251,7 @@ def demo_text(summary: dict | None) -> str:
     return f"""## Demo checkpoint
 
 `{demo.CHECKPOINT_DIR}` ({summary['size_mb']} MB): the full model, every head on, fine-tuned from the
-foundation as the grid's runs, only longer. Candidates (chosen by the development split): {tried}.
+foundation as the grid's runs, only longer. Candidates (chosen by the development split): {tried}{subset}.
 Shipped: {summary['steps']} steps at batch {summary['batch_size']} (backbone lr {summary['lr']:g};
 {summary['train_seconds'] / 60:.0f} min on the shared 2-core CPU). Test split: {summary['test']['top1']:.1f}% top-1
 ({summary['test'].get('kg_units_top1', float('nan')):.1f}% by its KG-unit scores alone). Through the app's

@@ -28,7 +28,8 @@ import torch
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.kgclip import build_model
 from experiments.papers import controls
-from experiments.papers.setup import BATCH, CLASS_TEXT, HEADS, SEEDS, SETTINGS, SHUFFLED, Clips, GridRun, prepare
+from experiments.papers.setup import (BATCH, CLASS_TEXT, HEADS, SEEDS, SETTINGS, SHUFFLED, Clips, GridRun,
+                                      foundation_digest, prepare)
 from experiments.testbed.train import clip_scores, label_classes, train_model
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def run_one(run: GridRun, clips: Clips, splits: tuple[str, ...]) -> dict:
     spec = run.spec()
     model, _ = train_model(spec, clips.train)  # the spec's few-shot subset is drawn there
     shuffle = run.seed if run.variant == SHUFFLED else None
-    row = {"key": run.key, "variant": run.variant, "setting": run.setting.name, "seed": run.seed,
+    row = {"key": run.key, "foundation": foundation_digest(), "variant": run.variant, "setting": run.setting.name, "seed": run.seed,
            "train_text": run.train_text, "lr": run.lr, "papers": run.papers, "steps": run.steps}
     for split in splits:
         _, classes = label_classes(model, "synthetic", shuffle_seed=shuffle)
@@ -103,12 +104,12 @@ def run_one(run: GridRun, clips: Clips, splits: tuple[str, ...]) -> dict:
 def control_rows(clips: Clips, path: Path, split: str = "test") -> None:
     """The zero-shot foundation (once) and, per setting and seed, the linear probe and the tiny
     CNN; each row is appended to ``path`` as it is done (those already there are skipped)."""
-    done = set(read_rows(path))
+    done = set(read_rows(path, foundation_digest()))
     zs_model = build_model(ModelConfig.plain_clip(**HEADS), device="cpu").eval()
     test = clips.eval[f"{split}/synthetic"]
     with open(path, "a", encoding="utf-8") as f:
         def add(row: dict) -> None:
-            f.write(json.dumps(row) + "\n")
+            f.write(json.dumps({**row, "foundation": foundation_digest()}) + "\n")
             f.flush()
 
         if "zero-shot" not in done:
@@ -144,12 +145,14 @@ def control_rows(clips: Clips, path: Path, split: str = "test") -> None:
                          f"{split}/synthetic": controls.cnn_correct(net, test, setting.frames)})
 
 
-def read_rows(path: Path) -> dict[str, dict]:
-    """Finished rows by key, from ``path`` and its shards (``NAME.shard*.jsonl``, see --shard)."""
+def read_rows(path: Path, foundation: str | None = None) -> dict[str, dict]:
+    """Finished rows by key (the last of a key wins), from ``path`` and its shards
+    (``NAME.shard*.jsonl``, see --shard); with ``foundation``, only rows trained from those weights."""
     rows = {}
     for part in [path, *sorted(path.parent.glob(f"{path.stem}.shard*.jsonl"))]:
         if part.is_file():
-            rows.update((r["key"], r) for r in map(json.loads, part.read_text(encoding="utf-8").splitlines()))
+            rows.update((r["key"], r) for r in map(json.loads, part.read_text(encoding="utf-8").splitlines())
+                        if foundation is None or r.get("foundation") == foundation)
     return rows
 
 
@@ -163,7 +166,7 @@ def run_list(runs: list[GridRun], clips: Clips, path: Path, splits: tuple[str, .
              shard: tuple[int, int] = (0, 1)) -> None:
     """Run what is not yet in ``path``, appending each row as it finishes, until ``deadline``.
     With ``shard`` (i, n) only every n-th run from the i-th, into a file of its own."""
-    done = read_rows(path)
+    done = read_rows(path, foundation_digest())
     i, n = shard
     todo = [r for k, r in enumerate(runs) if k % n == i and r.key not in done]  # stable: shards never overlap
     log.info("%d runs done, %d to go in this shard", len(done), len(todo))
@@ -188,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default="/tmp/kgclip_papers", help="scratch folder: clips, results, models")
     parser.add_argument("--only", choices=("dev", "grid", "controls", "demo", "demo-check", "report"),
                         help="demo-check: measure the shipped demo checkpoint again, no training, report untouched")
+    parser.add_argument("--candidates", nargs="+", metavar="LR:STEPS",
+                        help="the demo's candidates (default: all of demo.CANDIDATES), e.g. 1e-3:2500")
     parser.add_argument("--budget-min", type=float, default=float("inf"),
                         help="start no new run after this many minutes (resume later)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
@@ -213,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "demo"):
         from experiments.papers import demo
 
-        demo.build(clips, work)
+        candidates = tuple((float(c.split(":")[0]), int(c.split(":")[1])) for c in args.candidates or ()) \
+            or demo.CANDIDATES
+        demo.build(clips, work, candidates)
     if args.only in (None, "controls"):  # cheap: before the grid's long tail
         control_rows(clips, work / "controls.jsonl")
     if args.only in (None, "grid"):

@@ -14,6 +14,7 @@ as the backbone sees them (``experiments.testbed.data``):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -114,6 +115,12 @@ class Clips:
 
     train: ClipSet
     eval: dict[str, ClipSet] = field(default_factory=dict)  # "dev/synthetic", "test/synthetic_novel", ...
+
+
+def foundation_digest() -> str:
+    """A hash of the foundation's weights: results record it, so a new foundation's runs are not
+    mistaken for done."""
+    return hashlib.sha256(FOUNDATION.read_bytes()).hexdigest()[:16]
 
 
 def prepare(work: Path) -> Clips:
