@@ -4,7 +4,9 @@ generator's ground truth (the pointing game of ``experiments.heatmaps``, docs/EX
 What the measurement found, and so what is asserted: the shipped foundation, pretrained with the
 region-text loss, puts the peak of its default map (the patch-token cosine) on the body part a
 movement unit names in most frames, legs and hands included (77% of the comparison's test
-pairs, against 6% for a random peak).
+pairs, against 6% for a random peak). The demo checkpoint, fine-tuned from it on class labels,
+lost most of that: its default map (SCLIP's) finds a moving arm in about half of the frames,
+legs and feet rarely.
 """
 
 from pathlib import Path
@@ -24,6 +26,7 @@ CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 # An arm, a hand, a leg and a both-legs action: every kind of part the units name.
 ACTIONS = ("raise right arm", "wave left hand", "kick right leg", "march in place")
 FRAMES = list(range(2, 40, 5))  # 8 frames of the 40 a clip has
+ARM_ACTIONS = ("raise right arm", "raise left arm", "swing right arm", "punch with right arm")
 SEEDS = (9100, 9101, 9102)  # fresh clips: seeds no data set or corpus of the repository uses
 
 
@@ -66,6 +69,16 @@ def test_the_foundations_default_map_points_at_the_named_part():
     assert hits > 60 and hits > 5 * random, parts
     for kind in ("arm", "hand", "leg", "foot"):  # the first-stage foundation found legs in 13% of pairs, feet 5%
         assert parts[kind][0] > 50, (kind, parts[kind])
+
+
+def test_the_demo_checkpoints_default_map_finds_the_moving_arm():
+    if not (CHECKPOINTS / "synthetic" / "model.safetensors").is_file():
+        pytest.skip("checkpoints/synthetic is not here")
+    demo = _demo()
+    assert demo.cfg.heatmap_method == "sclip"  # its config's choice: fine-tuning undid the patch cosine's pointing
+    hits, random, pairs = _pointing(demo, ARM_ACTIONS)["arm"]
+    # measured on these clips: 62.5% of 96 pairs (random 6%); legs and feet it rarely finds (docs/EXPLAIN.md)
+    assert pairs >= 60 and hits > 50 and hits > 5 * random, (hits, random, pairs)
 
 
 def test_named_units_are_the_knowledge_graphs_words():

@@ -24,6 +24,7 @@ from kgclip_core.video import sample_indices
 
 REPO = Path(__file__).resolve().parents[1]
 FRESH_SEED = 11  # neither the grid's splits (0, 1000, 2000) nor the shipped examples' (7)
+SELECTION_MIN = 0.55  # measured on these fresh clips: 67% (48 of 48 right); 70.4% on the test split
 
 
 def _inputs():
@@ -106,27 +107,23 @@ def test_demo_checkpoint_recognises_fresh_clips(demo):
     assert right >= 0.9 * len(SYNTHETIC), f"{right}/{len(SYNTHETIC)} fresh clips"
 
 
-def test_demo_checkpoints_hubness_correction_selects_more_of_the_true_class(demo):
-    """Fresh clips the demo checkpoint gets right: more of the units it selects belong to the
-    true class with its hubness correction than with the raw cosine ranking (docs/TESTBED.md)."""
+def test_demo_checkpoints_selected_units_mostly_belong_to_the_true_class(demo):
+    """Fresh clips the demo checkpoint gets right: most of the units it selects belong to the true
+    class. Its hubness correction is the development split's choice, none since the foundation's
+    region stage (the raw ranking selected 70.5% of the true class's units there, any correction
+    fewer; docs/TESTBED.md), so the checkpoint carries none."""
     model = demo.model
-    assert model.cfg.su_hub_correction > 0 and torch.count_nonzero(model.hub.means) > 0
+    assert model.cfg.su_hub_correction == 0 and model.hub is None
     labels = demo.resolve_labels(None)
     _, classes = demo.classes(labels)
     indices = sample_indices(SynthConfig().num_frames, demo.cfg.num_frames)[0]
-    videos = [(model.encode_video(demo.backbone.preprocess(render_clip(action, seed, frames=indices)[0])[None]), c)
-              for seed in (21, 22) for c, action in enumerate(labels.classes)]
-    beta, share = model.hub.beta, {}
-    try:
-        for strength in (beta, 0.0):
-            model.hub.beta = strength
-            hits = []
-            for video, truth in videos:
-                with torch.no_grad():
-                    out = model.score(video, classes, explain=False)
-                if int(out.logits[0].argmax()) == truth:
-                    hits += classes.class_unit_mask[truth][out.su.indices[0]].tolist()
-            share[strength] = sum(hits) / len(hits)
-    finally:
-        model.hub.beta = beta
-    assert share[beta] > share[0.0] + 0.05, share
+    hits = []
+    for seed in (21, 22):
+        for truth, action in enumerate(labels.classes):
+            with torch.no_grad():
+                out = model.score(model.encode_video(demo.backbone.preprocess(
+                    render_clip(action, seed, frames=indices)[0])[None]), classes, explain=False)
+            if int(out.logits[0].argmax()) == truth:
+                hits += classes.class_unit_mask[truth][out.su.indices[0]].tolist()
+    assert len(hits) >= 0.9 * 2 * len(labels.classes) * model.cfg.su_top_k  # nearly every clip right
+    assert sum(hits) / len(hits) > SELECTION_MIN, sum(hits) / len(hits)

@@ -245,7 +245,9 @@ def demo_text(summary: dict | None) -> str:
     hub = ""
     if "hub_correction" in summary:
         by_strength = ", ".join(f"{float(b):g}: {v}%" for b, v in summary["hub_dev_selection"].items())
-        hub = (f" with the hubness correction of the selection at strength {summary['hub_correction']:g} "
+        strength = (f"at strength {summary['hub_correction']:g}" if summary["hub_correction"]
+                    else "at strength 0, i.e. without it")
+        hub = (f" with the hubness correction of the selection {strength} "
                f"(`ModelConfig.su_hub_correction`, chosen on the development split, where the share per video "
                f"was {by_strength}; {summary['selection_uncorrected']['video']}% on the test split without it)")
     return f"""## Demo checkpoint
