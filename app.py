@@ -567,7 +567,10 @@ def frames_panel() -> tuple[gr.Markdown, gr.Plot, gr.Radio, gr.Dropdown, gr.Slid
                                                   "units: the semantic units the model selected")
         which = gr.Dropdown([], label="Map")
         opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Opacity", elem_id="opacity")
-    gallery = gr.Gallery(label="Sampled frames with heatmaps", columns=4, height="auto", elem_id="heatmaps")
+    # "contain": each picture is the raw frame, the overlay and a colour bar side by side; a cropped
+    # thumbnail would cut off the bar and half the frame.
+    gallery = gr.Gallery(label="Sampled frames with heatmaps", columns=4, height="auto", object_fit="contain",
+                         elem_id="heatmaps")
     return result_for, chart, kind, which, opacity, gallery
 
 
