@@ -44,13 +44,13 @@ from kgclip_core.synth.foundation import foundation_predictor
 from kgclip_core.synth.pretrain import SUMMARY_FILE, WEIGHTS_FILE, PretrainConfig, Pretrainer
 from kgclip_core.synth.render import SynthConfig
 from kgclip_core.synth.zeroshot import render_eval_clips, zero_shot_accuracy
-from experiments.foundation.run import PER_CLASS, SPLIT_SEEDS, region_stage_config, stage_dir
+from experiments.foundation.run import PER_CLASS, SPLIT_SEEDS, WORK, region_stage_config, stage_dir
 from experiments.heatmaps.measure import score_clip
 from experiments.heatmaps.run import split_clips, unit_embeddings
 
 log = logging.getLogger(__name__)
 
-STAGE_ONE = stage_dir(Path("/tmp/kgclip_foundation"), 0, "clip") / WEIGHTS_FILE  # experiments.foundation's work
+STAGE_ONE = stage_dir(WORK, 0, "clip") / WEIGHTS_FILE  # made by experiments.foundation
 METHODS = ["cosine", "clearclip", "sclip", "maskclip"]  # the maps cheap enough for every prediction
 FIRST_SEED = 1  # the first stage saw seed 0's corpus: seeds from 1 on are new to it
 
@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     models = {"first-stage foundation": args.init_from,
-              "control (CLIP's loss)": continued(args.work, f"control_{args.steps}_seed{args.seed}", args.init_from, 0.0,
+              "control (CLIP's loss)": continued(args.work, f"control_{args.steps}_seed{args.seed}", args.init_from,
+                                                 0.0,
                                                  args.steps, args.corpus_size, args.seed, corpus),
               f"regions (weight {args.region_weight:g})": continued(
                   args.work, f"regions{args.region_weight:g}_{args.steps}_seed{args.seed}", args.init_from,

@@ -48,6 +48,7 @@ PER_CLASS = {"synthetic": 20, "synthetic_novel": 30}
 SHIPPED_DIR = Path("checkpoints/foundation")
 REPORT = Path("docs/TESTBED.md")
 COMMAND = "python -m experiments.foundation"
+WORK = Path("/tmp/kgclip_foundation")  # the default scratch folder
 
 
 def region_stage_config(init_from: Path, seed: int, steps: int = 1000, corpus_size: int = 3000,
@@ -227,7 +228,7 @@ def _summary_name(stage: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
-    p.add_argument("--work", type=Path, default=Path("/tmp/kgclip_foundation"), help="scratch folder (resumable)")
+    p.add_argument("--work", type=Path, default=WORK, help="scratch folder (resumable)")
     p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     p.add_argument("--steps", type=int, default=PretrainConfig().steps)
     p.add_argument("--only", choices=["pretrain", "eval", "report", "ship"], default=None)

@@ -235,12 +235,12 @@ def _targets(results: dict[str, dict], timings: list[dict], digests: dict[str, s
         if "test" in v:
             hit = v["test"]["summary"][defaults[m]]["patch"]
             verdict = "met" if hit >= POINTING_TARGET else "MISSED"
-            lines.append(f"- {m}: pointing (patch) of the default map (`{defaults[m]}`) {hit:.1f}% (target at least {POINTING_TARGET:.0f}%; "
-                         f"random {v['test']['summary'][RANDOM]['patch']:.1f}%): {verdict}")
+            lines.append(f"- {m}: pointing (patch) of the default map (`{defaults[m]}`) {hit:.1f}% "
+                         f"(target at least {POINTING_TARGET:.0f}%; random {v['test']['summary'][RANDOM]['patch']:.1f}%): {verdict}")
     for t in timings:
         if digests.get(t["model"]) == t["digest"]:
             added = _added(t, defaults[t["model"]])
             verdict = "met" if added <= COST_TARGET else "MISSED"
-            lines.append(f"- {t['model']}: the default map (`{defaults[t['model']]}`) adds {added:+.0f}% to a warm CPU prediction "
-                         f"(target at most +{COST_TARGET:.0f}%): {verdict}")
+            lines.append(f"- {t['model']}: the default map (`{defaults[t['model']]}`) adds {added:+.0f}% to a warm "
+                         f"CPU prediction (target at most +{COST_TARGET:.0f}%): {verdict}")
     return lines + [""]

@@ -86,8 +86,8 @@ def run_one(run: GridRun, clips: Clips, splits: tuple[str, ...]) -> dict:
     spec = run.spec()
     model, _ = train_model(spec, clips.train)  # the spec's few-shot subset is drawn there
     shuffle = run.seed if run.variant == SHUFFLED else None
-    row = {"key": run.key, "foundation": foundation_digest(), "variant": run.variant, "setting": run.setting.name, "seed": run.seed,
-           "train_text": run.train_text, "lr": run.lr, "papers": run.papers, "steps": run.steps}
+    row = {"key": run.key, "foundation": foundation_digest(), "variant": run.variant, "setting": run.setting.name,
+           "seed": run.seed, "train_text": run.train_text, "lr": run.lr, "papers": run.papers, "steps": run.steps}
     for split in splits:
         _, classes = label_classes(model, "synthetic", shuffle_seed=shuffle)
         row[f"{split}/synthetic"] = _correct(clip_scores(model, clips.eval[f"{split}/synthetic"], classes)[0],

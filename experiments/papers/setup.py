@@ -14,6 +14,7 @@ as the backbone sees them (``experiments.testbed.data``):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass, field, replace
@@ -117,6 +118,7 @@ class Clips:
     eval: dict[str, ClipSet] = field(default_factory=dict)  # "dev/synthetic", "test/synthetic_novel", ...
 
 
+@functools.cache
 def foundation_digest() -> str:
     """A hash of the foundation's weights: results record it, so a new foundation's runs are not
     mistaken for done."""
