@@ -17,13 +17,15 @@ import pytest
 import torch
 
 from experiments.testbed.data import ClipSet
-from experiments.testbed.train import RunSpec, accuracy, label_classes, model_config, train_model
+from experiments.testbed.train import RunSpec, accuracy, label_classes, model_config, region_term, train_model
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.labels import load_label_set
-from kgclip_core.model.kgclip import build_model
+from kgclip_core.model.kgclip import VideoFeatures, build_model
 from kgclip_core.predictor import Predictor
 from kgclip_core.synth import render_clip
+from kgclip_core.synth.actions import get_action
 from kgclip_core.synth.dataset import slug
+from kgclip_core.synth.regions import movement_cells
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKPOINT = REPO / "checkpoints" / "synthetic"
@@ -31,15 +33,15 @@ EXAMPLES = sorted((REPO / "assets" / "examples").glob("*.mp4"))
 EASY = ["raise both arms", "squat", "kick right leg", "bend forward"]  # four different body parts
 
 
-def _clips(backbone, per_class: int, first_seed: int) -> ClipSet:
+def _clips(backbone, per_class: int, first_seed: int, names: list[str] = EASY) -> ClipSet:
     frames, labels, truth = [], [], []
-    for label, name in enumerate(EASY):
+    for label, name in enumerate(names):
         for k in range(per_class):
             clip, gt = render_clip(name, first_seed + k)
             frames.append(backbone.preprocess(clip).half())
             labels.append(label)
             truth.append(gt)
-    return ClipSet(torch.stack(frames), torch.tensor(labels), [f"{i}" for i in range(len(labels))], truth, EASY)
+    return ClipSet(torch.stack(frames), torch.tensor(labels), [f"{i}" for i in range(len(labels))], truth, names)
 
 
 def test_short_cpu_run_learns_easy_classes() -> None:
@@ -53,6 +55,47 @@ def test_short_cpu_run_learns_easy_classes() -> None:
     top1 = accuracy(model, held_out, classes)["top1"]
     chance = 100.0 / len(EASY)
     assert top1 >= 2 * chance, f"held-out top-1 {top1:.1f}% is not well above chance ({chance:.0f}%)"
+
+
+def test_movement_cells_follow_the_training_crop() -> None:
+    _, truth = render_clip("raise right arm", seed=3, frames=[30])
+    size, grid = 64, (8, 8)
+    scale = size / truth["size"][0]
+    [(phrase, whole)] = movement_cells(get_action("raise right arm"), truth["frames"][0], (size, size), scale, grid)
+    [(_, same)] = movement_cells(get_action("raise right arm"), truth["frames"][0], (size, size), scale, grid,
+                                 (0, 0, size))
+    assert phrase == "right arm raise" and np.array_equal(whole, same)
+    x0, y0, x1, y1 = truth["frames"][0]["parts"]["right arm"]["box"]
+    top, left = int(y0 * scale) - 4, int(x0 * scale) - 4  # a half-size crop starting just above-left of the arm
+    [(_, cropped)] = movement_cells(get_action("raise right arm"), truth["frames"][0], (size, size), scale, grid,
+                                    (top, left, size // 2))
+    rows, cols = cropped.nonzero()
+    assert rows.min() == cols.min() == 4 * grid[0] // (size // 2)  # 4 px into a 32 px crop: cell 1 of 8
+    assert cropped.sum() > whole.sum()  # the crop is shown enlarged: the arm spans more cells
+    far = (size - 16, size - 16, 16) if y0 * scale > 16 else (size - 16, 0, 16)
+    assert movement_cells(get_action("raise right arm"), truth["frames"][0], (size, size), scale, grid, far) == []
+
+
+def test_region_term_targets_the_movement_each_frame_shows() -> None:
+    names = ["raise right arm", "bend forward"]  # one movement each: the arm, the torso
+    model = build_model(model_config("full KG-CLIP", 4), device="cpu").eval()
+    clips = _clips(model.backbone, 1, 0, names)
+    _, classes = label_classes(model, names)
+    # Orthonormal unit embeddings (a random text tower's are nearly parallel): the loss then
+    # says only whether each frame's region was matched with its own movement.
+    classes.unit_emb = torch.eye(len(classes.unit_texts), model.backbone.embed_dim)
+    views = []
+    clips.clips([0, 1], 4, np.random.default_rng(0), views)
+    unit = {text: classes.unit_emb[u] for u, text in enumerate(classes.unit_texts)}
+
+    def loss_with(phrases: list[str]) -> float:
+        patches = torch.stack([unit[p].expand(4, 16, -1) for p in phrases])  # [B, T, P, D]
+        video = VideoFeatures(frames=patches[:, :, 0], patches=patches, grid=(4, 4),
+                              frame_mask=torch.ones(2, 4, dtype=torch.bool))
+        return float(region_term(video, classes, clips, np.array([0, 1]), views, torch.tensor(100.0)))
+
+    assert loss_with(["right arm raise", "torso bend"]) < 0.01
+    assert loss_with(["torso bend", "right arm raise"]) > 10
 
 
 def test_shipped_checkpoint_fits_its_budget() -> None:

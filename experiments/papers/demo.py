@@ -39,8 +39,12 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = Path("checkpoints/synthetic")
 EXAMPLES_DIR = Path("assets/examples")
-# (backbone lr, steps) tried; the one best on the development split ships.
-CANDIDATES = ((1e-4, 800), (3e-4, 1000), (1e-3, 1000), (1e-3, 2500))
+# The foundation's region-text loss is kept in fine-tuning at this weight (RunSpec.region_weight):
+# on class labels alone the patch tokens forgot where the parts are (patch-cosine pointing fell
+# from 82% to 35% on the development split, docs/EXPLAIN.md).
+REGION_WEIGHT = 1.0
+# (backbone lr, steps, region weight) tried; the one best on the development split ships.
+CANDIDATES = tuple((lr, steps, REGION_WEIGHT) for lr, steps in ((1e-4, 800), (3e-4, 1000), (1e-3, 1000), (1e-3, 2500)))
 # The demo's map method (checkpoint config's ``heatmap_method``), chosen on the heatmap
 # comparison's development split: fine-tuning on class labels undoes most of what the
 # foundation's region stage taught the patch tokens (its patch cosine fell from 82% to 35%),
@@ -60,22 +64,37 @@ EXAMPLE_ORDER = ("wave right hand", "punch with right arm", "raise right arm", "
                  "hop on left leg", "march in place", "swing right arm", "lean to the side")
 
 
-def train_candidate(clips: Clips, work: Path, lr: float, steps: int) -> dict:
+def parse_candidate(text: str) -> tuple[float, int, float]:
+    """``LR:STEPS[:REGION]`` (the command line's form) -> (lr, steps, region weight)."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise ValueError(f"a candidate is LR:STEPS or LR:STEPS:REGION, got {text!r}")
+    return float(parts[0]), int(parts[1]), float(parts[2]) if len(parts) == 3 else REGION_WEIGHT
+
+
+def candidate_dir(work: Path, lr: float, steps: int, region_weight: float) -> Path:
+    """Where one candidate is trained and exported."""
+    return work / "demo" / (f"lr{lr:g}_steps{steps}" + (f"_region{region_weight:g}" if region_weight else ""))
+
+
+def train_candidate(clips: Clips, work: Path, lr: float, steps: int, region_weight: float) -> dict:
     """Train one candidate (or reuse it), export it under ``work``, measure it on both splits."""
     foundation = foundation_digest()
-    out = work / "demo" / f"lr{lr:g}_steps{steps}"
+    out = candidate_dir(work, lr, steps, region_weight)
     summary_path = out / "summary.json"
     if summary_path.is_file():  # reused when trained from the same foundation
         summary = json.loads(summary_path.read_text())
-        if summary.get("foundation") == foundation:
+        if summary.get("foundation") == foundation and summary.get("region_weight", 0.0) == region_weight:
             return summary
-    spec = replace(GridRun("full KG-CLIP", SETTINGS[0], seed=0, lr=lr).spec(), steps=steps)
+    spec = replace(GridRun("full KG-CLIP", SETTINGS[0], seed=0, lr=lr).spec(), steps=steps,
+                   region_weight=region_weight)
     start = time.perf_counter()
     model, kg = train_model(spec, clips.train)
     seconds = time.perf_counter() - start
     _, classes = label_classes(model, "synthetic")
     export_predictor(model, out / "checkpoint", kg.to_json(), list(load_label_set("synthetic").classes))
-    summary = {"lr": lr, "steps": steps, "foundation": foundation, "batch_size": spec.batch_size,
+    summary = {"lr": lr, "steps": steps, "region_weight": region_weight, "foundation": foundation,
+               "batch_size": spec.batch_size,
                "train_seconds": round(seconds),
                "dev": accuracy(model, clips.eval["dev/synthetic"], classes),
                "test": accuracy(model, clips.eval["test/synthetic"], classes),
@@ -86,13 +105,15 @@ def train_candidate(clips: Clips, work: Path, lr: float, steps: int) -> dict:
     return summary
 
 
-def build(clips: Clips, work: Path, candidates: tuple[tuple[float, int], ...] = CANDIDATES) -> dict:
-    """Train the candidates, ship the best on the development split with its examples; return its summary."""
-    candidates = [train_candidate(clips, work, lr, steps) for lr, steps in candidates]
+def build(clips: Clips, work: Path, candidates: tuple[tuple[float, int, float], ...] = CANDIDATES) -> dict:
+    """Train the candidates (lr, steps, region weight), ship the best on the development split
+    with its examples; return its summary."""
+    candidates = [train_candidate(clips, work, *c) for c in candidates]
     best = max(candidates, key=lambda c: c["dev"]["top1"])
-    source = work / "demo" / f"lr{best['lr']:g}_steps{best['steps']}" / "checkpoint"
+    source = candidate_dir(work, best["lr"], best["steps"], best.get("region_weight", 0.0)) / "checkpoint"
     best = {**best, "selection_uncorrected": best["selection"], **correct_hubness(source, clips, CHECKPOINT_DIR)}
-    summary = {**best, "candidates": [{k: c[k] for k in ("lr", "steps", "dev", "test")} for c in candidates],
+    summary = {**best, "candidates": [{k: c.get(k, 0.0) for k in ("lr", "steps", "region_weight", "dev", "test")}
+                                      for c in candidates],
                "size_mb": round(sum(f.stat().st_size for f in CHECKPOINT_DIR.iterdir()) / 2**20, 1),
                "fresh": check_fresh_clips(CHECKPOINT_DIR, EXAMPLES_DIR)}
     (work / "demo.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")

@@ -191,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default="/tmp/kgclip_papers", help="scratch folder: clips, results, models")
     parser.add_argument("--only", choices=("dev", "grid", "controls", "demo", "demo-check", "report"),
                         help="demo-check: measure the shipped demo checkpoint again, no training, report untouched")
-    parser.add_argument("--candidates", nargs="+", metavar="LR:STEPS",
-                        help="the demo's candidates (default: all of demo.CANDIDATES), e.g. 1e-3:2500")
+    parser.add_argument("--candidates", nargs="+", metavar="LR:STEPS[:REGION]",
+                        help="the demo's candidates (default: all of demo.CANDIDATES), e.g. 1e-3:2500 "
+                             "(region weight: demo.REGION_WEIGHT unless given)")
     parser.add_argument("--budget-min", type=float, default=float("inf"),
                         help="start no new run after this many minutes (resume later)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
@@ -218,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "demo"):
         from experiments.papers import demo
 
-        candidates = tuple((float(c.split(":")[0]), int(c.split(":")[1])) for c in args.candidates or ()) \
-            or demo.CANDIDATES
+        candidates = tuple(demo.parse_candidate(c) for c in args.candidates or ()) or demo.CANDIDATES
         demo.build(clips, work, candidates)
     if args.only in (None, "controls"):  # cheap: before the grid's long tail
         control_rows(clips, work / "controls.jsonl")

@@ -31,13 +31,22 @@ log = logging.getLogger(__name__)
 CROP_AREA = (0.6, 1.0)  # training crops: a square of this share of the frame, resized back
 
 
-def random_crop(clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+def random_crop(clip: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, tuple[int, int, int]]:
     """One random square crop of a clip [T, 3, S, S], resized back to S (no flip: left and
-    right are different classes here)."""
+    right are different classes here), and the crop (top, left, side) in the clip's pixels."""
     size = clip.shape[-1]
     side = max(8, round(size * math.sqrt(rng.uniform(*CROP_AREA))))
     top, left = (int(v) for v in rng.integers(0, size - side + 1, size=2))
-    return TF.resized_crop(clip, top, left, side, side, [size, size], antialias=True)
+    return TF.resized_crop(clip, top, left, side, side, [size, size], antialias=True), (top, left, side)
+
+
+@dataclass
+class View:
+    """How one training clip was sampled: which cached frames, and the square crop taken
+    (top, left, side in the cached frames' pixels; the whole frame in evaluation)."""
+
+    frames: np.ndarray
+    crop: tuple[int, int, int]
 
 
 @dataclass
@@ -63,16 +72,22 @@ class ClipSet:
         """The clips as training samples (for the library's few-shot split)."""
         return [Sample(p, int(y)) for p, y in zip(self.paths, self.labels.tolist())]
 
-    def clips(self, indices: torch.Tensor | list[int], num_frames: int, rng: np.random.Generator | None) -> torch.Tensor:
+    def clips(self, indices: torch.Tensor | list[int], num_frames: int, rng: np.random.Generator | None,
+              views: list[View] | None = None) -> torch.Tensor:
         """float32 [B, T, 3, S, S]: TSN-sampled frames; with ``rng``, random frames of each
-        segment and a random crop per clip (training), else segment centres (evaluation)."""
-        total = self.frames.shape[1]
+        segment and a random crop per clip (training), else segment centres (evaluation).
+        ``views``, when given, receives how each clip was sampled (to place its ground truth)."""
+        total, size = self.frames.shape[1], self.frames.shape[-1]
         out = []
         for i in torch.as_tensor(indices).tolist():
             mode = "train" if rng is not None else "test"
             frames = sample_indices(total, num_frames, mode, rng=rng)[0]
-            clip = self.frames[i, torch.from_numpy(frames)].float()
-            out.append(random_crop(clip, rng) if rng is not None else clip)
+            clip, crop = self.frames[i, torch.from_numpy(frames)].float(), (0, 0, size)
+            if rng is not None:
+                clip, crop = random_crop(clip, rng)
+            out.append(clip)
+            if views is not None:
+                views.append(View(frames, crop))
         return torch.stack(out)
 
     def frame_indices(self, num_frames: int) -> np.ndarray:

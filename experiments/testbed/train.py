@@ -25,12 +25,15 @@ from kgclip_core.class_inputs import class_inputs, shuffled_knowledge
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.labels import LabelSet, load_label_set
 from kgclip_core.model.config import ModelConfig
-from kgclip_core.model.kgclip import ClassFeatures, ClassInputs, KGClipModel, build_model
+from kgclip_core.model.kgclip import ClassFeatures, ClassInputs, KGClipModel, VideoFeatures, build_model
 from kgclip_core.model.losses import compute_losses
+from kgclip_core.synth.actions import get_action
+from kgclip_core.synth.pretrain import region_loss
+from kgclip_core.synth.regions import movement_cells
 from kgclip_core.training.config import OptimConfig
 from kgclip_core.training.protocols import few_shot
 from kgclip_core.training.trainer import configure_trainable, param_groups, seed_everything, warmup_cosine
-from experiments.testbed.data import ClipSet
+from experiments.testbed.data import ClipSet, View
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,9 @@ class RunSpec:
     heads: dict | None = None  # the variant's head switches, when not the testbed's VARIANTS
     model: dict = field(default_factory=dict)  # ModelConfig overrides (see model_config)
     shuffle_kg: bool = False  # the shuffled-KG control: each class gets another's units and edges
+    # The foundation's region-text loss kept in fine-tuning (``region_term``): the patch tokens
+    # over a moving part should still match its movement unit. 0: class labels alone.
+    region_weight: float = 0.0
 
     @property
     def protocol(self) -> str:
@@ -128,10 +134,16 @@ def train_model(spec: RunSpec, train: ClipSet, label_set: str | Sequence[str] = 
         if len(order) < batch:  # a new epoch: reshuffle, as DistributedSampler does
             order = np.concatenate([order, rng.permutation(len(train))])
         idx, order = order[:batch], order[batch:]
-        images = train.clips(idx, spec.num_frames, rng)
+        views: list[View] | None = [] if spec.region_weight > 0 else None
+        images = train.clips(idx, spec.num_frames, rng, views)
         if spec.train_text:  # the text tower changes every step: embed the classes again
             classes = model.encode_classes(inputs)
-        losses = compute_losses(model, model(images, classes), classes, train.labels[idx])
+        video = model.encode_video(images)
+        out = model.score(video, classes, explain=False)
+        losses = compute_losses(model, out, classes, train.labels[idx])
+        if views is not None:
+            losses["region"] = region_term(video, classes, train, idx, views, out.logit_scale)
+            losses["total"] = losses["total"] + spec.region_weight * losses["region"]
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(params, spec.optim.clip_grad_norm)
@@ -142,6 +154,33 @@ def train_model(spec: RunSpec, train: ClipSet, label_set: str | Sequence[str] = 
     log.info("%s %s T=%d seed %d: %d steps in %.0f s, last loss %.3f", spec.variant, spec.protocol,
              spec.num_frames, spec.seed, spec.steps, time.perf_counter() - start, losses["total"].item())
     return model.eval(), kg
+
+
+def region_term(video: VideoFeatures, classes: ClassFeatures, train: ClipSet, idx: np.ndarray, views: list[View],
+                scale: torch.Tensor) -> torch.Tensor:
+    """The region-text loss of the foundation's pretraining (``synth.pretrain.region_loss``) on
+    a fine-tuning batch: in each sampled frame, the mean patch token over each moving part's
+    box (placed through the clip's random crop) classified among the label set's movement
+    units, its own movement the target. 0 when no frame of the batch shows one."""
+    movements = [u for u, kind in enumerate(classes.unit_types) if kind == "movement"]
+    target = {classes.unit_texts[u]: k for k, u in enumerate(movements)}
+    size = train.frames.shape[-1]
+    images, cells, phrases = [], [], []
+    for b, (i, view) in enumerate(zip(idx.tolist(), views)):
+        truth, action = train.truth[i], get_action(train.classes[int(train.labels[i])])
+        px = size / truth["size"][0]  # the render is square: resizing scales the boxes
+        for t, f in enumerate(view.frames.tolist()):
+            for phrase, touched in movement_cells(action, truth["frames"][f], (size, size), px, video.grid,
+                                                  view.crop):
+                if phrase in target:
+                    images.append(b * len(view.frames) + t)
+                    cells.append(torch.from_numpy(touched.reshape(-1)))
+                    phrases.append(target[phrase])
+    patches = video.patches.flatten(0, 1)
+    if not images:
+        return patches.sum() * 0.0
+    return region_loss(patches[images], torch.stack(cells), torch.tensor(phrases), classes.unit_emb[movements],
+                       scale)
 
 
 def unit_logits(model: KGClipModel, video_emb: torch.Tensor, classes: ClassFeatures) -> torch.Tensor:

@@ -42,17 +42,22 @@ def cells_touched(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
 
 
 def movement_cells(action: Action, frame_truth: dict, frame_size: tuple[int, int], scale: float,
-                   grid: tuple[int, int]) -> list[tuple[str, np.ndarray]]:
+                   grid: tuple[int, int], crop: tuple[int, int, int] | None = None) -> list[tuple[str, np.ndarray]]:
     """(phrase, cells [h, w]) of each movement of ``action`` that this frame shows: its part is
     drawn and in the movement's state. The phrase is the knowledge graph's ("right hand wave");
     the cells are the patches of a ``grid`` over a ``frame_size`` frame that its box touches
-    (``scale``: frame pixels per ground-truth pixel)."""
+    (``scale``: frame pixels per ground-truth pixel), or over the square ``crop`` (top, left,
+    side) of that frame the model saw instead; a part cropped out is left out."""
     out = []
     for part, side, state, obj in action.movements():
         key = part_key(part, side)
         drawn = frame_truth["parts"].get(key)
         if key in EXCLUDED_PARTS or drawn is None or drawn["box"] is None or drawn["state"] != state:
             continue
-        cells = cells_touched(boxes_mask([drawn["box"]], frame_size, scale), grid)
-        out.append((KGMovement(part, state, side, obj).phrase, cells))
+        mask = boxes_mask([drawn["box"]], frame_size, scale)
+        if crop is not None:
+            top, left, size = crop
+            mask = mask[top:top + size, left:left + size]
+        if mask.any():
+            out.append((KGMovement(part, state, side, obj).phrase, cells_touched(mask, grid)))
     return out
