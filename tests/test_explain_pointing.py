@@ -18,6 +18,7 @@ import torch
 from kgclip_core.predictor import Predictor
 from kgclip_core.synth.foundation import foundation_predictor
 from kgclip_core.synth.render import render_clip
+from experiments.heatmaps.evidence import moving_parts, named_part
 from experiments.heatmaps.measure import detection_auc, named_units, score_clip
 from kgclip_core.synth.regions import boxes_mask, cells_touched
 from experiments.testbed.pointing import random_baselines
@@ -85,6 +86,15 @@ def test_named_units_are_the_knowledge_graphs_words():
     units = {u.text: (u.part, u.state) for u in named_units("bounce ball")}
     assert units == {"right arm push": ("right arm", "push"), "right hand dribble ball": ("right hand", "dribble")}
     assert all(u.part != "whole body" for u in named_units("squat"))
+
+
+def test_a_selected_unit_names_the_parts_its_words_name_and_they_move_in_the_clip():
+    _, truth = render_clip("wave right hand", 1)
+    parts = [key for key in truth["frames"][0]["parts"] if key != "whole body"]
+    assert named_part("right hand wave", parts) == ["right hand"]
+    assert named_part("arm raise", parts) == ["right arm", "left arm"]  # no side: either arm
+    assert named_part("wave", parts) == named_part("ball", parts) == []
+    assert {"right hand", "right arm"} <= moving_parts(truth) and not moving_parts(truth) & {"left leg", "left hand"}
 
 
 def test_cells_touched_and_baselines():

@@ -13,7 +13,8 @@ rival concept, among those of its likeliest actions that the top action lacks
 (``predictor.evidence_pool``). A measure that explains the prediction marks the first high and
 the second low, and leaves few of the top action's concepts in a near tie with its bar (a ✓ or ✗
 decided by noise). Prints a markdown table, then how many of the units ASU's selection picks
-belong to the true class, and which others it picks most.
+belong to the true class, which others it picks most, and how many of those that name a body
+part name one that moves in the clip (its ground-truth state away from rest in some frame).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import torch.nn.functional as F
 from kgclip_core.model.kgclip import ClassFeatures, ScoreOutput
 from kgclip_core.predictor import EVIDENCE_QUANTILE, Predictor, clears_bar, evidence_pool
 from kgclip_core.synth.dataset import read_ground_truth
+from kgclip_core.synth.figure import rest_state
+from kgclip_core.synth.regions import EXCLUDED_PARTS
 from kgclip_core.synth.zeroshot import render_eval_clips
 from kgclip_core.video import read_clip
 from experiments.heatmaps.run import LABELS, PER_CLASS, SPLIT_SEEDS
@@ -36,6 +39,23 @@ from experiments.heatmaps.run import LABELS, PER_CLASS, SPLIT_SEEDS
 # A concept's score counts as a near tie with the bar when it is closer to it than this share of
 # a standard deviation of the reference scores: a ✓ or ✗ a learner cannot trust.
 NEAR_TIE = 0.1
+
+
+def named_part(unit: str, parts: list[str]) -> list[str]:
+    """The ground-truth part keys a unit's text names: "right hand wave" -> ["right hand"];
+    "arm raise" (no side) -> both arms; "wave" or "ball" -> none."""
+    words = unit.split()
+    for n in (2, 1):
+        named = [key for key in parts if key.split() == words[:n] or (n == 1 and key.split()[-1] == words[0])]
+        if named:
+            return named
+    return []
+
+
+def moving_parts(truth: dict) -> set[str]:
+    """The part keys whose ground-truth state leaves rest in some frame of the clip."""
+    return {key for frame in truth["frames"] for key, part in frame["parts"].items()
+            if key not in EXCLUDED_PARTS and part["state"] != rest_state(key)}
 
 
 @torch.no_grad()
@@ -73,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     other: dict[str, list[float]] = {m: [] for m in measures}
     ties: dict[str, list[float]] = {m: [] for m in measures}
     selected: list[float] = []  # per clip: the share of ASU's selected units in the true class
+    naming = moving = 0  # selected units that name a body part, and of those, one that moves
     wrong: Counter[str] = Counter()  # the selected units outside it, by text
     right = total = 0
     for split, seed in SPLIT_SEEDS.items():
@@ -94,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
                 chosen = out.su.indices[0]
                 selected.append(float(mask[top, chosen].float().mean()))
                 wrong.update(classes.unit_texts[u] for u in chosen.tolist() if not mask[top, u])
+                clip_parts = [key for key in truth["frames"][0]["parts"] if key not in EXCLUDED_PARTS]
+                for u in chosen.tolist():
+                    if named := named_part(classes.unit_texts[u], clip_parts):
+                        naming += 1
+                        moving += bool(set(named) & moving_parts(truth))
             others = [u for c in (ranked[1], (top + len(labels) // 2) % len(labels))
                       for u in mask[c].nonzero().flatten().tolist() if not mask[top, u]]
             for m in measures:
@@ -112,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     if selected:
         common = ", ".join(f"{text} ({n})" for text, n in wrong.most_common(5))
         print(f"\nASU's selected units ({model.cfg.su_top_k} per clip): {100 * np.mean(selected):.0f}% belong to the "
-              f"true class; of the {sum(wrong.values())} that do not, the most selected: {common}")
+              f"true class; of the {sum(wrong.values())} that do not, the most selected: {common}. Of the "
+              f"{naming} that name a body part, {100 * moving / max(naming, 1):.0f}% name one that moves in the clip")
     return 0
 
 

@@ -236,8 +236,8 @@ def demo_text(summary: dict | None) -> str:
         return "## Demo checkpoint\n\nNot built in this work folder yet (`--only demo`)."
     fresh = summary["fresh"]
     wrong = [f"{a} -> {p}" for a, preds in fresh["predictions"].items() for p in preds if p != a]
-    tried = "; ".join(f"lr {c['lr']:g}, {c['steps']} steps: dev {c['dev']['top1']:.1f}%, test {c['test']['top1']:.1f}%"
-                      for c in summary["candidates"])
+    tried = "; ".join(f"lr {c['lr']:g}, {c['steps']} steps, region weight {c.get('region_weight', 0.0):g}: "
+                      f"dev {c['dev']['top1']:.1f}%, test {c['test']['top1']:.1f}%" for c in summary["candidates"])
     subset = ""
     if len(summary["candidates"]) < len(demo.CANDIDATES):
         subset = (f" (of `demo.CANDIDATES`, only {'these' if len(summary['candidates']) > 1 else 'this one'}, "
@@ -254,7 +254,8 @@ def demo_text(summary: dict | None) -> str:
 
 `{demo.CHECKPOINT_DIR}` ({summary['size_mb']} MB): the full model, every head on, fine-tuned from the
 foundation as the grid's runs, only longer. Candidates (chosen by the development split): {tried}{subset}.
-Shipped: {summary['steps']} steps at batch {summary['batch_size']} (backbone lr {summary['lr']:g};
+Shipped: {summary['steps']} steps at batch {summary['batch_size']} (backbone lr {summary['lr']:g}; the
+foundation's region-text loss kept at weight {summary.get('region_weight', 0.0):g}, `demo.REGION_WEIGHT`;
 {summary['train_seconds'] / 60:.0f} min on the shared 2-core CPU). Test split: {summary['test']['top1']:.1f}% top-1
 ({summary['test'].get('kg_units_top1', float('nan')):.1f}% by its KG-unit scores alone). Through the app's
 path (video file -> `Predictor.from_checkpoint(...).predict`), fresh clips rendered with seed
