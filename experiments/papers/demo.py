@@ -46,10 +46,10 @@ REGION_WEIGHT = 1.0
 # (backbone lr, steps, region weight) tried; the one best on the development split ships.
 CANDIDATES = tuple((lr, steps, REGION_WEIGHT) for lr, steps in ((1e-4, 800), (3e-4, 1000), (1e-3, 1000), (1e-3, 2500)))
 # The demo's map method (checkpoint config's ``heatmap_method``), chosen on the heatmap
-# comparison's development split: fine-tuning on class labels undoes most of what the
-# foundation's region stage taught the patch tokens (its patch cosine fell from 82% to 35%),
-# and SCLIP's attention path points best of the single-pass methods (42%; docs/EXPLAIN.md).
-HEATMAP_METHOD = "sclip"
+# comparison's development split: with the region-text loss kept in fine-tuning the patch
+# tokens' own cosine points at the named part in 92% of the pairs (SCLIP's attention path 41%;
+# fine-tuned without it, the cosine fell to 35% and SCLIP was the best; docs/EXPLAIN.md).
+HEATMAP_METHOD = "cosine"
 # Hubness corrections tried on the shipped candidate (ModelConfig.su_hub_correction); the one
 # whose selected units belong to the true class most often on the development split ships.
 HUB_CHOICES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)

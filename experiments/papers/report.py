@@ -241,7 +241,8 @@ def demo_text(summary: dict | None) -> str:
     subset = ""
     if len(summary["candidates"]) < len(demo.CANDIDATES):
         subset = (f" (of `demo.CANDIDATES`, only {'these' if len(summary['candidates']) > 1 else 'this one'}, "
-                  "the development split's choice on an earlier foundation, was trained: `--candidates`)")
+                  "the learning rate and steps the development split chose on an earlier foundation, was "
+                  "trained: `--candidates`)")
     hub = ""
     if "hub_correction" in summary:
         by_strength = ", ".join(f"{float(b):g}: {v}%" for b, v in summary["hub_dev_selection"].items())
