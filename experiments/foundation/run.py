@@ -36,6 +36,7 @@ from kgclip_core.synth.actions import LABEL_SETS
 from kgclip_core.synth.pretrain import STATE_FILE, SUMMARY_FILE, WEIGHTS_FILE, PretrainConfig, Pretrainer
 from kgclip_core.synth.zeroshot import MODES, render_eval_clips, zero_shot_accuracy
 from experiments.sections import replace_section
+from experiments.weights import digest
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +93,14 @@ def _results(work: Path) -> list[dict]:
 
 
 def evaluate_seed(work: Path, seed: int, stage: str) -> None:
-    """Zero-shot accuracy of one seed's weights after ``stage`` on every split and label set (cached)."""
-    done = {(r["seed"], r["stage"], r["split"], r["label_set"]) for r in _results(work)}
+    """Zero-shot accuracy of one seed's weights after ``stage`` on every split and label set
+    (cached under the weights' digest: a stage retrained with another recipe is measured again)."""
+    weights = stage_dir(work, seed, stage) / WEIGHTS_FILE
+    key = digest(weights)
+    done = {(r["seed"], r["stage"], r["split"], r["label_set"]) for r in _results(work) if r.get("weights") == key}
     todo = [(s, ls) for s in SPLIT_SEEDS for ls in PER_CLASS if (seed, stage, s, ls) not in done]
     if not todo:
         return
-    weights = stage_dir(work, seed, stage) / WEIGHTS_FILE
     backbone = load_backbone(BackboneConfig("kgclip-synth", pretrained=str(weights), device="cpu",
                                             use_text_cache=False))
     for split, label_set in todo:
@@ -105,7 +108,8 @@ def evaluate_seed(work: Path, seed: int, stage: str) -> None:
                                   SPLIT_SEEDS[split])
         start = time.perf_counter()
         acc = zero_shot_accuracy(backbone, clips)
-        row = {"seed": seed, "stage": stage, "split": split, "label_set": label_set, "clips": len(clips.paths),
+        row = {"seed": seed, "stage": stage, "weights": key, "split": split, "label_set": label_set,
+               "clips": len(clips.paths),
                "seconds": round(time.perf_counter() - start, 1), **acc}
         log.info("%s", row)
         with open(work / "results.jsonl", "a", encoding="utf-8") as f:
@@ -119,7 +123,9 @@ def _mean_sd(values: list[float]) -> str:
 
 def report_text(work: Path, seeds: tuple[int, ...], cfg: PretrainConfig) -> str:
     """The report section: set-up, the zero-shot tables (test, then dev), cost and machine."""
-    rows = {(r["seed"], r["stage"], r["split"], r["label_set"]): r for r in _results(work)}
+    current = {(s, st): digest(stage_dir(work, s, st) / WEIGHTS_FILE) for s in seeds for st in STAGES}
+    rows = {(r["seed"], r["stage"], r["split"], r["label_set"]): r for r in _results(work)
+            if r.get("weights") == current.get((r["seed"], r["stage"]))}
     summaries = {(s, st): json.loads((stage_dir(work, s, st) / SUMMARY_FILE).read_text())
                  for s in seeds for st in STAGES}
     minutes = {st: [summaries[(s, st)]["seconds"] / 60 for s in seeds] for st in STAGES}

@@ -15,7 +15,6 @@ is measured afresh.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -39,6 +38,7 @@ from kgclip_core.video import read_clip
 from experiments.heatmaps.measure import detection_auc, frame_unit_cosines, named_units, score_clip
 from experiments.heatmaps.report import report_text
 from experiments.sections import replace_section
+from experiments.weights import digest
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +54,11 @@ def load_models(foundation: Path, checkpoint: Path) -> dict[str, tuple[Predictor
     """The two models by name, each with a hash of its weights (the cache key of its results)."""
     models = {}
     if foundation.is_file():
-        models["foundation"] = (foundation_predictor(foundation, device="cpu"), _digest(foundation))
+        models["foundation"] = (foundation_predictor(foundation, device="cpu"), digest(foundation))
     if (checkpoint / "model.safetensors").is_file():
         models["demo checkpoint"] = (Predictor.from_checkpoint(checkpoint, device="cpu"),
-                                     _digest(checkpoint / "model.safetensors"))
+                                     digest(checkpoint / "model.safetensors"))
     return models
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def _rows(work: Path, name: str) -> list[dict]:

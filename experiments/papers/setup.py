@@ -15,7 +15,6 @@ as the backbone sees them (``experiments.testbed.data``):
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,6 +26,7 @@ from kgclip_core.synth.zeroshot import render_eval_clips
 from kgclip_core.training.config import OptimConfig
 from experiments.testbed.data import ClipSet, ensure_dataset, load_clip_set
 from experiments.testbed.train import RunSpec
+from experiments.weights import digest
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class Clips:
 def foundation_digest() -> str:
     """A hash of the foundation's weights: results record it, so a new foundation's runs are not
     mistaken for done."""
-    return hashlib.sha256(FOUNDATION.read_bytes()).hexdigest()[:16]
+    return digest(FOUNDATION)
 
 
 def prepare(work: Path) -> Clips:
