@@ -3,9 +3,9 @@ generator's ground truth (the pointing game of ``experiments.heatmaps``, docs/EX
 
 What the measurement found, and so what is asserted: the shipped foundation, pretrained with the
 region-text loss, puts the peak of its default map (the patch-token cosine) on the body part a
-movement unit names in most frames, legs and feet included (77% of the comparison's test
+movement unit names in most frames, legs and feet included (81% of the comparison's test
 pairs, against 6% for a random peak); the demo checkpoint, fine-tuned from it with that loss
-kept, does so in 89%.
+kept, does so in 90%.
 """
 
 from pathlib import Path
@@ -58,8 +58,8 @@ def _demo() -> Predictor:
     return Predictor.from_checkpoint(CHECKPOINTS / "synthetic", device="cpu")
 
 
-# Measured on these clips (210 pairs each; random 6%): foundation 80% (arm 83, hand 83, leg 79,
-# foot 79); demo checkpoint 89.5% (arm 98, hand 89, leg 83, foot 90). Before the region-text
+# Measured on these clips (210 pairs each; random 6%): foundation 84% (arm 77, hand 100, leg 83,
+# foot 86); demo checkpoint 91% (arm 96, hand 94, leg 89, foot 90). Before the region-text
 # loss, the first-stage foundation found legs in 13% of pairs and feet in 5%; the demo fine-tuned
 # without it found feet in none (docs/EXPLAIN.md).
 MODELS = {"foundation": (CHECKPOINTS / "foundation" / "open_clip_model.safetensors", _foundation),
