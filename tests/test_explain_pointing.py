@@ -5,7 +5,7 @@ What the measurement found, and so what is asserted: the shipped foundation, pre
 region-text loss, puts the peak of its default map (the patch-token cosine) on the body part a
 movement unit names in most frames, legs and feet included (81% of the comparison's test
 pairs, against 6% for a random peak); the demo checkpoint, fine-tuned from it with that loss
-kept, does so in 90%.
+kept and ASU's selection loss added, does so in 77%.
 """
 
 from pathlib import Path
@@ -59,7 +59,7 @@ def _demo() -> Predictor:
 
 
 # Measured on these clips (210 pairs each; random 6%): foundation 84% (arm 77, hand 100, leg 83,
-# foot 86); demo checkpoint 91% (arm 96, hand 94, leg 89, foot 90). Before the region-text
+# foot 86); demo checkpoint 74% (arm 85, hand 78, leg 67, foot 74). Before the region-text
 # loss, the first-stage foundation found legs in 13% of pairs and feet in 5%; the demo fine-tuned
 # without it found feet in none (docs/EXPLAIN.md).
 MODELS = {"foundation": (CHECKPOINTS / "foundation" / "open_clip_model.safetensors", _foundation),

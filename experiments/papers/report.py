@@ -256,7 +256,8 @@ def demo_text(summary: dict | None) -> str:
 `{demo.CHECKPOINT_DIR}` ({summary['size_mb']} MB): the full model, every head on, fine-tuned from the
 foundation as the grid's runs, only longer. Candidates (chosen by the development split): {tried}{subset}.
 Shipped: {summary['steps']} steps at batch {summary['batch_size']} (backbone lr {summary['lr']:g}; the
-foundation's region-text loss kept at weight {summary.get('region_weight', 0.0):g}, `demo.REGION_WEIGHT`;
+foundation's region-text loss kept at weight {summary.get('region_weight', 0.0):g}, `demo.REGION_WEIGHT`, and
+ASU's unit-selection loss at weight {summary.get('su_loss_weight', 0.0):g}, `demo.SU_LOSS_WEIGHT`;
 {summary['train_seconds'] / 60:.0f} min on the shared 2-core CPU). Test split: {summary['test']['top1']:.1f}% top-1
 ({summary['test'].get('kg_units_top1', float('nan')):.1f}% by its KG-unit scores alone). Through the app's
 path (video file -> `Predictor.from_checkpoint(...).predict`), fresh clips rendered with seed
