@@ -116,10 +116,11 @@ def main(argv: list[str] | None = None) -> int:
                 selected.append(float(mask[top, chosen].float().mean()))
                 wrong.update(classes.unit_texts[u] for u in chosen.tolist() if not mask[top, u])
                 clip_parts = [key for key in truth["frames"][0]["parts"] if key not in EXCLUDED_PARTS]
+                moves = moving_parts(truth)  # once per clip: it reads every frame's ground truth
                 for u in chosen.tolist():
                     if named := named_part(classes.unit_texts[u], clip_parts):
                         naming += 1
-                        moving += bool(set(named) & moving_parts(truth))
+                        moving += bool(set(named) & moves)
             others = [u for c in (ranked[1], (top + len(labels) // 2) % len(labels))
                       for u in mask[c].nonzero().flatten().tolist() if not mask[top, u]]
             for m in measures:

@@ -22,8 +22,8 @@ UNITS_NOTE = ("Score: how well the unit's text matches the frames (cosine, avera
               "for a model fine-tuned with the hubness correction, the score less the unit's usual level over "
               "clips, so that units that match almost any clip (a raised arm) do not crowd out what this clip shows "
               "more than others do; otherwise (the shipped models) the score itself. Weight: the unit's share of "
-              "the model's attention over the selected units (they add up to 1). In top class: the unit is one of the top action's own concepts. Best frame: the time "
-              "of the frame it matches best.")
+              "the model's attention over the selected units (they add up to 1). In top class: the unit is one of "
+              "the top action's own concepts. Best frame: the time of the frame it matches best.")
 
 
 def _frame_labels(pred: Prediction) -> list[str]:
