@@ -401,7 +401,8 @@ class Predictor:
             wanted["evidence_maps"] = evidence_units
         if wanted:  # one call for both: the attention-path methods rerun the last block once
             units = [u for ids in wanted.values() for u in ids]
-            maps = textmaps.text_maps(self.backbone, images[0], classes.unit_emb[units], method, recorded)
+            maps = textmaps.text_maps(self.backbone, images[0], classes.unit_emb[units], method, recorded,
+                                      patches=video.patches[0], concepts=classes.unit_emb)
             maps = F.adaptive_avg_pool2d(maps, video.grid)  # pixel maps (integrated gradients) onto the grid
             maps = (maps / maps.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)).cpu().numpy()
             start = 0

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from kgclip_core import explain
-from kgclip_core.errors import ConfigError
+from kgclip_core.errors import ConfigError, LabelError
 from kgclip_core.explain import textmaps
 from kgclip_core.explain.attention import LastBlockInput, blocks_of, run_block, run_blocks
 from kgclip_core.explain.maps import crop_box
@@ -40,14 +40,44 @@ def test_run_block_equals_open_clips_block(tiny_backbone, images):
         np.testing.assert_allclose(ours, run_blocks(visual, tokens, list(blocks_of(visual))), atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def concepts(tiny_backbone):
+    """A small label set's concepts, for ``surgery``."""
+    return F.normalize(tiny_backbone.encode_text([*TEXTS, "squat", "clap hands", "right arm raise"]), dim=-1)
+
+
 @pytest.mark.parametrize("method", list(textmaps.HEATMAP_METHODS))
-def test_every_method_gives_maps_in_zero_one_with_a_peak_of_one(tiny_backbone, images, texts, method):
-    maps = textmaps.text_maps(tiny_backbone, images, texts, method)
+def test_every_method_gives_maps_in_zero_one_with_a_peak_of_one(tiny_backbone, images, texts, concepts, method):
+    maps = textmaps.text_maps(tiny_backbone, images, texts, method, concepts=concepts)
     side = 64 if method == "integrated-gradients" else tiny_backbone.grid_size[0]
     assert maps.shape == (3, 2, side, side)
     assert torch.isfinite(maps).all() and maps.min() >= 0
     np.testing.assert_allclose(maps.flatten(2).amax(-1), 1.0, atol=1e-5)
     assert not torch.allclose(maps[:, 0], maps[:, 1])  # another text, another map
+
+
+def test_surgery_takes_out_what_every_concept_shares(tiny_backbone):
+    """A patch that looks like what all concepts share (the background) outshines the part a
+    concept names in the plain cosine; after the surgery the part's patch is the peak."""
+    grid = tiny_backbone.grid_size
+    dim = tiny_backbone.embed_dim
+    basis = torch.eye(dim)
+    shared, parts = basis[0], basis[1:5]
+    concepts = F.normalize(2 * shared + parts, dim=-1)  # four concepts, each mostly the shared part
+    patches = 0.01 * torch.randn(1, grid[0] * grid[1], dim, generator=torch.Generator().manual_seed(0))
+    patches[0, 3] += shared  # background
+    patches[0, 7] += parts[0]  # the part concept 0 names
+    images = torch.zeros(1, 3, 64, 64)  # unused: the patches are given
+    plain = textmaps.text_maps(tiny_backbone, images, concepts[:1], "cosine", patches=patches)
+    surgery = textmaps.text_maps(tiny_backbone, images, concepts[:1], "surgery", patches=patches, concepts=concepts)
+    assert int(plain.flatten().argmax()) == 3
+    assert int(surgery.flatten().argmax()) == 7
+    np.testing.assert_allclose(float(surgery.flatten()[7]), 1.0)
+
+
+def test_surgery_needs_the_label_sets_concepts(tiny_backbone, images, texts):
+    with pytest.raises(ValueError, match="concept"):
+        textmaps.text_maps(tiny_backbone, images, texts, "surgery")
 
 
 def test_texts_per_image_equal_shared_texts(tiny_backbone, images, texts):
@@ -84,7 +114,7 @@ def free_predictor(tiny_backbone):
     return Predictor(KGClipModel(cfg, tiny_backbone), PredictorConfig(backbone=tiny_backbone.cfg, num_frames=4))
 
 
-@pytest.mark.parametrize("method", ["cosine", DEFAULT_HEATMAP_METHOD, "grad-eclip"])
+@pytest.mark.parametrize("method", ["cosine", "surgery", DEFAULT_HEATMAP_METHOD, "grad-eclip"])
 def test_predictor_makes_unit_maps_with_its_method(free_predictor, real_clip, method):
     free_predictor.cfg.heatmap_method = method
     try:
@@ -104,12 +134,29 @@ def test_predictor_makes_unit_maps_with_its_method(free_predictor, real_clip, me
         assert "gradient" in explain.heatmap_caption(pred, "evidence")
 
 
+@pytest.mark.parametrize("method", textmaps.PATCH_COSINE)
+def test_patch_cosine_maps_read_the_predictions_own_forward_pass(free_predictor, real_clip, method, monkeypatch):
+    """The maps of the patch-cosine methods cost no second pass of the image tower."""
+    calls = []
+    encode = free_predictor.backbone.encode_frames
+    monkeypatch.setattr(free_predictor.backbone, "encode_frames", lambda images: calls.append(len(images)) or encode(images))
+    free_predictor.cfg.heatmap_method = method
+    try:
+        pred = free_predictor.predict(real_clip, labels=["biking", "playing guitar", "archery"], top_k=2)
+    finally:
+        free_predictor.cfg.heatmap_method = DEFAULT_HEATMAP_METHOD
+    assert pred.evidence_maps is not None and calls == [4]
+
+
 def test_text_heatmaps_keep_the_frames_aspect_and_range(free_predictor, real_clip):
-    pred = free_predictor.predict(real_clip, labels=["biking", "playing guitar", "archery"], top_k=2)
+    labels = free_predictor.resolve_labels(["biking", "playing guitar", "archery"])
+    pred = free_predictor.predict(real_clip, labels=labels, top_k=2)
+    with pytest.raises(LabelError, match="labels="):  # a typed set is not known by its name
+        explain.text_heatmaps(free_predictor, pred, TEXTS, "surgery")
     # A grid map's peak cell lands on the frame nearly whole; a one-pixel peak of integrated
     # gradients is shared with its neighbours by the bilinear upsampling.
-    for method, lowest_peak in ((DEFAULT_HEATMAP_METHOD, 0.95), ("integrated-gradients", 0.5)):
-        maps = explain.text_heatmaps(free_predictor, pred, TEXTS, method)
+    for method, lowest_peak in ((DEFAULT_HEATMAP_METHOD, 0.95), ("surgery", 0.95), ("integrated-gradients", 0.5)):
+        maps = explain.text_heatmaps(free_predictor, pred, TEXTS, method, labels=labels)
         t, h, w = pred.frames.shape[:3]
         assert h != w and maps.shape == (t, 2, h, w)
         assert maps.min() >= 0 and maps.max() <= 1 + 1e-6

@@ -113,7 +113,11 @@ def score_clip(backbone: ClipBackbone, images: torch.Tensor, frame_size: tuple[i
         return []
     texts = torch.stack([unit_emb[u.text] for u in units])
     grid = backbone.grid_size
-    maps = {m: textmaps.text_maps(backbone, images, texts, m) for m in methods}  # [T, K, h, w] or pixels
+    concepts = torch.stack(list(unit_emb.values()))  # the label set's: what `surgery` contrasts with
+    with torch.no_grad():
+        _, patches = backbone.encode_frames(images)  # read by the patch-cosine methods, as in a prediction
+    maps = {m: textmaps.text_maps(backbone, images, texts, m, patches=patches, concepts=concepts)
+            for m in methods}  # [T, K, h, w] or pixels
     grid_maps = {m: _grid_of(v, grid) for m, v in maps.items()}
     scale = frame_size[0] / truth["size"][0]
     rows = []

@@ -203,12 +203,11 @@ def _timing(timings: list[dict], digests: dict[str, str]) -> list[str]:
     lines = ["## Cost on CPU", "",
              "**prediction**: a warm prediction (decode 8 frames, encode, score, explanations) with the method making "
              "the selected units' maps, 1 torch thread; per clip the best of 7 interleaved runs (other jobs only add "
-             "time), averaged over 3 clips; `cosine` is the model's own maps, i.e. the prediction without any other "
-             "method. On this shared machine the differences between the four methods without a backward pass are "
-             "noise. **maps alone**: the method on one prediction's frames and units, as the Predictor runs it (the "
-             "attention-path methods reuse the recorded last-block input), best of 7 runs (2 for the slow ones); "
-             "**added** = maps alone / the `cosine` prediction (the `cosine` maps come with the prediction's own forward "
-             "pass; alone, they run the tower again).", "",
+             "time), averaged over 3 clips. On this shared machine the differences between the methods without a "
+             "backward pass are noise. **maps alone**: the method on one prediction's frames and units, as the "
+             "Predictor runs it (the patch-cosine methods read the prediction's patch tokens, the attention-path "
+             "methods reuse the recorded last-block input), best of 7 runs (2 for the slow ones); **added** = maps "
+             "alone / the `cosine` prediction.", "",
              "| method | " + " | ".join(f"{t['model']}: prediction, ms | {t['model']}: maps alone, ms | "
                                       f"{t['model']}: added" for t in rows) + " |",
              "|---|" + "---:|" * (3 * len(rows))]
@@ -224,8 +223,8 @@ def _timing(timings: list[dict], digests: dict[str, str]) -> list[str]:
 
 
 def _added(timing: dict, method: str) -> float:
-    """What a method's maps add to a warm prediction, in % (0 for the model's own cosine maps)."""
-    return 0.0 if method == "cosine" else 100 * timing["maps_ms"][method] / timing["ms"]["cosine"]
+    """What a method's maps add to a warm prediction, in %."""
+    return 100 * timing["maps_ms"][method] / timing["ms"]["cosine"]
 
 
 def _targets(results: dict[str, dict], timings: list[dict], digests: dict[str, str],

@@ -144,10 +144,12 @@ def timing(work: Path, model: str, predictor: Predictor, digest: str) -> None:
     predictor.cfg.heatmap_method = default
     backbone, unit_emb = predictor.backbone, unit_embeddings(predictor)
     images, texts = backbone.preprocess(pred.frames), torch.stack([unit_emb[u.text] for u in pred.units])
+    concepts = torch.stack(list(unit_emb.values()))
     with LastBlockInput(backbone.model.visual) as recorded, torch.no_grad():
-        backbone.encode_frames(images)
+        _, patches = backbone.encode_frames(images)
     maps_ms = {m: _best_ms(lambda m=m: textmaps.text_maps(backbone, images, texts, m,
-                                                          recorded if m in textmaps.ATTENTION_PATH else None),
+                                                          recorded if m in textmaps.ATTENTION_PATH else None,
+                                                          patches=patches, concepts=concepts),
                            TIMING_REPEATS if m in textmaps.SINGLE_PASS else 2)
                for m in methods}
     row = {"model": model, "digest": digest, "units": len(pred.units), "threads": torch.get_num_threads(),

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from kgclip_core.errors import LabelError
+from kgclip_core.labels import LabelSet
 from kgclip_core.predictor import Prediction, Predictor
 
 # The top class's own concepts first: the maps that explain the prediction shown above them.
@@ -137,16 +139,29 @@ def heatmap_caption(pred: Prediction, kind: str, which: int | None = None) -> st
     raise ValueError(f"kind must be one of {HEATMAP_KINDS}, got {kind!r}")
 
 
-def text_heatmaps(predictor: Predictor, pred: Prediction, texts: list[str], method: str | None = None) -> np.ndarray:
+def text_heatmaps(predictor: Predictor, pred: Prediction, texts: list[str], method: str | None = None,
+                  labels: LabelSet | None = None) -> np.ndarray:
     """Maps [T, K, H, W] of ``texts`` on the prediction's frames, each in [0, 1] with 1 at its peak.
 
     ``method``: one of ``explain.textmaps.HEATMAP_METHODS``, by default the Predictor's. The
     texts are embedded as the model embeds its units (cached), the frames are the ones the
     prediction sampled; the maps are placed on the frames like every other map here.
+    ``labels``: the label set whose concepts ``surgery`` contrasts the texts with, by default
+    the prediction's, by name (pass a typed label set itself).
     """
     from kgclip_core.explain.textmaps import text_maps
 
     backbone = predictor.backbone
+    method = method or predictor.cfg.heatmap_method
     emb = F.normalize(backbone.encode_text(texts), dim=-1)
-    maps = text_maps(backbone, backbone.preprocess(pred.frames), emb, method or predictor.cfg.heatmap_method)
+    concepts = None
+    if method == "surgery":
+        if labels is None:
+            try:
+                labels = predictor.resolve_labels(pred.label_set)
+            except LabelError as err:
+                raise LabelError(f"The surgery maps contrast the texts with the label set's concepts; pass a typed "
+                                 f"label set as labels= ({err})") from None
+        concepts = predictor.classes(labels)[1].unit_emb
+    maps = text_maps(backbone, backbone.preprocess(pred.frames), emb, method, concepts=concepts)
     return to_frame(maps.cpu().numpy(), pred.frames.shape[1:3])

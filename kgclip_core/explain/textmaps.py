@@ -3,7 +3,10 @@
 Every method answers the same question on any open_clip ViT: given images [N, 3, S, S] and text
 embeddings, how much does each place of each image account for the image matching the text?
 
-The methods (:data:`HEATMAP_METHODS`): the model's own patch-token ``cosine``; three
+The methods (:data:`HEATMAP_METHODS`): the model's own patch-token ``cosine``; ``surgery``, the
+same cosine after CLIP Surgery's feature surgery (what the label set's concepts share is taken
+out of each text, so a map no longer lights up wherever the image looks like *any* concept of
+the set, the background included); three
 training-free attention-path methods that change the last block (``clearclip``, ``sclip``,
 ``maskclip``; ``explain.attention``), which cost one attention layer when they reuse a
 prediction's forward pass; and three that need gradients (``legrad``, ``grad-eclip``:
@@ -35,6 +38,7 @@ from kgclip_core.predictor import DEFAULT_HEATMAP_METHOD
 ATTENTION_PATH = {"clearclip": "qq", "sclip": "qq+kk", "maskclip": "identity"}
 HEATMAP_METHODS = {
     "cosine": "patch-token cosine with the text (the model's own dense maps)",
+    "surgery": "patch-token cosine with the text less what all the label set's concepts share (CLIP Surgery)",
     "clearclip": "ClearCLIP: last block with query-query attention, no residual, no feed-forward",
     "sclip": "SCLIP: last block with query-query + key-key attention, no residual, no feed-forward",
     "maskclip": "MaskCLIP: last block's value path only (each token attends to itself)",
@@ -43,10 +47,12 @@ HEATMAP_METHODS = {
     "integrated-gradients": "Integrated Gradients of the text score on the input pixels (16 steps)",
     "occlusion": "occlusion: the drop of the text score when each patch is hidden (one pass per patch)",
 }
+# Maps read off the patch tokens of the ordinary forward pass: free once the frames are encoded.
+PATCH_COSINE = ("cosine", "surgery")
 # Methods that need one forward pass (the prediction's own): cheap enough for every prediction.
-SINGLE_PASS = ("cosine", *ATTENTION_PATH)
-__all__ = ["ATTENTION_PATH", "DEFAULT_HEATMAP_METHOD", "HEATMAP_METHODS", "SINGLE_PASS", "check_method",
-           "recorder", "text_maps"]
+SINGLE_PASS = (*PATCH_COSINE, *ATTENTION_PATH)
+__all__ = ["ATTENTION_PATH", "DEFAULT_HEATMAP_METHOD", "HEATMAP_METHODS", "PATCH_COSINE", "SINGLE_PASS",
+           "check_method", "recorder", "shared_concept", "text_maps"]
 
 
 def check_method(method: str) -> str:
@@ -69,11 +75,27 @@ def _similarity_maps(patches: torch.Tensor, texts: torch.Tensor, grid: tuple[int
     return ((sim - low) / (high - low).clamp_min(1e-12)).reshape(*sim.shape[:2], *grid)
 
 
+def shared_concept(concepts: torch.Tensor) -> torch.Tensor:
+    """What a label set's concept embeddings [U, D] share: the mean of the unit vectors [D]
+    (CLIP Surgery's redundant feature; zero for fewer than two concepts, where nothing is
+    shared with another)."""
+    unit = F.normalize(concepts.float(), dim=-1)
+    return unit.mean(0) if len(unit) > 1 else unit.new_zeros(unit.shape[-1])
+
+
 @torch.no_grad()
 def _single_pass(backbone: ClipBackbone, images: torch.Tensor, texts: torch.Tensor, method: str,
-                   recorded: LastBlockInput | None) -> torch.Tensor:
-    if method == "cosine":
-        _, patches = backbone.encode_frames(images)
+                 recorded: LastBlockInput | None, patches: torch.Tensor | None,
+                 concepts: torch.Tensor | None) -> torch.Tensor:
+    if method in PATCH_COSINE:
+        if patches is None:
+            _, patches = backbone.encode_frames(images)
+        if method == "surgery":
+            if concepts is None:
+                raise ValueError("the surgery method needs the label set's concept embeddings (concepts=)")
+            # The patch cosine with (text - shared) is the cosine with the text less that with
+            # the shared part, up to the map's own min-max scaling.
+            texts = F.normalize(texts.float(), dim=-1) - shared_concept(concepts).to(texts.device)
     else:
         if recorded is None:
             with LastBlockInput(backbone.model.visual) as recorded:
@@ -83,20 +105,24 @@ def _single_pass(backbone: ClipBackbone, images: torch.Tensor, texts: torch.Tens
 
 
 def text_maps(backbone: ClipBackbone, images: torch.Tensor, texts: torch.Tensor,
-              method: str = DEFAULT_HEATMAP_METHOD, recorded: LastBlockInput | None = None) -> torch.Tensor:
+              method: str = DEFAULT_HEATMAP_METHOD, recorded: LastBlockInput | None = None,
+              patches: torch.Tensor | None = None, concepts: torch.Tensor | None = None) -> torch.Tensor:
     """Maps of texts on images by ``method`` (see the module docstring), each in [0, 1].
 
     ``images`` [N, 3, S, S] as the backbone preprocesses them; ``texts`` [K, D] (every image
     against every text) or [N, K, D] (texts per image), in the joint space. ``recorded``: the
     last block's input recorded while these images were encoded (:func:`recorder`), which the
-    attention-path methods then reuse instead of running the tower again. Returns [N, K, h, w]
+    attention-path methods then reuse instead of running the tower again; ``patches``
+    [N, P, D]: the images' patch tokens from that pass, which ``cosine`` and ``surgery`` read
+    instead of encoding the images again. ``concepts`` [U, D]: the label set's concept
+    embeddings, whose shared part ``surgery`` removes (required there). Returns [N, K, h, w]
     on the patch grid ([N, K, S, S] on the pixels for ``integrated-gradients``).
     """
     check_method(method)
     texts = texts.to(images.device)
     texts = texts.expand(len(images), *texts.shape) if texts.dim() == 2 else texts
     if method in SINGLE_PASS:
-        return _single_pass(backbone, images, texts, method, recorded)
+        return _single_pass(backbone, images, texts, method, recorded, patches, concepts)
     per_text = {"legrad": lambda t: legrad(backbone, images, t),
                 "grad-eclip": lambda t: grad_eclip(backbone, images, t),
                 "integrated-gradients": lambda t: text_integrated_gradients(backbone, images, t),
