@@ -3,7 +3,8 @@
 One run prints, side by side on one machine (random weights: the same compute as real ones,
 nothing is downloaded), as markdown tables:
 
-- per clip (best of ``--repeats``, after a warm-up call): decoding ``--frames`` frames;
+- per clip (``--repeats`` interleaved rounds after a warm-up call; the best time, and the ratio
+  to the floor within each round, its median and range): decoding ``--frames`` frames;
   open_clip's ``encode_image`` of those frames (the floor every CLIP video model pays); the
   Predictor end to end (decode, encode, score, explanations) training-free and with every
   KG-CLIP head, on UCF-101 (101 classes) and Kinetics-400 (400 classes), with the triplet
@@ -33,6 +34,7 @@ import argparse
 import csv
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,7 +44,7 @@ from pathlib import Path
 
 import torch
 
-from bench_heads import cpu_name, latencies
+from bench_heads import cpu_name, latencies, rounds
 
 REPO = Path(__file__).resolve().parents[1]
 CLIPS = REPO.parent / "shared" / "clips"
@@ -86,10 +88,10 @@ def synced(fn, device: torch.device):
     return run
 
 
-def xclip_rows(clip: Path, frames: int, repeats: int, device: torch.device) -> list[tuple[str, float | None]]:
-    """X-CLIP B/32 on random weights (its default config) over 101 and 400 classes, the
-    class texts given with every call as X-CLIP's video-conditioned prompts need; or why
-    it was skipped."""
+def xclip_calls(clip: Path, frames: int, device: torch.device) -> list[tuple[str, object]]:
+    """X-CLIP B/32 on random weights (its default config) over 101 and 400 classes, the class
+    texts given with every call as X-CLIP's video-conditioned prompts need, as (row, call); or
+    why it was skipped (the call None)."""
     try:
         from transformers import XCLIPConfig, XCLIPModel
     except ImportError:
@@ -104,13 +106,16 @@ def xclip_rows(clip: Path, frames: int, repeats: int, device: torch.device) -> l
         torch.as_tensor(video).permute(0, 3, 1, 2).float(), size=(224, 224))[None].to(device)
     sizes = (101, 400)
     ids = {n: torch.randint(0, cfg.text_config.vocab_size, (n, 8), device=device) for n in sizes}
-    with torch.inference_mode():
-        times = latencies([synced(lambda n=n: model(input_ids=ids[n], pixel_values=pixels), device)
-                           for n in sizes], repeats)
-    return [(f"X-CLIP B/32, {n} classes (transformers, {frames} frames)", t) for n, t in zip(sizes, times)]
+    return [(f"X-CLIP B/32, {n} classes (transformers, {frames} frames)",
+             synced(lambda n=n: model(input_ids=ids[n], pixel_values=pixels), device)) for n in sizes]
 
 
-def per_clip_rows(args, clip: Path) -> list[tuple[str, float | None]]:
+def per_clip_rows(args, clip: Path) -> list[tuple[str, float | None, tuple[float, float, float] | None]]:
+    """(row, best seconds, the ratio to the floor within each round: median, lowest, highest).
+
+    Every call, X-CLIP's included, runs in the same interleaved rounds, so each round gives a
+    ratio of two calls a few seconds apart: a machine whose speed drifts during the run moves
+    the best-of times of different rows apart, and these paired ratios much less."""
     from kgclip_core.video import read_clip
 
     backbone, preds = predictors(args)
@@ -128,10 +133,18 @@ def per_clip_rows(args, clip: Path) -> list[tuple[str, float | None]]:
                 continue  # its scoring is a matrix product: 101 or 400 classes cost the same
             p.classes(p.resolve_labels(labels))
             rows.append((f"Predictor, {name}, {size} classes", lambda p=p, labels=labels: p.predict(clip, labels)))
+    rows += xclip_calls(clip, args.frames, device)
+    timed = [(name, fn) for name, fn in rows if fn is not None]
     with torch.inference_mode():
-        times = latencies([fn for _, fn in rows], args.repeats)
-    out = [(name, t) for (name, _), t in zip(rows, times)]
-    out += xclip_rows(clip, args.frames, args.repeats, device)
+        times = dict(zip([name for name, _ in timed], rounds([fn for _, fn in timed], args.repeats)))
+    floor = times[rows[1][0]]
+    out = []
+    for name, _ in rows:
+        if name not in times:
+            out.append((name, None, None))
+            continue
+        ratios = sorted(t / f for t, f in zip(times[name], floor))
+        out.append((name, min(times[name]), (statistics.median(ratios), ratios[0], ratios[-1])))
     return out
 
 
@@ -290,7 +303,7 @@ def main() -> None:
     parser.add_argument("--model", default="ViT-B-32")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--clip", type=Path, default=None, help="default: a UCF-101 clip of ../shared/clips")
     parser.add_argument("--text-sample", type=int, default=256, help="texts timed in the text-embedding rows")
@@ -316,9 +329,11 @@ def main() -> None:
     if "clip" in args.tables:
         rows = per_clip_rows(args, args.clip)
         floor = rows[1][1]
-        print(f"| per clip (best of {args.repeats}) | seconds | vs the floor |\n|---|---:|---:|")
-        for name, t in rows:
-            print(f"| {name} | - | - |" if t is None else f"| {name} | {t:.3f} | {t / floor:.2f}x |")
+        print(f"| per clip ({args.repeats} interleaved rounds) | best, seconds | best / the floor's best "
+              "| vs the floor in each round: median (lowest-highest) |\n|---|---:|---:|---:|")
+        for name, t, (mid, low, high) in ((n, t, r or (0, 0, 0)) for n, t, r in rows):
+            print(f"| {name} | - | - | - |" if t is None else
+                  f"| {name} | {t:.3f} | {t / floor:.2f}x | {mid:.2f}x ({low:.2f}-{high:.2f}) |")
     if "text" in args.tables:
         print("\n| text embedding | texts per second |\n|---|---:|")
         for name, rate in text_rows(args):

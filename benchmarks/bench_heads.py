@@ -57,10 +57,10 @@ def count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def latencies(fns: list, repeats: int) -> list[float]:
-    """Best-of-``repeats`` seconds per call of each function. On a shared machine other
-    processes only ever add time, so the minimum is the closest to the real cost (as
-    ``timeit`` advises); runs are interleaved so slow periods fall on all functions alike."""
+def rounds(fns: list, repeats: int) -> list[list[float]]:
+    """Seconds of each function's call in each of ``repeats`` rounds ([function][round]), after
+    one warm-up call each; the functions run one after another within a round, so a slow
+    period of a shared machine falls on all of them alike."""
     for fn in fns:
         fn()
     times: list[list[float]] = [[] for _ in fns]
@@ -69,7 +69,14 @@ def latencies(fns: list, repeats: int) -> list[float]:
             start = time.perf_counter()
             fn()
             bucket.append(time.perf_counter() - start)
-    return [min(bucket) for bucket in times]
+    return times
+
+
+def latencies(fns: list, repeats: int) -> list[float]:
+    """Best-of-``repeats`` seconds per call of each function (interleaved :func:`rounds`). On a
+    shared machine other processes only ever add time, so the minimum is the closest to the
+    real cost (as ``timeit`` advises)."""
+    return [min(bucket) for bucket in rounds(fns, repeats)]
 
 
 def cpu_name() -> str:
