@@ -167,9 +167,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="also write a self-contained HTML report (frames with heatmaps, evidence, concepts) "
                         "and OUT.mp4, the clip with the heatmap overlaid")
     p.add_argument("--heatmap", default=None, metavar="METHOD",
-                   help="how the selected units' maps are made: cosine, surgery, clearclip, sclip, maskclip (no backward "
-                        "pass), legrad, grad-eclip, integrated-gradients, occlusion (slower); default: the "
-                        "Predictor's, measured in docs/EXPLAIN.md")
+                   help="how the selected units' maps are made: cosine, surgery, clearclip, sclip, maskclip "
+                        "(no backward pass), legrad, grad-eclip, integrated-gradients, occlusion (slower); "
+                        "default: the Predictor's, measured in docs/EXPLAIN.md")
     _add_model_args(p)
     p.set_defaults(func=_predict)
 

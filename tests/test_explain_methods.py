@@ -139,7 +139,8 @@ def test_patch_cosine_maps_read_the_predictions_own_forward_pass(free_predictor,
     """The maps of the patch-cosine methods cost no second pass of the image tower."""
     calls = []
     encode = free_predictor.backbone.encode_frames
-    monkeypatch.setattr(free_predictor.backbone, "encode_frames", lambda images: calls.append(len(images)) or encode(images))
+    monkeypatch.setattr(free_predictor.backbone, "encode_frames",
+                        lambda images: calls.append(len(images)) or encode(images))
     free_predictor.cfg.heatmap_method = method
     try:
         pred = free_predictor.predict(real_clip, labels=["biking", "playing guitar", "archery"], top_k=2)
