@@ -331,9 +331,12 @@ def main() -> None:
         floor = rows[1][1]
         print(f"| per clip ({args.repeats} interleaved rounds) | best, seconds | best / the floor's best "
               "| vs the floor in each round: median (lowest-highest) |\n|---|---:|---:|---:|")
-        for name, t, (mid, low, high) in ((n, t, r or (0, 0, 0)) for n, t, r in rows):
-            print(f"| {name} | - | - | - |" if t is None else
-                  f"| {name} | {t:.3f} | {t / floor:.2f}x | {mid:.2f}x ({low:.2f}-{high:.2f}) |")
+        for name, t, ratio in rows:
+            if t is None:
+                print(f"| {name} | - | - | - |")
+                continue
+            mid, low, high = ratio
+            print(f"| {name} | {t:.3f} | {t / floor:.2f}x | {mid:.2f}x ({low:.2f}-{high:.2f}) |")
     if "text" in args.tables:
         print("\n| text embedding | texts per second |\n|---|---:|")
         for name, rate in text_rows(args):

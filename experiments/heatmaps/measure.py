@@ -114,8 +114,10 @@ def score_clip(backbone: ClipBackbone, images: torch.Tensor, frame_size: tuple[i
     texts = torch.stack([unit_emb[u.text] for u in units])
     grid = backbone.grid_size
     concepts = torch.stack(list(unit_emb.values()))  # the label set's: what `surgery` contrasts with
-    with torch.no_grad():
-        _, patches = backbone.encode_frames(images)  # read by the patch-cosine methods, as in a prediction
+    patches = None  # one pass for every patch-cosine method, as in a prediction
+    if any(m in textmaps.PATCH_COSINE for m in methods):
+        with torch.no_grad():
+            _, patches = backbone.encode_frames(images)
     maps = {m: textmaps.text_maps(backbone, images, texts, m, patches=patches, concepts=concepts)
             for m in methods}  # [T, K, h, w] or pixels
     grid_maps = {m: _grid_of(v, grid) for m, v in maps.items()}
