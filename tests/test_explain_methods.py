@@ -2,6 +2,8 @@
 through the Predictor and on real clips; the shipped models on freshly rendered clips are in
 ``test_explain_pointing.py``."""
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ import torch.nn.functional as F
 from kgclip_core import explain
 from kgclip_core.errors import ConfigError, LabelError
 from kgclip_core.explain import textmaps
-from kgclip_core.explain.attention import LastBlockInput, blocks_of, run_block, run_blocks
+from kgclip_core.explain.attention import LastBlockQKV, blocks_of, run_block, run_blocks
 from kgclip_core.explain.maps import crop_box
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.kgclip import KGClipModel
@@ -87,15 +89,40 @@ def test_texts_per_image_equal_shared_texts(tiny_backbone, images, texts):
 
 
 def test_attention_path_reuses_the_recorded_forward_pass(tiny_backbone, images, texts):
-    with LastBlockInput(tiny_backbone.model.visual) as recorded, torch.no_grad():
-        tiny_backbone.encode_frames(images)
-    assert recorded.tokens.shape[:2] == (3, 1 + tiny_backbone.grid_size[0] * tiny_backbone.grid_size[1])
+    visual = tiny_backbone.model.visual
+    with torch.no_grad():
+        fused = tiny_backbone.encode_frames(images)
+        with LastBlockQKV(visual) as recorded:
+            written_out = tiny_backbone.encode_frames(images)
+    # the recorded pass computes the last block's attention from explicit q, k, v: same output
+    for a, b in zip(fused, written_out):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    q, k, v = recorded.qkv
+    heads = blocks_of(visual)[-1].attn.num_heads
+    assert q.shape[:3] == (3, heads, 1 + tiny_backbone.grid_size[0] * tiny_backbone.grid_size[1])
+    assert q.shape == k.shape == v.shape
     for method in textmaps.ATTENTION_PATH:
         torch.testing.assert_close(textmaps.text_maps(tiny_backbone, images, texts, method, recorded),
                                    textmaps.text_maps(tiny_backbone, images, texts, method))
-    # the hook is gone after the block: a later pass records nothing
+    # the block is open_clip's own again after the context: a later pass records nothing
+    assert "attention" not in vars(blocks_of(visual)[-1])
     tiny_backbone.encode_frames(images)
-    assert recorded.tokens.shape[0] == 3
+    assert recorded.qkv[0].shape[0] == 3
+
+
+def test_recording_keeps_to_its_own_thread(tiny_backbone, images):
+    """A pass on another thread while a recorder is open is neither recorded nor changed."""
+    visual = tiny_backbone.model.visual
+    with torch.no_grad():
+        expected = tiny_backbone.encode_frames(images[:1])
+        other = {}
+        with LastBlockQKV(visual) as recorded:
+            thread = threading.Thread(target=lambda: other.update(out=tiny_backbone.encode_frames(images[:1])))
+            thread.start()
+            thread.join()
+            tiny_backbone.encode_frames(images)
+    torch.testing.assert_close(other["out"], expected)
+    assert recorded.qkv[0].shape[0] == 3
 
 
 def test_attention_path_differs_from_plain_cosine(tiny_backbone, images, texts):

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from kgclip_core.explain import textmaps
-from kgclip_core.explain.attention import LastBlockInput
+from kgclip_core.explain.attention import LastBlockQKV
 from kgclip_core.predictor import Predictor, PredictorConfig
 from kgclip_core.synth.actions import label_set_actions
 from kgclip_core.synth.dataset import read_ground_truth
@@ -145,7 +145,7 @@ def timing(work: Path, model: str, predictor: Predictor, digest: str) -> None:
     backbone, unit_emb = predictor.backbone, unit_embeddings(predictor)
     images, texts = backbone.preprocess(pred.frames), torch.stack([unit_emb[u.text] for u in pred.units])
     concepts = torch.stack(list(unit_emb.values()))
-    with LastBlockInput(backbone.model.visual) as recorded, torch.no_grad():
+    with LastBlockQKV(backbone.model.visual) as recorded, torch.no_grad():
         _, patches = backbone.encode_frames(images)
     maps_ms = {m: _best_ms(lambda m=m: textmaps.text_maps(backbone, images, texts, m,
                                                           recorded if m in textmaps.ATTENTION_PATH else None,

@@ -11,13 +11,15 @@ methods build on it:
 - the gradient maps (LeGrad, Grad-ECLIP) differentiate a text score with respect to the
   attention probabilities or the attention output (``explain.gradient``).
 
-:class:`LastBlockInput` records the last block's input during an ordinary forward pass, so an
-attention-path map of a prediction costs one attention layer, not a second pass of the tower.
+:class:`LastBlockQKV` records the last block's queries, keys and values during an ordinary
+forward pass, so an attention-path map of a prediction costs one attention product and the
+output projection, not a second pass of the tower nor the block's input projection again.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -72,20 +74,30 @@ def _attention_probs(q: torch.Tensor, k: torch.Tensor, kind: str) -> torch.Tenso
     raise ValueError(f"attention kind must be one of {list(ATTENTION_KINDS)}, got {kind!r}")
 
 
+def _heads(block: ResidualAttentionBlock, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The block's queries, keys and values [B, heads, N, head_dim] of its normed input ``x`` [B, N, width]."""
+    attn = block.attn
+    b, n, width = x.shape
+    qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    return tuple(t.reshape(b, n, attn.num_heads, width // attn.num_heads).transpose(1, 2) for t in qkv)
+
+
+def _merge(t: torch.Tensor) -> torch.Tensor:
+    """[B, heads, N, head_dim] -> [B, N, width]."""
+    b, heads, n, head_dim = t.shape
+    return t.transpose(1, 2).reshape(b, n, heads * head_dim)
+
+
 def run_block(block: ResidualAttentionBlock, x: torch.Tensor, kind: str = "qk", residual: bool = True) -> BlockOutput:
     """One block on tokens ``x`` [B, N, width] (batch first, whatever the transformer's layout).
 
     ``kind`` chooses the attention matrix (:data:`ATTENTION_KINDS`); ``residual=False`` keeps the
     attention branch alone (no residual, no feed-forward), the attention-path methods' last layer.
     """
-    attn = block.attn
-    b, n, width = x.shape
-    heads = attn.num_heads
-    q, k, v = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
-    q, k, v = (t.reshape(b, n, heads, width // heads).transpose(1, 2) for t in (q, k, v))
+    q, k, v = _heads(block, block.ln_1(x))
     probs = _attention_probs(q, k, kind)
-    mixed = (probs @ v).transpose(1, 2).reshape(b, n, width)
-    attn_out = block.ls_1(attn.out_proj(mixed))
+    mixed = _merge(probs @ v)
+    attn_out = block.ls_1(block.attn.out_proj(mixed))
     if residual:
         out = x + attn_out
         out = out + block.ls_2(block.mlp(block.ln_2(out)))
@@ -108,42 +120,94 @@ def to_joint(visual: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     return visual.ln_post(tokens) @ visual.proj
 
 
-def attention_path_patches(visual: nn.Module, last_input: torch.Tensor, kind: str) -> torch.Tensor:
-    """Patch tokens [B, P, D] in the joint space from the last block's input [B, N, width], with the
-    last block's attention replaced by ``kind`` and its residual and feed-forward branches dropped."""
+def attention_path_patches(visual: nn.Module, qkv: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                           kind: str) -> torch.Tensor:
+    """Patch tokens [B, P, D] in the joint space from the last block's queries, keys and values
+    [B, heads, N, head_dim] (:attr:`LastBlockQKV.qkv`), with its attention replaced by ``kind``
+    and its residual and feed-forward branches dropped."""
     block = blocks_of(visual)[-1]
-    return to_joint(visual, run_block(block, last_input, kind, residual=False).out)[:, 1:]
+    q, k, v = qkv
+    mixed = _merge(_attention_probs(q, k, kind) @ v)
+    return to_joint(visual, block.ls_1(block.attn.out_proj(mixed)))[:, 1:]
 
 
-class LastBlockInput:
-    """Records the input of a ViT's last block during ordinary forward passes (a context manager).
+# Which recorder, if any, each thread has open on each block: {block: LastBlockQKV}.
+_OPEN = threading.local()
+_INSTALL_LOCK = threading.Lock()
 
-    Only passes run by the thread that entered are recorded, so a concurrent prediction on the
-    same model (the app's queue may run several) does not mix its frames into this one's.
-    ``tokens`` holds the recorded inputs, batch first, concatenated in call order.
+
+class LastBlockQKV:
+    """Records the queries, keys and values of a ViT's last block during ordinary forward passes
+    (a context manager).
+
+    ``nn.MultiheadAttention`` computes them inside one fused kernel and keeps none, so while a
+    recorder is open the block's ``attention`` step runs as the same products written out
+    (``_recording_attention``): its output equals the fused kernel's up to float rounding
+    (tests/test_explain_methods.py). Only passes run by the thread that entered are recorded,
+    so a concurrent prediction on the same model (the app's queue may run several) does not mix
+    its frames into this one's; other threads' passes keep the fused kernel. ``qkv`` holds the
+    recorded tensors, batch first, concatenated in call order.
     """
 
     def __init__(self, visual: nn.Module) -> None:
-        self._visual = visual
-        self._parts: list[torch.Tensor] = []
-        self._thread = threading.get_ident()
-        self._handle = None
+        self._block = blocks_of(visual)[-1]
+        self._parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._outer: LastBlockQKV | None = None
 
-    def _record(self, module: nn.Module, args: tuple) -> None:
-        if threading.get_ident() == self._thread:
-            x = args[0]
-            self._parts.append(x if getattr(self._visual.transformer, "batch_first", True) else x.transpose(0, 1))
-
-    def __enter__(self) -> LastBlockInput:
-        self._handle = blocks_of(self._visual)[-1].register_forward_pre_hook(self._record)
+    def __enter__(self) -> LastBlockQKV:
+        with _INSTALL_LOCK:  # one wrapper per block, there while any thread records on it
+            if "attention" not in vars(self._block):
+                self._block.attention = _recording_attention(self._block, self._block.attention)
+            self._block._kgclip_recorders = getattr(self._block, "_kgclip_recorders", 0) + 1
+        opened = _open_recorders()
+        self._outer = opened.get(self._block)
+        opened[self._block] = self
         return self
 
     def __exit__(self, *exc) -> None:
-        self._handle.remove()
+        opened = _open_recorders()
+        if self._outer is None:
+            opened.pop(self._block, None)
+        else:
+            opened[self._block] = self._outer
+        with _INSTALL_LOCK:
+            self._block._kgclip_recorders -= 1
+            if not self._block._kgclip_recorders:  # the block is open_clip's own again
+                del self._block.attention, self._block._kgclip_recorders
+
+    def record(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Keep one pass's queries, keys and values (called by the block's attention step)."""
+        self._parts.append((q, k, v))
 
     @property
-    def tokens(self) -> torch.Tensor:
-        """The last block's inputs [B, N, width] recorded so far."""
+    def qkv(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The recorded queries, keys and values, each [B, heads, N, head_dim] in float32."""
         if not self._parts:
             raise RuntimeError("No forward pass of the image tower was recorded.")
-        return torch.cat(self._parts).float()
+        return tuple(torch.cat(parts).float() for parts in zip(*self._parts))
+
+
+def _open_recorders() -> dict[nn.Module, LastBlockQKV]:
+    if not hasattr(_OPEN, "recorders"):
+        _OPEN.recorders = {}
+    return _OPEN.recorders
+
+
+def _recording_attention(block: ResidualAttentionBlock, fused: Callable) -> Callable:
+    """``block.attention`` that, for a thread with a recorder open on ``block``, computes the
+    attention from explicit queries, keys and values and hands them to the recorder."""
+    batch_first = block.attn.batch_first
+
+    def attention(q_x: torch.Tensor, k_x: torch.Tensor | None = None, v_x: torch.Tensor | None = None,
+                  attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        recorder = _open_recorders().get(block)
+        if recorder is None or k_x is not None or v_x is not None:
+            return fused(q_x, k_x, v_x, attn_mask)
+        x = q_x if batch_first else q_x.transpose(0, 1)
+        q, k, v = _heads(block, x)
+        recorder.record(q, k, v)
+        mask = attn_mask.to(q.dtype) if attn_mask is not None else None
+        out = block.attn.out_proj(_merge(F.scaled_dot_product_attention(q, k, v, attn_mask=mask)))
+        return out if batch_first else out.transpose(0, 1)
+
+    return attention

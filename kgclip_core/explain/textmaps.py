@@ -8,7 +8,7 @@ same cosine after CLIP Surgery's feature surgery (what the label set's concepts 
 out of each text, so a map no longer lights up wherever the image looks like *any* concept of
 the set, the background included); three
 training-free attention-path methods that change the last block (``clearclip``, ``sclip``,
-``maskclip``; ``explain.attention``), which cost one attention layer when they reuse a
+``maskclip``; ``explain.attention``), which cost one attention product when they reuse a
 prediction's forward pass; and three that need gradients (``legrad``, ``grad-eclip``:
 ``explain.gradient``; ``integrated-gradients``: ``explain.attribution``), one or more backward
 passes per text; and ``occlusion`` (``explain.occlusion``), which hides one patch at a time:
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from kgclip_core.backbone import ClipBackbone
 from kgclip_core.errors import ConfigError
-from kgclip_core.explain.attention import LastBlockInput, attention_path_patches
+from kgclip_core.explain.attention import LastBlockQKV, attention_path_patches
 from kgclip_core.explain.attribution import text_integrated_gradients
 from kgclip_core.explain.gradient import grad_eclip, legrad
 from kgclip_core.explain.occlusion import occlusion
@@ -62,10 +62,10 @@ def check_method(method: str) -> str:
     return method
 
 
-def recorder(backbone: ClipBackbone, method: str) -> LastBlockInput | nullcontext:
+def recorder(backbone: ClipBackbone, method: str) -> LastBlockQKV | nullcontext:
     """What ``method`` can reuse from an ordinary forward pass, as a context manager to run it in:
-    the last block's input for the attention-path methods, nothing for the others."""
-    return LastBlockInput(backbone.model.visual) if check_method(method) in ATTENTION_PATH else nullcontext()
+    the last block's queries, keys and values for the attention-path methods, nothing for the others."""
+    return LastBlockQKV(backbone.model.visual) if check_method(method) in ATTENTION_PATH else nullcontext()
 
 
 def _similarity_maps(patches: torch.Tensor, texts: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -85,7 +85,7 @@ def shared_concept(concepts: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def _single_pass(backbone: ClipBackbone, images: torch.Tensor, texts: torch.Tensor, method: str,
-                 recorded: LastBlockInput | None, patches: torch.Tensor | None,
+                 recorded: LastBlockQKV | None, patches: torch.Tensor | None,
                  concepts: torch.Tensor | None) -> torch.Tensor:
     if method in PATCH_COSINE:
         if patches is None:
@@ -98,20 +98,20 @@ def _single_pass(backbone: ClipBackbone, images: torch.Tensor, texts: torch.Tens
             texts = F.normalize(texts.float(), dim=-1) - shared_concept(concepts).to(texts.device)
     else:
         if recorded is None:
-            with LastBlockInput(backbone.model.visual) as recorded:
+            with LastBlockQKV(backbone.model.visual) as recorded:
                 backbone.encode_frames(images)
-        patches = attention_path_patches(backbone.model.visual, recorded.tokens, ATTENTION_PATH[method])
+        patches = attention_path_patches(backbone.model.visual, recorded.qkv, ATTENTION_PATH[method])
     return _similarity_maps(patches, texts, backbone.grid_size)
 
 
 def text_maps(backbone: ClipBackbone, images: torch.Tensor, texts: torch.Tensor,
-              method: str = DEFAULT_HEATMAP_METHOD, recorded: LastBlockInput | None = None,
+              method: str = DEFAULT_HEATMAP_METHOD, recorded: LastBlockQKV | None = None,
               patches: torch.Tensor | None = None, concepts: torch.Tensor | None = None) -> torch.Tensor:
     """Maps of texts on images by ``method`` (see the module docstring), each in [0, 1].
 
     ``images`` [N, 3, S, S] as the backbone preprocesses them; ``texts`` [K, D] (every image
     against every text) or [N, K, D] (texts per image), in the joint space. ``recorded``: the
-    last block's input recorded while these images were encoded (:func:`recorder`), which the
+    last block's queries, keys and values recorded while these images were encoded (:func:`recorder`), which the
     attention-path methods then reuse instead of running the tower again; ``patches``
     [N, P, D]: the images' patch tokens from that pass, which ``cosine`` and ``surgery`` read
     instead of encoding the images again. ``concepts`` [U, D]: the label set's concept
