@@ -88,6 +88,14 @@ def _merge(t: torch.Tensor) -> torch.Tensor:
     return t.transpose(1, 2).reshape(b, n, heads * head_dim)
 
 
+def _attention_branch(block: ResidualAttentionBlock, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                      kind: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The block's attention branch with attention ``kind``: (probabilities, mixed values, branch output)."""
+    probs = _attention_probs(q, k, kind)
+    mixed = _merge(probs @ v)
+    return probs, mixed, block.ls_1(block.attn.out_proj(mixed))
+
+
 def run_block(block: ResidualAttentionBlock, x: torch.Tensor, kind: str = "qk", residual: bool = True) -> BlockOutput:
     """One block on tokens ``x`` [B, N, width] (batch first, whatever the transformer's layout).
 
@@ -95,9 +103,7 @@ def run_block(block: ResidualAttentionBlock, x: torch.Tensor, kind: str = "qk", 
     attention branch alone (no residual, no feed-forward), the attention-path methods' last layer.
     """
     q, k, v = _heads(block, block.ln_1(x))
-    probs = _attention_probs(q, k, kind)
-    mixed = _merge(probs @ v)
-    attn_out = block.ls_1(block.attn.out_proj(mixed))
+    probs, mixed, attn_out = _attention_branch(block, q, k, v, kind)
     if residual:
         out = x + attn_out
         out = out + block.ls_2(block.mlp(block.ln_2(out)))
@@ -125,10 +131,8 @@ def attention_path_patches(visual: nn.Module, qkv: tuple[torch.Tensor, torch.Ten
     """Patch tokens [B, P, D] in the joint space from the last block's queries, keys and values
     [B, heads, N, head_dim] (:attr:`LastBlockQKV.qkv`), with its attention replaced by ``kind``
     and its residual and feed-forward branches dropped."""
-    block = blocks_of(visual)[-1]
-    q, k, v = qkv
-    mixed = _merge(_attention_probs(q, k, kind) @ v)
-    return to_joint(visual, block.ls_1(block.attn.out_proj(mixed)))[:, 1:]
+    _, _, attn_out = _attention_branch(blocks_of(visual)[-1], *qkv, kind)
+    return to_joint(visual, attn_out)[:, 1:]
 
 
 # Which recorder, if any, each thread has open on each block: {block: LastBlockQKV}.

@@ -111,8 +111,9 @@ def text_maps(backbone: ClipBackbone, images: torch.Tensor, texts: torch.Tensor,
 
     ``images`` [N, 3, S, S] as the backbone preprocesses them; ``texts`` [K, D] (every image
     against every text) or [N, K, D] (texts per image), in the joint space. ``recorded``: the
-    last block's queries, keys and values recorded while these images were encoded (:func:`recorder`), which the
-    attention-path methods then reuse instead of running the tower again; ``patches``
+    last block's queries, keys and values recorded while these images were encoded
+    (:func:`recorder`), which the attention-path methods then reuse instead of running the
+    tower again; ``patches``
     [N, P, D]: the images' patch tokens from that pass, which ``cosine`` and ``surgery`` read
     instead of encoding the images again. ``concepts`` [U, D]: the label set's concept
     embeddings, whose shared part ``surgery`` removes (required there). Returns [N, K, h, w]
