@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from kgclip_core.backbone import BackboneConfig
 from kgclip_core.errors import ConfigError, KGClipError
+from kgclip_core.heatmaps import check_method
 from kgclip_core.model.config import CLASS_TEXTS, ModelConfig
 from kgclip_core.model.kgclip import ClassProgress
 from kgclip_core.text_cache import DEFAULT_MAX_MB
@@ -110,8 +111,6 @@ def _predict(args: argparse.Namespace) -> int:
     report = _check_report_path(args.report)
     predictor = _load_predictor(args, args.frames)
     if args.heatmap:
-        from kgclip_core.explain.textmaps import check_method
-
         predictor.cfg.heatmap_method = check_method(args.heatmap)
     labels = args.labels or args.label_list
     pred = predictor.predict(args.clip, labels=labels, top_k=args.top_k, progress=print_progress("label set"))

@@ -27,7 +27,7 @@ from kgclip_core.explain.maps import HEATMAP_KINDS, heatmap_caption, heatmap_cho
 from kgclip_core.explain.overlay import overlay
 from kgclip_core.explain.text import escape_html
 from kgclip_core.kg.graph import UNIT_TYPES, KnowledgeGraph
-from kgclip_core.predictor import Prediction
+from kgclip_core.prediction import Prediction
 from kgclip_core.video import read_clip
 from kgclip_core.video_out import write_mp4
 

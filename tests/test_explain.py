@@ -243,12 +243,12 @@ def test_action_markdown_escapes_user_labels():
 
 
 def test_the_predictors_heatmaps_do_not_import_the_renderers():
-    """A prediction imports explain.textmaps; matplotlib, plotly and pandas (seconds on a cold
+    """A prediction imports the heatmap methods; matplotlib, plotly and pandas (seconds on a cold
     start) come only with the renderers, while every public name still resolves."""
     import subprocess
     import sys
 
-    code = ("import sys\nfrom kgclip_core.explain import textmaps\n"
+    code = ("import sys\nimport kgclip_core.predictor\n"
             "print(sorted(m for m in ('matplotlib', 'plotly', 'pandas') if m in sys.modules))\n"
             "import kgclip_core.explain as e\nprint(all(getattr(e, n) is not None for n in e.__all__))\n"
             "print(sorted(m for m in ('matplotlib', 'plotly', 'pandas') if m in sys.modules))\n")

@@ -12,6 +12,7 @@ from safetensors.torch import save_file
 
 from _videos import cover_art_mp3, one_frame_gif, phone_video, ramp_video
 from kgclip_core.backbone import BackboneConfig
+from kgclip_core import heatmaps
 from kgclip_core.errors import ConfigError, KGClipError, LabelError, VideoError
 from kgclip_core.model import checkpoint
 from kgclip_core.model.config import ModelConfig
@@ -165,11 +166,9 @@ def test_checkpoint_round_trip_through_predictor(full_predictor, real_clip, tmp_
 
 
 def test_a_checkpoint_names_its_own_heatmap_method(full_predictor, tmp_path):
-    from kgclip_core.predictor import DEFAULT_HEATMAP_METHOD
-
     model = full_predictor.model
     checkpoint.save(model, tmp_path / "plain")  # none named: the Predictor's default
-    assert Predictor.from_checkpoint(tmp_path / "plain", device="cpu").cfg.heatmap_method == DEFAULT_HEATMAP_METHOD
+    assert Predictor.from_checkpoint(tmp_path / "plain", device="cpu").cfg.heatmap_method == heatmaps.DEFAULT_HEATMAP_METHOD
     checkpoint.save(model, tmp_path / "own", heatmap_method="cosine")
     assert json.loads((tmp_path / "own" / "config.json").read_text())["heatmap_method"] == "cosine"
     assert Predictor.from_checkpoint(tmp_path / "own", device="cpu").cfg.heatmap_method == "cosine"
@@ -274,42 +273,3 @@ def test_default_triplet_shortlist_keeps_the_demo_checkpoints_predictions():
         with torch.no_grad():
             top1[name] = [int(p.model.score(p.model.encode_video(x), classes).logits[0].argmax()) for x in clips]
     assert top1["default"] == top1["full"]
-
-
-def test_evidence_pool_holds_the_top_class_and_the_likeliest_others_up_to_its_cap(monkeypatch):
-    from kgclip_core import predictor as module
-
-    # 4 classes over 10 units: class 2 is likeliest, then 0, 3, 1.
-    units = torch.zeros(4, 10, dtype=torch.bool)
-    units[2, [0, 1, 2]] = units[0, [2, 3, 4]] = units[3, [5, 6, 7, 8]] = units[1, [9]] = True
-    logits = torch.tensor([3.0, 1.0, 4.0, 2.0])
-    monkeypatch.setattr(module, "EVIDENCE_POOL", 3)
-    monkeypatch.setattr(module, "EVIDENCE_POOL_UNITS", 6)
-    # top class whole (0, 1, 2), then class 0's new units (3, 4), then class 3's up to the cap (5); class 1 is
-    # beyond the 3 likeliest.
-    assert module.evidence_pool(logits, units).tolist() == [0, 1, 2, 3, 4, 5]
-    monkeypatch.setattr(module, "EVIDENCE_POOL_UNITS", 2)  # the top class's units stay, all of them
-    assert module.evidence_pool(logits, units).tolist() == [0, 1, 2]
-
-
-def test_triplet_evidence_must_beat_the_strongest_rival_concept(full_predictor, real_clip, monkeypatch):
-    from kgclip_core import predictor as module
-
-    labels = full_predictor.resolve_labels("ucf101")
-    pred = full_predictor.predict(real_clip, labels=labels)
-    assert pred.evidence_measure == "triplet" and pred.evidence
-    # By hand: the triplet link to every concept of the likeliest classes that the top class lacks.
-    model = full_predictor.model
-    _, classes = full_predictor.classes(labels)
-    with torch.no_grad():
-        out = model.score(model.encode_video(full_predictor.backbone.preprocess(pred.frames)[None]), classes)
-        pool = module.evidence_pool(out.logits[0], classes.class_unit_mask)
-        rivals = pool[~classes.class_unit_mask[pred.class_indices[0], pool]]
-        fwd, inv = model.triplet.pair_scores(out.video_emb[:1], "video-movement", classes.unit_emb[rivals])
-    assert len(rivals) and pred.evidence_threshold == pytest.approx(float((0.5 * (fwd + inv)).max()), abs=1e-5)
-    assert all(e.present == (e.score > pred.evidence_threshold) for e in pred.evidence)
-    # With no rival concept to compare against (a pool of the top class alone) it falls back to the cosine.
-    monkeypatch.setattr(module, "EVIDENCE_POOL", 1)
-    alone = full_predictor.predict(real_clip, labels=labels)
-    assert alone.evidence_measure == "cosine" and [e.text for e in alone.evidence]
-    assert all(e.present == (e.score >= alone.evidence_threshold) for e in alone.evidence)

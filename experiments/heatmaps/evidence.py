@@ -7,10 +7,10 @@ On the heatmap comparison's fresh clips (development and test splits, rendered b
 checkpoint classifies correctly: the share of the top action's own concepts marked shown, and
 the share of the *other* likely actions' own concepts (the runner-up's and one fixed other
 action's, those the top action does not share) marked shown, with both measures the Predictor
-knows (``Predictor._evidence``): the cosine of the concept's text with the frames against all
+knows (``kgclip_core.evidence``): the cosine of the concept's text with the frames against all
 the label set's concepts, and the model's triplet video-movement score against the strongest
 rival concept, among those of its likeliest actions that the top action lacks
-(``predictor.evidence_pool``). A measure that explains the prediction marks the first high and
+(``evidence.evidence_pool``). A measure that explains the prediction marks the first high and
 the second low, and leaves few of the top action's concepts in a near tie with its bar (a ✓ or ✗
 decided by noise). Prints a markdown table, then how many of the units ASU's selection picks
 belong to the true class, which others it picks most, and how many of those that name a body
@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from kgclip_core.model.kgclip import ClassFeatures, ScoreOutput
-from kgclip_core.predictor import EVIDENCE_QUANTILE, Predictor, clears_bar, evidence_pool
+from kgclip_core.evidence import EVIDENCE_QUANTILE, clears_bar, evidence_pool
+from kgclip_core.predictor import Predictor
 from kgclip_core.synth.dataset import read_ground_truth
 from kgclip_core.synth.figure import rest_state
 from kgclip_core.synth.regions import EXCLUDED_PARTS
@@ -62,7 +63,7 @@ def moving_parts(truth: dict) -> set[str]:
 def evidence_bar(out: ScoreOutput, classes: ClassFeatures, model, measure: str, top: int
                  ) -> tuple[torch.Tensor, float, float]:
     """Every concept's score [U] by ``measure``, the bar a concept must reach to count as shown
-    (as ``Predictor._evidence`` sets it) and the spread of the reference scores (their standard
+    (as ``kgclip_core.evidence`` sets it) and the spread of the reference scores (their standard
     deviation, the yardstick for a near tie)."""
     if measure == "triplet":
         pool = evidence_pool(out.logits[0], classes.class_unit_mask)

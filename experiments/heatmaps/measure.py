@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from kgclip_core.backbone import ClipBackbone
-from kgclip_core.explain import textmaps
+from kgclip_core import heatmaps
 from kgclip_core.explain.maps import to_frame
 from kgclip_core.synth.actions import get_action
 from kgclip_core.synth.regions import EXCLUDED_PARTS, boxes_mask, part_key
@@ -115,10 +115,10 @@ def score_clip(backbone: ClipBackbone, images: torch.Tensor, frame_size: tuple[i
     grid = backbone.grid_size
     concepts = torch.stack(list(unit_emb.values()))  # the label set's: what `surgery` contrasts with
     patches = None  # one pass for every patch-cosine method, as in a prediction
-    if any(m in textmaps.PATCH_COSINE for m in methods):
+    if any(m in heatmaps.PATCH_COSINE for m in methods):
         with torch.no_grad():
             _, patches = backbone.encode_frames(images)
-    maps = {m: textmaps.text_maps(backbone, images, texts, m, patches=patches, concepts=concepts)
+    maps = {m: heatmaps.text_maps(backbone, images, texts, m, patches=patches, concepts=concepts)
             for m in methods}  # [T, K, h, w] or pixels
     grid_maps = {m: _grid_of(v, grid) for m, v in maps.items()}
     scale = frame_size[0] / truth["size"][0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from kgclip_core.explain import textmaps
+from kgclip_core import heatmaps
 from experiments.heatmaps.measure import CURVE_STEPS, RANDOM
 
 COMMAND = "python -m experiments.heatmaps"
@@ -21,7 +21,7 @@ def summarise(pairs: list[dict]) -> dict[str, dict[str, float]]:
     """Per method (and ``random``): pointing hit rates (%) and mean deletion/insertion areas."""
     out: dict[str, dict[str, float]] = {}
     curves = [p["curves"] for p in pairs if "curves" in p]
-    for m in [*textmaps.HEATMAP_METHODS, RANDOM]:
+    for m in [*heatmaps.HEATMAP_METHODS, RANDOM]:
         row = {"deletion": statistics.mean(c[m][0] for c in curves), "insertion": statistics.mean(c[m][1] for c in curves)}
         if m == RANDOM:
             row |= {"patch": _pct([p["baseline"]["patch"] for p in pairs]),
@@ -47,7 +47,7 @@ def _method_table(results: dict[str, dict], split: str, defaults: dict[str, str]
     head = "| method | " + " | ".join(f"{m}: pointing, patch | {m}: pointing, pixel | {m}: deletion ↓ | {m}: insertion ↑"
                                        for m in models) + " |"
     lines = [head, "|---|" + "---:|" * (4 * len(models))]
-    for method in [*textmaps.HEATMAP_METHODS, RANDOM]:
+    for method in [*heatmaps.HEATMAP_METHODS, RANDOM]:
         cells = []
         for m in models:
             s = results[m][split]["summary"][method]
@@ -79,9 +79,9 @@ def report_text(rows: list[dict], timings: list[dict], detections: list[dict], d
                     f"min for both splits, grid {results[m]['test']['grid'][0]}x{results[m]['test']['grid'][1]}"
                     for m in results if "test" in results[m]) + ".",
         "",
-        "## Methods (`kgclip_core.explain.textmaps`)",
+        "## Methods (`kgclip_core.heatmaps`)",
         "",
-        *(f"- `{name}`: {text}" for name, text in textmaps.HEATMAP_METHODS.items()),
+        *(f"- `{name}`: {text}" for name, text in heatmaps.HEATMAP_METHODS.items()),
         f"- `{RANDOM}`: the baselines: the exact hit rate of a randomly placed peak, and a random patch order.",
         "",
         "## Set-up",
@@ -130,7 +130,7 @@ def _torso(results: dict[str, dict]) -> list[str]:
              "shoulder, a hand in front of the chest), so part of the pointing hits above are such peaks.", "",
              "| method | " + " | ".join(f"{m}: peak on the torso | {m}: hit, off the torso" for m in models) + " |",
              "|---|" + "---:|" * (2 * len(models))]
-    for method in [*textmaps.HEATMAP_METHODS, RANDOM]:
+    for method in [*heatmaps.HEATMAP_METHODS, RANDOM]:
         cells = []
         for m in models:
             s = results[m]["test"]["summary"][method]
@@ -149,7 +149,7 @@ def _choice(results: dict[str, dict], defaults: dict[str, str]) -> list[str]:
              "which the attention-path methods replace). For each model, among the methods cheap enough for every "
              "prediction (no backward pass), patch pointing on the development split:", ""]
     for m, summary in dev.items():
-        ranked = sorted(textmaps.SINGLE_PASS, key=lambda method: -summary[method]["patch"])
+        ranked = sorted(heatmaps.SINGLE_PASS, key=lambda method: -summary[method]["patch"])
         agree = "it is" if ranked[0] == defaults[m] else f"it is NOT: the model's default is `{defaults[m]}`"
         lines.append(f"- {m}: " + ", ".join(f"`{method}` {summary[method]['patch']:.1f}%" for method in ranked)
                      + f". The best, `{ranked[0]}`, should be its default; {agree}.")
@@ -211,7 +211,7 @@ def _timing(timings: list[dict], digests: dict[str, str]) -> list[str]:
              "| method | " + " | ".join(f"{t['model']}: prediction, ms | {t['model']}: maps alone, ms | "
                                       f"{t['model']}: added" for t in rows) + " |",
              "|---|" + "---:|" * (3 * len(rows))]
-    for method in textmaps.HEATMAP_METHODS:
+    for method in heatmaps.HEATMAP_METHODS:
         cells = []
         for t in rows:
             cells += [f"{t['ms'][method]:.0f}", f"{t['maps_ms'][method]:.1f}", f"{_added(t, method):+.0f}%"]

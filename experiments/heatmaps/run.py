@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kgclip_core.explain import textmaps
-from kgclip_core.explain.attention import LastBlockQKV
+from kgclip_core import heatmaps
+from kgclip_core.heatmaps.attention import LastBlockQKV
 from kgclip_core.predictor import Predictor, PredictorConfig
 from kgclip_core.synth.actions import label_set_actions
 from kgclip_core.synth.dataset import read_ground_truth
@@ -93,7 +93,7 @@ def measure(work: Path, model: str, predictor: Predictor, digest: str, split: st
     pairs, clips = [], 0
     for truth, frames, indices, images in split_clips(work, predictor, split):
         pairs += score_clip(predictor.backbone, images, frames.shape[1:3], truth, indices, unit_emb,
-                            list(textmaps.HEATMAP_METHODS), rng)
+                            list(heatmaps.HEATMAP_METHODS), rng)
         clips += 1
     row = {"model": model, "digest": digest, "split": split, "clips": clips,
            "grid": list(predictor.backbone.grid_size), "seconds": round(time.perf_counter() - start, 1), "pairs": pairs}
@@ -130,7 +130,7 @@ def timing(work: Path, model: str, predictor: Predictor, digest: str) -> None:
     if any(r["digest"] == digest for r in _rows(work, "timing.jsonl")):
         return
     paths = render_eval_clips(work / "clips" / "dev", LABELS, PER_CLASS, SPLIT_SEEDS["dev"]).paths[:TIMING_CLIPS]
-    methods, default = list(textmaps.HEATMAP_METHODS), predictor.cfg.heatmap_method
+    methods, default = list(heatmaps.HEATMAP_METHODS), predictor.cfg.heatmap_method
     pred = predictor.predict(paths[0], labels=LABELS)  # warm: the label set embedded, the code paths loaded
     load = os.getloadavg()[0]
     best = {(m, path): float("inf") for m in methods for path in paths}
@@ -147,10 +147,10 @@ def timing(work: Path, model: str, predictor: Predictor, digest: str) -> None:
     concepts = torch.stack(list(unit_emb.values()))
     with LastBlockQKV(backbone.model.visual) as recorded, torch.no_grad():
         _, patches = backbone.encode_frames(images)
-    maps_ms = {m: _best_ms(lambda m=m: textmaps.text_maps(backbone, images, texts, m,
-                                                          recorded if m in textmaps.ATTENTION_PATH else None,
+    maps_ms = {m: _best_ms(lambda m=m: heatmaps.text_maps(backbone, images, texts, m,
+                                                          recorded if m in heatmaps.ATTENTION_PATH else None,
                                                           patches=patches, concepts=concepts),
-                           TIMING_REPEATS if m in textmaps.SINGLE_PASS else 2)
+                           TIMING_REPEATS if m in heatmaps.SINGLE_PASS else 2)
                for m in methods}
     row = {"model": model, "digest": digest, "units": len(pred.units), "threads": torch.get_num_threads(),
            "load": load, "ms": {m: 1000 * statistics.mean(best[m, p] for p in paths) for m in methods},

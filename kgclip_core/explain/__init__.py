@@ -1,8 +1,8 @@
-"""Explanations of a prediction and their rendering, from the model's own intermediate results.
+"""Explanations of a finished prediction and their rendering: figures, overlays, the KG view, text.
 
-``maps``: the model's region and semantic-unit maps placed on the sampled frames, any text's map
-by any method, captions. ``textmaps``: the heatmap methods (patch cosine, the attention-path
-methods of ``attention``, the gradient methods of ``gradient``, Integrated Gradients).
+Everything here reads a :class:`~kgclip_core.prediction.Prediction` (the methods that compute
+dense maps live below the Predictor, in ``kgclip_core.heatmaps``). ``maps``: the model's region
+and semantic-unit maps placed on the sampled frames, any text's map by any method, captions.
 ``attribution``: opt-in Integrated Gradients on the frames (several passes, with progress).
 ``overlay``: matplotlib heatmap overlays on frames. ``figures``: plotly charts and the unit
 table. ``graph``: the knowledge-graph views of a prediction and of one action.
@@ -13,8 +13,8 @@ from __future__ import annotations
 import importlib
 
 # Each public name and the submodule that defines it. The submodules are imported on first use:
-# the Predictor needs only ``textmaps`` per request, and matplotlib, plotly and pandas (the
-# renderers' imports, about 2 s) would otherwise delay a cold start's first result.
+# matplotlib, plotly and pandas (the renderers' imports, about 2 s) are wanted only by the
+# renderers a caller uses, and would otherwise delay a cold start's first result.
 _EXPORTS = {
     "attribution": ("Attribution", "attribution_note", "integrated_gradients"),
     "figures": ("alignment_heatmap", "evidence_note", "evidence_rule", "evidence_table", "topk_bar_chart", "unit_timeline",
@@ -24,10 +24,9 @@ _EXPORTS = {
              "to_frame", "unit_heatmaps"),
     # The blending function ``overlay`` shares its submodule's name: it is ``explain.overlay.overlay``.
     "overlay": ("COLORMAP", "heatmap_figure", "heatmap_gallery", "heatmap_panel"),
-    "textmaps": ("DEFAULT_HEATMAP_METHOD", "HEATMAP_METHODS", "text_maps"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-_SUBMODULES = (*_EXPORTS, "attention", "gradient", "occlusion", "text")
+_SUBMODULES = (*_EXPORTS, "text")
 __all__ = list(_MODULE_OF)
 
 

@@ -3,11 +3,8 @@
 Opt-in: it runs the model ``steps`` times with gradients, where the prediction itself ran it
 once. The clip is not decoded again: the attribution starts from the frames the Prediction
 holds and the label set's cached class embeddings. Progress is reported through a callback
-``progress(fraction, message)`` as the interpolation steps are evaluated.
-
-:func:`text_integrated_gradients` attributes another number, the cosine of each frame's embedding
-with a text (a semantic unit, a class prompt), so that Integrated Gradients can be compared
-with the other heatmap methods of ``explain.textmaps`` on the same question.
+``progress(fraction, message)`` as the interpolation steps are evaluated. The same engine maps a
+text's match with the frames among the heatmap methods (``heatmaps.integrated_gradients``).
 """
 
 from __future__ import annotations
@@ -18,26 +15,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from kgclip_core.backbone import ClipBackbone
 from kgclip_core.errors import ConfigError
-from kgclip_core.explain.gradient import scale_to_peak
 from kgclip_core.explain.maps import to_frame
 from kgclip_core.explain.text import escape_markdown
+from kgclip_core.heatmaps.integrated_gradients import integrated_gradients_of
 from kgclip_core.labels import LabelSet
-from kgclip_core.predictor import Prediction, Predictor
+from kgclip_core.prediction import Prediction
+from kgclip_core.predictor import Predictor
 
 log = logging.getLogger(__name__)
-
-
-def _integrated_gradients(forward: Callable[..., torch.Tensor]):
-    """captum's IntegratedGradients on ``forward``. captum is imported here, on first use: its
-    import takes over a second, and only the opt-in gradient explanations need it (not the
-    first prediction after a cold start)."""
-    from captum.attr import IntegratedGradients
-
-    return IntegratedGradients(forward)
 
 Progress = Callable[[float, str], None]
 
@@ -99,7 +86,7 @@ def integrated_gradients(
 
     report(0.0, "Integrated Gradients: starting")
     with torch.enable_grad():
-        attr, delta = _integrated_gradients(forward).attribute(
+        attr, delta = integrated_gradients_of(forward).attribute(
             images, baselines=torch.zeros_like(images), target=target, n_steps=steps,
             internal_batch_size=batch, return_convergence_delta=True)
     grid = attr[0].abs().sum(dim=1).detach().float().cpu().numpy()  # [T, S, S]
@@ -108,21 +95,3 @@ def integrated_gradients(
     maps = maps / peak if peak > 0 else maps
     log.info("Integrated Gradients for %r: %d steps, convergence delta %.4g", pred.labels[rank], steps, float(delta))
     return Attribution(label=pred.labels[rank], class_index=target, maps=maps, delta=float(delta), steps=steps)
-
-
-def text_integrated_gradients(backbone: ClipBackbone, images: torch.Tensor, texts: torch.Tensor,
-                              steps: int = 16) -> torch.Tensor:
-    """Integrated Gradients of each image's cosine with its text: images [N, 3, S, S], texts [N, D]
-    -> maps [N, S, S] on the model's input pixels (absolute attribution summed over colour
-    channels, each scaled to a maximum of 1). Baseline: the mean image, as above."""
-    texts = F.normalize(texts.float(), dim=-1)
-
-    def cosine(x: torch.Tensor) -> torch.Tensor:
-        # captum stacks the interpolation steps of every image: repeat the texts to match.
-        cls, _ = backbone.encode_frames(x)
-        return (F.normalize(cls, dim=-1) * texts.repeat(x.shape[0] // len(texts), 1)).sum(-1)
-
-    with torch.enable_grad():
-        attr = _integrated_gradients(cosine).attribute(images.float(), baselines=torch.zeros_like(images.float()),
-                                                     n_steps=steps)
-    return scale_to_peak(attr.abs().sum(dim=1).detach())

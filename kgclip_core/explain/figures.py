@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from kgclip_core.explain.text import escape_html
-from kgclip_core.predictor import Prediction
+from kgclip_core.prediction import Prediction
 
 # Column names say what their numbers are: the app shows the table as it comes.
 UNIT_COLUMNS = ["unit", "type", "score (cosine)", "ranked by (score less usual)", "weight (share)", "in top class",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from kgclip_core.kg.graph import UNIT_TYPES, KnowledgeGraph
 from kgclip_core.kg.render import ActionView, graph_iframe
 from kgclip_core.explain.text import escape_markdown
-from kgclip_core.predictor import Prediction
+from kgclip_core.prediction import Prediction
 
 MATCH_MARK = "✓"
 

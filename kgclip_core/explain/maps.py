@@ -8,7 +8,7 @@ frame's own size and aspect, and shows where the model could not look.
 The evidence, region and unit maps returned here sum to 1 over the frame, like the model's own
 maps (a softmax over space): a pixel's value is the share of the map's attention it holds. The
 evidence maps (where each concept the predicted class expects shows) and the unit maps are made
-by the Predictor's heatmap method (``Prediction.heatmap_method``, see ``explain.textmaps``). :func:`text_heatmaps` maps any texts (a concept of the evidence, a class)
+by the Predictor's heatmap method (``Prediction.heatmap_method``, see ``kgclip_core.heatmaps``). :func:`text_heatmaps` maps any texts (a concept of the evidence, a class)
 on a prediction's frames by any method, in [0, 1] with 1 at each frame's peak.
 """
 
@@ -19,8 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from kgclip_core.errors import LabelError
+from kgclip_core.heatmaps import HEATMAP_METHODS, text_maps
 from kgclip_core.labels import LabelSet
-from kgclip_core.predictor import Prediction, Predictor
+from kgclip_core.prediction import Prediction
+from kgclip_core.predictor import Predictor
 
 # The top class's own concepts first: the maps that explain the prediction shown above them.
 HEATMAP_KINDS = ("evidence", "regions", "units")
@@ -120,9 +122,6 @@ def heatmap_caption(pred: Prediction, kind: str, which: int | None = None) -> st
         return (f"{what} of multi-region attention: where the model pools its region features from "
                 "(bright = most of the region's attention)")
     if kind in ("evidence", "units"):
-        # Imported here (also below): textmaps imports attribution, which imports this module.
-        from kgclip_core.explain.textmaps import HEATMAP_METHODS
-
         how = HEATMAP_METHODS[pred.heatmap_method].split(":")[0]
         if kind == "evidence":
             if pred.evidence_maps is None:
@@ -143,14 +142,12 @@ def text_heatmaps(predictor: Predictor, pred: Prediction, texts: list[str], meth
                   labels: LabelSet | None = None) -> np.ndarray:
     """Maps [T, K, H, W] of ``texts`` on the prediction's frames, each in [0, 1] with 1 at its peak.
 
-    ``method``: one of ``explain.textmaps.HEATMAP_METHODS``, by default the Predictor's. The
+    ``method``: one of ``kgclip_core.heatmaps.HEATMAP_METHODS``, by default the Predictor's. The
     texts are embedded as the model embeds its units (cached), the frames are the ones the
     prediction sampled; the maps are placed on the frames like every other map here.
     ``labels``: the label set whose concepts ``surgery`` contrasts the texts with, by default
     the prediction's, by name (pass a typed label set itself).
     """
-    from kgclip_core.explain.textmaps import text_maps
-
     backbone = predictor.backbone
     method = method or predictor.cfg.heatmap_method
     emb = F.normalize(backbone.encode_text(texts), dim=-1)

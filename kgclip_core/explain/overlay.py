@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
-from kgclip_core.predictor import Prediction
+from kgclip_core.prediction import Prediction
 
 COLORMAP = "inferno"
 SCALE_TOP, SCALE_BOTTOM = "peak", "0"  # the colour bar's ends: each map is scaled by its frame's maximum

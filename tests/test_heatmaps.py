@@ -1,4 +1,4 @@
-"""Heatmap methods (``explain.textmaps``, ``attention``, ``gradient``) on a tiny open_clip ViT,
+"""Heatmap methods (``kgclip_core.heatmaps``: ``methods``, ``attention``, ``gradient``) on a tiny open_clip ViT,
 through the Predictor and on real clips; the shipped models on freshly rendered clips are in
 ``test_explain_pointing.py``."""
 
@@ -9,14 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kgclip_core import explain
+from kgclip_core import explain, heatmaps
 from kgclip_core.errors import ConfigError, LabelError
-from kgclip_core.explain import textmaps
-from kgclip_core.explain.attention import LastBlockQKV, blocks_of, run_block, run_blocks
+from kgclip_core.heatmaps.attention import LastBlockQKV, blocks_of, run_block, run_blocks
 from kgclip_core.explain.maps import crop_box
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.kgclip import KGClipModel
-from kgclip_core.predictor import DEFAULT_HEATMAP_METHOD, Predictor, PredictorConfig
+from kgclip_core.predictor import Predictor, PredictorConfig
 
 TEXTS = ["right hand wave", "left leg kick"]
 
@@ -48,9 +47,9 @@ def concepts(tiny_backbone):
     return F.normalize(tiny_backbone.encode_text([*TEXTS, "squat", "clap hands", "right arm raise"]), dim=-1)
 
 
-@pytest.mark.parametrize("method", list(textmaps.HEATMAP_METHODS))
+@pytest.mark.parametrize("method", list(heatmaps.HEATMAP_METHODS))
 def test_every_method_gives_maps_in_zero_one_with_a_peak_of_one(tiny_backbone, images, texts, concepts, method):
-    maps = textmaps.text_maps(tiny_backbone, images, texts, method, concepts=concepts)
+    maps = heatmaps.text_maps(tiny_backbone, images, texts, method, concepts=concepts)
     side = 64 if method == "integrated-gradients" else tiny_backbone.grid_size[0]
     assert maps.shape == (3, 2, side, side)
     assert torch.isfinite(maps).all() and maps.min() >= 0
@@ -70,8 +69,8 @@ def test_surgery_takes_out_what_every_concept_shares(tiny_backbone):
     patches[0, 3] += shared  # background
     patches[0, 7] += parts[0]  # the part concept 0 names
     images = torch.zeros(1, 3, 64, 64)  # unused: the patches are given
-    plain = textmaps.text_maps(tiny_backbone, images, concepts[:1], "cosine", patches=patches)
-    surgery = textmaps.text_maps(tiny_backbone, images, concepts[:1], "surgery", patches=patches, concepts=concepts)
+    plain = heatmaps.text_maps(tiny_backbone, images, concepts[:1], "cosine", patches=patches)
+    surgery = heatmaps.text_maps(tiny_backbone, images, concepts[:1], "surgery", patches=patches, concepts=concepts)
     assert int(plain.flatten().argmax()) == 3
     assert int(surgery.flatten().argmax()) == 7
     np.testing.assert_allclose(float(surgery.flatten()[7]), 1.0)
@@ -79,12 +78,12 @@ def test_surgery_takes_out_what_every_concept_shares(tiny_backbone):
 
 def test_surgery_needs_the_label_sets_concepts(tiny_backbone, images, texts):
     with pytest.raises(ValueError, match="concept"):
-        textmaps.text_maps(tiny_backbone, images, texts, "surgery")
+        heatmaps.text_maps(tiny_backbone, images, texts, "surgery")
 
 
 def test_texts_per_image_equal_shared_texts(tiny_backbone, images, texts):
-    shared = textmaps.text_maps(tiny_backbone, images, texts, "legrad")
-    per_image = textmaps.text_maps(tiny_backbone, images, texts.expand(3, -1, -1), "legrad")
+    shared = heatmaps.text_maps(tiny_backbone, images, texts, "legrad")
+    per_image = heatmaps.text_maps(tiny_backbone, images, texts.expand(3, -1, -1), "legrad")
     torch.testing.assert_close(shared, per_image)
 
 
@@ -101,9 +100,9 @@ def test_attention_path_reuses_the_recorded_forward_pass(tiny_backbone, images, 
     heads = blocks_of(visual)[-1].attn.num_heads
     assert q.shape[:3] == (3, heads, 1 + tiny_backbone.grid_size[0] * tiny_backbone.grid_size[1])
     assert q.shape == k.shape == v.shape
-    for method in textmaps.ATTENTION_PATH:
-        torch.testing.assert_close(textmaps.text_maps(tiny_backbone, images, texts, method, recorded),
-                                   textmaps.text_maps(tiny_backbone, images, texts, method))
+    for method in heatmaps.ATTENTION_PATH:
+        torch.testing.assert_close(heatmaps.text_maps(tiny_backbone, images, texts, method, recorded),
+                                   heatmaps.text_maps(tiny_backbone, images, texts, method))
     # the block is open_clip's own again after the context: a later pass records nothing
     assert "attention" not in vars(blocks_of(visual)[-1])
     tiny_backbone.encode_frames(images)
@@ -126,13 +125,13 @@ def test_recording_keeps_to_its_own_thread(tiny_backbone, images):
 
 
 def test_attention_path_differs_from_plain_cosine(tiny_backbone, images, texts):
-    plain = textmaps.text_maps(tiny_backbone, images, texts, "cosine")
-    assert not torch.allclose(plain, textmaps.text_maps(tiny_backbone, images, texts, "clearclip"))
+    plain = heatmaps.text_maps(tiny_backbone, images, texts, "cosine")
+    assert not torch.allclose(plain, heatmaps.text_maps(tiny_backbone, images, texts, "clearclip"))
 
 
 def test_unknown_method_is_refused(tiny_backbone, images, texts):
     with pytest.raises(ConfigError, match="clearclip"):
-        textmaps.text_maps(tiny_backbone, images, texts, "gradcam")
+        heatmaps.text_maps(tiny_backbone, images, texts, "gradcam")
 
 
 @pytest.fixture(scope="module")
@@ -141,19 +140,19 @@ def free_predictor(tiny_backbone):
     return Predictor(KGClipModel(cfg, tiny_backbone), PredictorConfig(backbone=tiny_backbone.cfg, num_frames=4))
 
 
-@pytest.mark.parametrize("method", ["cosine", "surgery", DEFAULT_HEATMAP_METHOD, "grad-eclip"])
+@pytest.mark.parametrize("method", ["cosine", "surgery", heatmaps.DEFAULT_HEATMAP_METHOD, "grad-eclip"])
 def test_predictor_makes_unit_maps_with_its_method(free_predictor, real_clip, method):
     free_predictor.cfg.heatmap_method = method
     try:
         pred = free_predictor.predict(real_clip, labels=["biking", "playing guitar", "archery"], top_k=2)
     finally:
-        free_predictor.cfg.heatmap_method = DEFAULT_HEATMAP_METHOD
+        free_predictor.cfg.heatmap_method = heatmaps.DEFAULT_HEATMAP_METHOD
     assert pred.heatmap_method == method
     assert pred.unit_maps.shape == (4, len(pred.units), *free_predictor.backbone.grid_size)
     np.testing.assert_allclose(pred.unit_maps.sum(axis=(-2, -1)), 1.0, rtol=1e-5)
-    assert textmaps.HEATMAP_METHODS[method].split(":")[0] in explain.heatmap_caption(pred, "units")
+    assert heatmaps.HEATMAP_METHODS[method].split(":")[0] in explain.heatmap_caption(pred, "units")
     # The top action's concepts are mapped in the same pass by the single-pass methods only.
-    if method in textmaps.SINGLE_PASS:
+    if method in heatmaps.SINGLE_PASS:
         assert pred.evidence_maps.shape == (4, len(pred.evidence), *free_predictor.backbone.grid_size)
         np.testing.assert_allclose(pred.evidence_maps.sum(axis=(-2, -1)), 1.0, rtol=1e-5)
     else:
@@ -161,7 +160,7 @@ def test_predictor_makes_unit_maps_with_its_method(free_predictor, real_clip, me
         assert "gradient" in explain.heatmap_caption(pred, "evidence")
 
 
-@pytest.mark.parametrize("method", textmaps.PATCH_COSINE)
+@pytest.mark.parametrize("method", heatmaps.PATCH_COSINE)
 def test_patch_cosine_maps_read_the_predictions_own_forward_pass(free_predictor, real_clip, method, monkeypatch):
     """The maps of the patch-cosine methods cost no second pass of the image tower."""
     calls = []
@@ -172,7 +171,7 @@ def test_patch_cosine_maps_read_the_predictions_own_forward_pass(free_predictor,
     try:
         pred = free_predictor.predict(real_clip, labels=["biking", "playing guitar", "archery"], top_k=2)
     finally:
-        free_predictor.cfg.heatmap_method = DEFAULT_HEATMAP_METHOD
+        free_predictor.cfg.heatmap_method = heatmaps.DEFAULT_HEATMAP_METHOD
     assert pred.evidence_maps is not None and calls == [4]
 
 
@@ -183,7 +182,7 @@ def test_text_heatmaps_keep_the_frames_aspect_and_range(free_predictor, real_cli
         explain.text_heatmaps(free_predictor, pred, TEXTS, "surgery")
     # A grid map's peak cell lands on the frame nearly whole; a one-pixel peak of integrated
     # gradients is shared with its neighbours by the bilinear upsampling.
-    for method, lowest_peak in ((DEFAULT_HEATMAP_METHOD, 0.95), ("surgery", 0.95), ("integrated-gradients", 0.5)):
+    for method, lowest_peak in ((heatmaps.DEFAULT_HEATMAP_METHOD, 0.95), ("surgery", 0.95), ("integrated-gradients", 0.5)):
         maps = explain.text_heatmaps(free_predictor, pred, TEXTS, method, labels=labels)
         t, h, w = pred.frames.shape[:3]
         assert h != w and maps.shape == (t, 2, h, w)
@@ -206,7 +205,7 @@ def test_cli_predict_takes_a_heatmap_method(tmp_path, capsys, monkeypatch):
     assert json.loads(capsys.readouterr().out)["heatmap_method"] == "grad-eclip"
     assert main(["predict", str(clip), "--checkpoint", str(checkpoint), "--heatmap", "gradcam"]) == 2
     err = capsys.readouterr().err
-    assert "gradcam" in err and all(m in err for m in textmaps.HEATMAP_METHODS)
+    assert "gradcam" in err and all(m in err for m in heatmaps.HEATMAP_METHODS)
 
 
 def test_cli_help_lists_every_method(capsys):
@@ -217,4 +216,4 @@ def test_cli_help_lists_every_method(capsys):
     import re
 
     text = re.sub(r"-\s*\n\s*", "-", capsys.readouterr().out)  # argparse wraps lines at hyphens too
-    assert all(m in text for m in textmaps.HEATMAP_METHODS)
+    assert all(m in text for m in heatmaps.HEATMAP_METHODS)

@@ -8,10 +8,10 @@ same cosine after CLIP Surgery's feature surgery (what the label set's concepts 
 out of each text, so a map no longer lights up wherever the image looks like *any* concept of
 the set, the background included); three
 training-free attention-path methods that change the last block (``clearclip``, ``sclip``,
-``maskclip``; ``explain.attention``), which cost one attention product when they reuse a
+``maskclip``; ``heatmaps.attention``), which cost one attention product when they reuse a
 prediction's forward pass; and three that need gradients (``legrad``, ``grad-eclip``:
-``explain.gradient``; ``integrated-gradients``: ``explain.attribution``), one or more backward
-passes per text; and ``occlusion`` (``explain.occlusion``), which hides one patch at a time:
+``heatmaps.gradient``; ``integrated-gradients``: ``heatmaps.integrated_gradients``), one or more backward
+passes per text; and ``occlusion`` (``heatmaps.occlusion``), which hides one patch at a time:
 faithful by construction, the reference the others are read against, one forward pass per patch.
 
 Maps come back on the patch grid [N, K, h, w] (on the input pixels [N, K, S, S] for
@@ -29,12 +29,17 @@ import torch.nn.functional as F
 
 from kgclip_core.backbone import ClipBackbone
 from kgclip_core.errors import ConfigError
-from kgclip_core.explain.attention import LastBlockQKV, attention_path_patches
-from kgclip_core.explain.attribution import text_integrated_gradients
-from kgclip_core.explain.gradient import grad_eclip, legrad
-from kgclip_core.explain.occlusion import occlusion
-from kgclip_core.predictor import DEFAULT_HEATMAP_METHOD
+from kgclip_core.heatmaps.attention import LastBlockQKV, attention_path_patches
+from kgclip_core.heatmaps.gradient import grad_eclip, legrad
+from kgclip_core.heatmaps.integrated_gradients import text_integrated_gradients
+from kgclip_core.heatmaps.occlusion import occlusion
 
+# How maps are made when the weights do not say: a CLIP pretrained on image-text pairs alone
+# (OpenAI's, the first-stage foundation), whose patch tokens do not carry their region's meaning;
+# chosen by the pointing game and deletion/insertion curves on the synthetic ground truth
+# (docs/EXPLAIN.md). A checkpoint names its own (config.json's ``heatmap_method``), as does the
+# shipped foundation (synth.foundation).
+DEFAULT_HEATMAP_METHOD = "sclip"
 ATTENTION_PATH = {"clearclip": "qq", "sclip": "qq+kk", "maskclip": "identity"}
 HEATMAP_METHODS = {
     "cosine": "patch-token cosine with the text (the model's own dense maps)",

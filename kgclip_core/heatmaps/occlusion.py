@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from kgclip_core.backbone import ClipBackbone
-from kgclip_core.explain.gradient import scale_to_peak
+from kgclip_core.heatmaps.gradient import scale_to_peak
 
 BATCH = 256  # images per forward pass
 

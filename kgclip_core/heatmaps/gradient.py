@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from kgclip_core.backbone import ClipBackbone
-from kgclip_core.explain.attention import blocks_of, run_block, run_blocks, to_joint
+from kgclip_core.heatmaps.attention import blocks_of, run_block, run_blocks, to_joint
 
 LEGRAD_LAYERS = 2  # the authors' default for open_clip ViTs (layer_index=-2)
 

@@ -9,7 +9,7 @@ methods build on it:
   query-key attention by a self-self one and keep only the attention branch (no residual, no
   feed-forward), then project the patch tokens into the joint space (:func:`attention_path_patches`);
 - the gradient maps (LeGrad, Grad-ECLIP) differentiate a text score with respect to the
-  attention probabilities or the attention output (``explain.gradient``).
+  attention probabilities or the attention output (``heatmaps.gradient``).
 
 :class:`LastBlockQKV` records the last block's queries, keys and values during an ordinary
 forward pass, so an attention-path map of a prediction costs one attention product and the
@@ -147,7 +147,7 @@ class LastBlockQKV:
     ``nn.MultiheadAttention`` computes them inside one fused kernel and keeps none, so while a
     recorder is open the block's ``attention`` step runs as the same products written out
     (``_recording_attention``): its output equals the fused kernel's up to float rounding
-    (tests/test_explain_methods.py). Only passes run by the thread that entered are recorded,
+    (tests/test_heatmaps.py). Only passes run by the thread that entered are recorded,
     so a concurrent prediction on the same model (the app's queue may run several) does not mix
     its frames into this one's; other threads' passes keep the fused kernel. ``qkv`` holds the
     recorded tensors, batch first, concatenated in call order.
