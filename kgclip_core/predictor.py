@@ -12,7 +12,6 @@ types here.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,13 +30,12 @@ from kgclip_core.labels import LabelSet, label_set_of, load_label_set
 from kgclip_core.model import checkpoint
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.kgclip import ClassFeatures, ClassProgress, KGClipModel, ScoreOutput
-from kgclip_core.prediction import Evidence, Prediction, SelectedUnit
+from kgclip_core.prediction import Prediction
 from kgclip_core.readout import concept_maps, read_out
 from kgclip_core.video import Clip, read_clip
 
-__all__ = ["Evidence", "Prediction", "Predictor", "PredictorConfig", "SelectedUnit"]
-
-log = logging.getLogger(__name__)
+# Prediction is part of the facade: callers import it from here with the Predictor.
+__all__ = ["RANDOM_WEIGHTS_WARNING", "Prediction", "Predictor", "PredictorConfig"]
 
 RANDOM_WEIGHTS_WARNING = (
     "This model runs on RANDOM weights (no pretrained weights could be loaded): predictions are "

@@ -429,4 +429,4 @@ def test_the_server_is_still_up_and_no_error_went_through_our_code_unhandled(app
     # Gradio logs the requests its own input checks refused (a slider out of range) with a
     # traceback; none may pass through the app or the library.
     frames = re.findall(r'File "([^"]+)"', log.read_text())
-    assert not [f for f in frames if f.endswith("app.py") or "kgclip_core" in f]
+    assert not [f for f in frames if f.endswith("app.py") or "kgclip_core" in f or "kgclip_ui" in f]

@@ -1,0 +1,91 @@
+"""The explanation panels' events: what a prediction shows in each panel, the heatmap picker
+redrawing the frames, and the deep explanation (Integrated Gradients, on the GPU under ZeroGPU)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from kgclip_core import explain
+from kgclip_core.errors import KGClipError
+from kgclip_core.prediction import Prediction
+from kgclip_ui.common import Session, gpu, refusal, user_error
+from kgclip_ui.models import ModelOption
+
+NO_WTI = "*This model has no word-frame interaction (WTI) head: load a fine-tuned checkpoint to see the alignment.*"
+
+
+def heatmap_gallery(pred: Prediction | None, kind: str | None, which: str | None, opacity: float) -> list:
+    """The frames of ``pred`` with map ``which`` of ``kind`` (its first entry is the mean of all)."""
+    if pred is None:
+        return []
+    names = explain.heatmap_choices(pred, kind) if kind in explain.HEATMAP_KINDS else []
+    index = names.index(which) - 1 if which in names[1:] else None
+    maps = explain.heatmaps(pred, kind, index) if names else None
+    caption = explain.heatmap_caption(pred, kind, index) if kind in explain.HEATMAP_KINDS else None
+    return explain.heatmap_gallery(pred, maps, float(opacity), caption=caption)
+
+
+def explanation_views(pred: Prediction, opacity: float) -> tuple:
+    """Every explanation panel's content for a new prediction, in ``ExplanationPanels.outputs`` order."""
+    # Every kind is offered: a model without MRA shows plain frames captioned that it has no regions.
+    kinds = list(explain.HEATMAP_KINDS)
+    kind = next((k for k in kinds if explain.heatmap_choices(pred, k)), None)
+    names = explain.heatmap_choices(pred, kind) if kind else []
+    alignment = explain.alignment_heatmap(pred)
+    return (
+        gr.update(choices=kinds, value=kind),
+        gr.update(choices=names, value=names[0] if names else None),
+        heatmap_gallery(pred, kind, names[0] if names else None, opacity),
+        explain.evidence_table(pred),
+        explain.evidence_note(pred),
+        explain.units_table(pred),
+        explain.unit_timeline(pred),
+        alignment,
+        gr.update(value="" if alignment else NO_WTI),
+        explain.prediction_graph_html(pred),
+    )
+
+
+def cleared_explanations() -> tuple:
+    """Every explanation panel empty, in ``ExplanationPanels.outputs`` order."""
+    empty_choice = gr.update(choices=[], value=None)
+    return (empty_choice, empty_choice, [], None, "", None, None, None, "", "")
+
+
+def heatmaps(session: Session | None, kind: str | None, which: str | None, opacity: float) -> list:
+    """The frames with the chosen map of the session's prediction."""
+    return heatmap_gallery(session.pred if session else None, kind, which, opacity)
+
+
+def heatmap_kind(session: Session | None, kind: str | None, opacity: float) -> tuple[dict, list]:
+    """The maps of the chosen kind, and the frames with the first of them."""
+    names = explain.heatmap_choices(session.pred, kind) if session and kind in explain.HEATMAP_KINDS else []
+    which = names[0] if names else None
+    return gr.update(choices=names, value=which), heatmaps(session, kind, which, opacity)
+
+
+class DeepExplanation:
+    """Integrated Gradients of a session's top class with the model that predicted it."""
+
+    def __init__(self, models: dict[str, ModelOption]) -> None:
+        self.models = models
+        self._attribute_on_gpu = gpu(self._attribute)
+
+    def _attribute(self, session: Session, steps: int, progress: gr.Progress) -> explain.Attribution:
+        # Pass gr.Progress itself into the GPU call, not a closure over it (pickled on ZeroGPU).
+        return explain.integrated_gradients(self.models[session.model].predictor, session.pred, session.labels,
+                                            steps=steps,
+                                            progress=lambda fraction, message: progress(fraction, desc=message))
+
+    def deep_explanation(self, session: Session | None, steps: int, opacity: float,
+                         progress: gr.Progress = gr.Progress()) -> tuple[list, str]:
+        """Integrated Gradients of the session's top class, on its frames, and a note."""
+        if session is None:
+            raise refusal("Recognise a clip first; the deep explanation explains its top prediction.")
+        try:
+            attr = self._attribute_on_gpu(session, int(steps), progress)
+        except KGClipError as err:
+            raise user_error(err) from err
+        caption = f"Integrated Gradients for \"{attr.label}\": bright = the pixels that raised its score most"
+        return (explain.heatmap_gallery(session.pred, attr.maps, float(opacity), caption=caption),
+                explain.attribution_note(attr))
