@@ -20,7 +20,7 @@ from kgclip_core.synth.render import render_clip
 from experiments.heatmaps.evidence import moving_parts, named_part
 from experiments.heatmaps.measure import detection_auc, named_units, score_clip
 from kgclip_core.synth.regions import boxes_mask, cells_touched
-from experiments.testbed.pointing import random_baselines
+from experiments.heatmaps.pointing import random_baselines
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 # An arm, a hand, a leg and a both-legs action: every kind of part the units name.

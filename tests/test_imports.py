@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("kgclip_core", "kgclip_ui")
+PACKAGES = ("kgclip_core", "kgclip_ui", "experiments")
 
 # kgclip_core's parts from the bottom up: a part may import the parts of lower layers only (not
 # its own layer's, nor a higher one's). A subpackage is one part. Keep in step with DESIGN.md.
@@ -139,6 +139,21 @@ def test_every_import_in_the_library_runs_down_the_layers():
             if target.startswith("kgclip_core") and part(target) != source and layer_of[part(target)] >= layer_of[source]:
                 upward.append(f"{name} -> {target}")
     assert upward == []
+
+
+def test_each_experiments_run_and_report_never_import_each_other():
+    """An experiment's run writes rows and its report reads them (experiments/__init__.py): the
+    report regenerates from committed rows alone, without the code that trains."""
+    edges = graph()
+    experiments = {name.split(".")[1] for name in edges if name.startswith("experiments.") and name.count(".") >= 1}
+    crossed = []
+    for experiment in experiments:
+        prefix = f"experiments.{experiment}"
+        for name, targets in edges.items():
+            if name.startswith(prefix) and name.rpartition(".")[2] in ("run", "report"):
+                other = "report" if name.endswith(".run") else "run"
+                crossed += [f"{name} -> {t}" for t in targets if t.startswith(prefix) and t.rpartition(".")[2] == other]
+    assert experiments and crossed == []
 
 
 @pytest.mark.parametrize("layer", LAYERS)

@@ -35,7 +35,7 @@ from kgclip_core.synth.figure import rest_state
 from kgclip_core.synth.regions import EXCLUDED_PARTS
 from kgclip_core.synth.zeroshot import render_eval_clips
 from kgclip_core.video import read_clip
-from experiments.heatmaps.run import LABELS, PER_CLASS, SPLIT_SEEDS
+from experiments.heatmaps.common import LABELS, PER_CLASS, SPLIT_SEEDS
 
 # A concept's score counts as a near tie with the bar when it is closer to it than this share of
 # a standard deviation of the reference scores: a ✓ or ✗ a learner cannot trust.

@@ -8,7 +8,7 @@ state. For each shown (frame, unit) pair and each method:
 - **pointing game**: does the map's peak fall on the named part? At the map's resolution
   (``patch``: the peak cell overlaps the part's box) and on the frame (``pixel``: the peak of
   the map placed on the frame as the app places it lies inside the box), each beside the exact
-  hit rate of a random peak (``experiments.testbed.pointing``); and whether the peak patch is on
+  hit rate of a random peak (:mod:`experiments.heatmaps.pointing`); and whether the peak patch is on
   the torso, the figure's centre, where a map that finds the figure but not the part peaks;
 - **detection** (:func:`detection_auc`): whether the frame's score for a unit (its cosine with the
   frame's embedding) tells the frames that show the unit from all the others, as a ROC AUC per
@@ -34,10 +34,9 @@ from kgclip_core import heatmaps
 from kgclip_core.explain.maps import to_frame
 from kgclip_core.synth.actions import get_action
 from kgclip_core.synth.regions import EXCLUDED_PARTS, boxes_mask, part_key
-from experiments.testbed.pointing import peak_hits, peak_patch_hits, random_baselines
+from experiments.heatmaps.common import CURVE_STEPS, RANDOM
+from experiments.heatmaps.pointing import peak_hits, peak_patch_hits, random_baselines
 
-RANDOM = "random"
-CURVE_STEPS = 8  # deletion/insertion points after the start: 1/8 of the patches per step
 TORSO = "torso"  # where a map with no sense of the parts tends to peak: the figure's centre
 
 

@@ -1,14 +1,21 @@
-"""The docs/EXPLAIN.md section of ``python -m experiments.heatmaps``: methods, tables, targets."""
+"""The docs/EXPLAIN.md section of ``python -m experiments.heatmaps``: methods, tables, targets,
+written from the rows the run saved in the work folder."""
 
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 from collections import defaultdict
+from pathlib import Path
+
+import torch
 
 from kgclip_core import heatmaps
-from experiments.heatmaps.measure import CURVE_STEPS, RANDOM
+from experiments import jsonl
+from experiments.heatmaps.common import COMMAND, CURVE_STEPS, DETECTION, RANDOM, REPORT, RESULTS, TIMING
+from experiments.sections import replace_section
 
-COMMAND = "python -m experiments.heatmaps"
 POINTING_TARGET, COST_TARGET = 80.0, 20.0
 REFERENCE = "occlusion"  # the faithful-by-construction method the others are read against
 
@@ -55,6 +62,15 @@ def _method_table(results: dict[str, dict], split: str, defaults: dict[str, str]
             cells += [patch, f"{s['pixel']:.1f}", f"{s['deletion']:.3f}", f"{s['insertion']:.3f}"]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return lines
+
+
+def write(work: Path, digests: dict[str, str], sources: dict[str, str], defaults: dict[str, str]) -> None:
+    """Rewrite the section from the rows in ``work`` of the models whose weights hash to ``digests``
+    (by model name; ``sources``: where each model's weights are, ``defaults``: its own heatmap method)."""
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, 1 torch thread"
+    replace_section(REPORT, "heatmaps", report_text(jsonl.read(work / RESULTS), jsonl.read(work / TIMING),
+                                                    jsonl.read(work / DETECTION), digests, machine, sources,
+                                                    defaults))
 
 
 def report_text(rows: list[dict], timings: list[dict], detections: list[dict], digests: dict[str, str], machine: str,

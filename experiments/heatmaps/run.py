@@ -1,24 +1,17 @@
-"""Compare the heatmap methods on the synthetic ground truth, time them, write docs/EXPLAIN.md.
+"""Measure the heatmap methods on the synthetic ground truth and time them, appending rows to the
+work folder (``common.RESULTS``, ``DETECTION``, ``TIMING``).
 
-    python -m experiments.heatmaps                            # measure, time, report
-    python -m experiments.heatmaps --checkpoint runs/demo     # another demo checkpoint
-    python -m experiments.heatmaps --only report              # rewrite the section from saved results
-
-Models: the foundation (``--foundation``, training-free) and the demo checkpoint
-(``--checkpoint``). Clips: fresh ``synthetic`` clips written as mp4 and read back as the app reads
-an upload, a development split (data-set seed 3000, for choosing the default method) and a test
-split (seed 4000, reported). Every (model, split) result and every timing is kept in the work
-folder under the model's weights hash, so a rerun skips what is done and a retrained checkpoint
-is measured afresh.
+Models: the foundation (training-free) and the demo checkpoint. Clips: fresh ``synthetic`` clips
+written as mp4 and read back as the app reads an upload, a development split (data-set seed
+3000, for choosing the default method) and a test split (seed 4000, reported). Every (model,
+split) result and every timing is kept under the model's weights hash, so a rerun skips what is
+done and a retrained checkpoint is measured afresh.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
-import platform
 import statistics
 import time
 from collections.abc import Iterator
@@ -35,18 +28,14 @@ from kgclip_core.synth.dataset import read_ground_truth
 from kgclip_core.synth.foundation import foundation_predictor
 from kgclip_core.synth.zeroshot import render_eval_clips
 from kgclip_core.video import read_clip
+from experiments import jsonl
+from experiments.heatmaps.common import DETECTION, LABELS, PER_CLASS, RESULTS, SPLIT_SEEDS, TIMING
 from experiments.heatmaps.measure import detection_auc, frame_unit_cosines, named_units, score_clip
-from experiments.heatmaps.report import report_text
-from experiments.sections import replace_section
 from experiments.weights import digest
 
 log = logging.getLogger(__name__)
 
-SPLIT_SEEDS = {"dev": 3000, "test": 4000}
-PER_CLASS = 2
-LABELS = "synthetic"
 LABEL_ACTIONS = [a.name for a in label_set_actions(LABELS)]
-REPORT = Path("docs/EXPLAIN.md")
 TIMING_CLIPS, TIMING_REPEATS = 3, 7
 
 
@@ -59,16 +48,6 @@ def load_models(foundation: Path, checkpoint: Path) -> dict[str, tuple[Predictor
         models["demo checkpoint"] = (Predictor.from_checkpoint(checkpoint, device="cpu"),
                                      digest(checkpoint / "model.safetensors"))
     return models
-
-
-def _rows(work: Path, name: str) -> list[dict]:
-    path = work / name
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
-
-
-def _append(work: Path, name: str, row: dict) -> None:
-    with open(work / name, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
 
 
 def split_clips(work: Path, predictor: Predictor, split: str) -> Iterator[tuple[dict, np.ndarray, list[int], torch.Tensor]]:
@@ -87,7 +66,7 @@ def unit_embeddings(predictor: Predictor) -> dict:
 
 def measure(work: Path, model: str, predictor: Predictor, digest: str, split: str) -> None:
     """Pointing game and deletion/insertion of every method on one split (cached per weights)."""
-    if any(r["digest"] == digest and r["split"] == split for r in _rows(work, "results.jsonl")):
+    if any(r["digest"] == digest and r["split"] == split for r in jsonl.read(work / RESULTS)):
         return
     unit_emb, rng, start = unit_embeddings(predictor), np.random.default_rng(0), time.perf_counter()
     pairs, clips = [], 0
@@ -98,19 +77,19 @@ def measure(work: Path, model: str, predictor: Predictor, digest: str, split: st
     row = {"model": model, "digest": digest, "split": split, "clips": clips,
            "grid": list(predictor.backbone.grid_size), "seconds": round(time.perf_counter() - start, 1), "pairs": pairs}
     log.info("%s %s: %d (frame, unit) pairs in %.0f s", model, split, len(pairs), row["seconds"])
-    _append(work, "results.jsonl", row)
+    jsonl.append(work / RESULTS, row)
 
 
 def detect(work: Path, model: str, predictor: Predictor, digest: str, split: str) -> None:
     """ROC AUC per body part of the frame's cosine with each unit (cached per weights)."""
-    if any(r["digest"] == digest and r["split"] == split for r in _rows(work, "detection.jsonl")):
+    if any(r["digest"] == digest and r["split"] == split for r in jsonl.read(work / DETECTION)):
         return
     unit_emb = unit_embeddings(predictor)
     units = {u.text: u for action in LABEL_ACTIONS for u in named_units(action) if u.text in unit_emb}
     cosines = []
     for truth, _, indices, images in split_clips(work, predictor, split):
         cosines += frame_unit_cosines(predictor.backbone, images, truth, indices, units, unit_emb)
-    _append(work, "detection.jsonl", {"model": model, "digest": digest, "split": split, "auc": detection_auc(cosines)})
+    jsonl.append(work / DETECTION, {"model": model, "digest": digest, "split": split, "auc": detection_auc(cosines)})
 
 
 def _best_ms(fn, repeats: int) -> float:
@@ -127,7 +106,7 @@ def timing(work: Path, model: str, predictor: Predictor, digest: str) -> None:
     clip the best of interleaved runs, since other jobs only ever add time, averaged over clips),
     and the maps alone for one prediction's units (best of a few runs; the attention-path methods
     reusing the recorded forward pass, as the Predictor does)."""
-    if any(r["digest"] == digest for r in _rows(work, "timing.jsonl")):
+    if any(r["digest"] == digest for r in jsonl.read(work / TIMING)):
         return
     paths = render_eval_clips(work / "clips" / "dev", LABELS, PER_CLASS, SPLIT_SEEDS["dev"]).paths[:TIMING_CLIPS]
     methods, default = list(heatmaps.HEATMAP_METHODS), predictor.cfg.heatmap_method
@@ -156,39 +135,4 @@ def timing(work: Path, model: str, predictor: Predictor, digest: str) -> None:
            "load": load, "ms": {m: 1000 * statistics.mean(best[m, p] for p in paths) for m in methods},
            "maps_ms": maps_ms}
     log.info("%s timing: %s, maps alone %s", model, row["ms"], maps_ms)
-    _append(work, "timing.jsonl", row)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
-    p = argparse.ArgumentParser(prog="python -m experiments.heatmaps", description=__doc__.splitlines()[0])
-    p.add_argument("--work", type=Path, default=Path("/tmp/kgclip_heatmaps"), help="scratch folder (resumable)")
-    p.add_argument("--foundation", type=Path, default=Path("checkpoints/foundation/open_clip_model.safetensors"))
-    p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/synthetic"))
-    p.add_argument("--only", choices=["measure", "timing", "report"], default=None)
-    p.add_argument("--splits", nargs="+", choices=list(SPLIT_SEEDS), default=list(SPLIT_SEEDS),
-                   help="measure these splits only (choose on dev before the test split is read)")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    torch.set_num_threads(1)  # a shared machine: one core, and timings comparable between runs
-    args.work.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    models = load_models(args.foundation, args.checkpoint)
-    for name, (predictor, digest) in models.items():
-        if args.only in (None, "measure"):
-            for split in args.splits:
-                measure(args.work, name, predictor, digest, split)
-                detect(args.work, name, predictor, digest, split)
-        if args.only in (None, "timing"):
-            timing(args.work, name, predictor, digest)
-    if args.only in (None, "report"):
-        digests = {name: digest for name, (_, digest) in models.items()}
-        machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, 1 torch thread"
-        replace_section(REPORT, "heatmaps", report_text(
-            _rows(args.work, "results.jsonl"), _rows(args.work, "timing.jsonl"), _rows(args.work, "detection.jsonl"),
-            digests, machine,
-            {"foundation": str(args.foundation), "demo checkpoint": str(args.checkpoint)},
-            {name: predictor.cfg.heatmap_method for name, (predictor, _) in models.items()}))
-        print(f"wrote {REPORT}")
-    log.info("done in %.0f s", time.perf_counter() - start)
-    return 0
+    jsonl.append(work / TIMING, row)

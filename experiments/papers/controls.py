@@ -17,7 +17,7 @@ from torch import nn
 
 from kgclip_core.model.kgclip import KGClipModel
 from kgclip_core.training.protocols import few_shot
-from experiments.testbed.data import ClipSet
+from experiments.papers.data import ClipSet
 
 PROBE_STEPS, PROBE_LR, PROBE_WEIGHT_DECAY = 300, 1e-2, 1e-3
 CNN_LR = 1e-3

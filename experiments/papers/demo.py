@@ -31,25 +31,20 @@ from kgclip_core.predictor import Predictor
 from kgclip_core.synth import SYNTHETIC, render_clip, write_video
 from kgclip_core.synth.dataset import clip_seed, slug
 from kgclip_core.training.checkpointing import export_predictor
-from experiments.papers.setup import SETTINGS, Clips, GridRun, foundation_digest
-from experiments.testbed.data import ClipSet
-from experiments.testbed.train import accuracy, label_classes, train_model
+from experiments.papers.common import (CANDIDATES, CHECKPOINT_DIR, DEMO, EXAMPLE_SEED, EXAMPLES_DIR, REGION_WEIGHT,
+                                       foundation_digest)
+from experiments.papers.data import ClipSet
+from experiments.papers.setup import SETTINGS, Clips, GridRun
+from experiments.papers.train import accuracy, label_classes, train_model
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_DIR = Path("checkpoints/synthetic")
-EXAMPLES_DIR = Path("assets/examples")
-# The foundation's region-text loss is kept in fine-tuning at this weight (RunSpec.region_weight):
-# on class labels alone the patch tokens forgot where the parts are (patch-cosine pointing fell
-# from 82% to 35% on the development split, docs/EXPLAIN.md).
-REGION_WEIGHT = 1.0
+# The shipped paths, the candidates tried and the region weight are in ``common``: the report names them too.
 # ASU's unit-selection loss (ModelConfig.su_loss_weight): the selection's unit scores put the
 # clip's class's units first, so that the units the app shows as "what else the model saw" are
 # the action's own (issue 12's selection target). At 1 its term (about 20 at the start: the
 # selection's temperature is low) would be most of the loss; 0.1 puts it beside the others.
 SU_LOSS_WEIGHT = 0.1
-# (backbone lr, steps, region weight) tried; the one best on the development split ships.
-CANDIDATES = tuple((lr, steps, REGION_WEIGHT) for lr, steps in ((1e-4, 800), (3e-4, 1000), (1e-3, 1000), (1e-3, 2500)))
 # The demo's map method (checkpoint config's ``heatmap_method``), chosen on the heatmap
 # comparison's development split: with the region-text loss kept in fine-tuning the patch
 # tokens point at the named part, with CLIP Surgery's feature surgery in 94% of the pairs (the
@@ -59,7 +54,6 @@ HEATMAP_METHOD = "surgery"
 # Hubness corrections tried on the shipped candidate (ModelConfig.su_hub_correction); the one
 # whose selected units belong to the true class most often on the development split ships.
 HUB_CHOICES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
-EXAMPLE_SEED = 7  # no training or evaluation set uses it: these clips are new to the model
 FRESH_PER_CLASS = 1
 NUM_EXAMPLES = 8
 # The examples a learner sees first, in this order, each shipped when the model gets its fresh
@@ -126,7 +120,7 @@ def build(clips: Clips, work: Path, candidates: tuple[tuple[float, int, float], 
                                       for c in candidates],
                "size_mb": round(sum(f.stat().st_size for f in CHECKPOINT_DIR.iterdir()) / 2**20, 1),
                "fresh": check_fresh_clips(CHECKPOINT_DIR, EXAMPLES_DIR)}
-    (work / "demo.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    (work / DEMO).write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return summary
 
 

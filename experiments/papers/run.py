@@ -1,25 +1,13 @@
-"""The papers' questions, answered on the foundation: the grid, its controls, the demo, the report.
+"""Train the papers' grid, its development sweep and its controls, appending each finished
+run's row to the work folder (``common.RESULTS``, ``DEV``, ``CONTROLS``; the demo is ``demo.py``).
 
-    python -m experiments.papers                 # everything not yet done, then the report
-    python -m experiments.papers --only dev      # the development sweep (learning rate, switches)
-    python -m experiments.papers --only report   # rewrite the report from saved results
-    python -m experiments.papers --only demo-check  # the shipped demo checkpoint measured again
-
-Every finished run is a line of ``results.jsonl`` in the work folder (per-clip correctness
-included, for the paired statistics); running again skips it, so the command resumes where
-it stopped. ``--budget-min`` stops starting new runs after that many minutes; the report
-then shows the cells done and says which are missing. Runs go in priority order: what the
-papers' claims need first (plain vs full, few-shot K=2, zero-shot), then the controls, the
-other variants, the other settings.
+Every row carries per-clip correctness (for the report's paired statistics) and the foundation's
+digest; a run whose row is there for the current foundation is skipped.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -27,16 +15,14 @@ import torch
 
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.kgclip import build_model
+from experiments import jsonl
 from experiments.papers import controls
-from experiments.papers.setup import (BATCH, CLASS_TEXT, HEADS, SEEDS, SETTINGS, SHUFFLED, Clips, GridRun,
-                                      foundation_digest, prepare)
-from experiments.testbed.train import clip_scores, label_classes, train_model
+from experiments.papers.common import BATCH, DEV_LRS, SEEDS, SHUFFLED, foundation_digest, read_rows
+from experiments.papers.setup import CLASS_TEXT, HEADS, SETTINGS, Clips, GridRun
+from experiments.papers.train import clip_scores, label_classes, train_model
 
 log = logging.getLogger(__name__)
 
-REPORT = Path("docs/TESTBED.md")
-COMMAND = "python -m experiments.papers"
-DEV_LRS = (1e-4, 3e-4, 1e-3)
 SETTING = {s.name: s for s in SETTINGS}
 # The controls' settings, most needed first (the grid's first blocks are K=2 and supervised).
 CONTROL_SETTINGS = tuple(SETTING[name] for name in ("K=2", "supervised", "K=4", "K=8", "T=2", "T=4"))
@@ -107,59 +93,41 @@ def control_rows(clips: Clips, path: Path, split: str = "test") -> None:
     done = set(read_rows(path, foundation_digest()))
     zs_model = build_model(ModelConfig.plain_clip(**HEADS), device="cpu").eval()
     test = clips.eval[f"{split}/synthetic"]
-    with open(path, "a", encoding="utf-8") as f:
-        def add(row: dict) -> None:
-            f.write(json.dumps({**row, "foundation": foundation_digest()}) + "\n")
-            f.flush()
 
-        if "zero-shot" not in done:
-            row = {"key": "zero-shot", "variant": "foundation zero-shot", "setting": "any", "seed": 0}
-            for text in ("description", "name"):
-                suffix = "" if text == CLASS_TEXT else f"/{text}"  # the grid's own class text has the plain key
-                for label_set, key in (("synthetic", f"{split}/synthetic{suffix}"),
-                                       ("synthetic_novel", f"{split}/novel/{text}")):
-                    data = clips.eval[f"{split}/{label_set}"]
-                    _, classes = label_classes(zs_model, label_set, text)
-                    row[key] = _correct(clip_scores(zs_model, data, classes)[0], data.labels)
-            add(row)
-        features: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # frames -> (train, test), computed once
-        for setting in CONTROL_SETTINGS:
-            for seed in SEEDS:
-                idx = controls.subset_indices(clips.train, setting.shots, seed)
-                key = f"linear probe|{setting.name}|{seed}"
-                if key not in done:
-                    if setting.frames not in features:
-                        features[setting.frames] = (controls.frame_features(zs_model, clips.train, setting.frames),
-                                                    controls.frame_features(zs_model, test, setting.frames))
-                    x_train, x_test = features[setting.frames]
-                    probe = controls.linear_probe(x_train[idx], clips.train.labels[idx], len(test.classes), seed)
-                    with torch.no_grad():
-                        logits = probe(x_test * 10.0)
-                    add({"key": key, "variant": "linear probe", "setting": setting.name, "seed": seed,
-                         f"{split}/synthetic": _correct(logits, test.labels)})
-                key = f"tiny CNN|{setting.name}|{seed}"
-                if key not in done:
-                    steps = GridRun("plain CLIP", setting, seed).steps
-                    net = controls.train_cnn(clips.train.subset(idx), setting.frames, steps, BATCH, seed)
-                    add({"key": key, "variant": "tiny CNN", "setting": setting.name, "seed": seed,
-                         f"{split}/synthetic": controls.cnn_correct(net, test, setting.frames)})
+    def add(row: dict) -> None:
+        jsonl.append(path, {**row, "foundation": foundation_digest()})
 
-
-def read_rows(path: Path, foundation: str | None = None) -> dict[str, dict]:
-    """Finished rows by key (the last of a key wins), from ``path`` and its shards
-    (``NAME.shard*.jsonl``, see --shard); with ``foundation``, only rows trained from those weights."""
-    rows = {}
-    for part in [path, *sorted(path.parent.glob(f"{path.stem}.shard*.jsonl"))]:
-        if part.is_file():
-            rows.update((r["key"], r) for r in map(json.loads, part.read_text(encoding="utf-8").splitlines())
-                        if foundation is None or r.get("foundation") == foundation)
-    return rows
-
-
-def machine() -> str:
-    """The machine, in words."""
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), {gpu}, torch {torch.__version__}"
+    if "zero-shot" not in done:
+        row = {"key": "zero-shot", "variant": "foundation zero-shot", "setting": "any", "seed": 0}
+        for text in ("description", "name"):
+            suffix = "" if text == CLASS_TEXT else f"/{text}"  # the grid's own class text has the plain key
+            for label_set, key in (("synthetic", f"{split}/synthetic{suffix}"),
+                                   ("synthetic_novel", f"{split}/novel/{text}")):
+                data = clips.eval[f"{split}/{label_set}"]
+                _, classes = label_classes(zs_model, label_set, text)
+                row[key] = _correct(clip_scores(zs_model, data, classes)[0], data.labels)
+        add(row)
+    features: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # frames -> (train, test), computed once
+    for setting in CONTROL_SETTINGS:
+        for seed in SEEDS:
+            idx = controls.subset_indices(clips.train, setting.shots, seed)
+            key = f"linear probe|{setting.name}|{seed}"
+            if key not in done:
+                if setting.frames not in features:
+                    features[setting.frames] = (controls.frame_features(zs_model, clips.train, setting.frames),
+                                                controls.frame_features(zs_model, test, setting.frames))
+                x_train, x_test = features[setting.frames]
+                probe = controls.linear_probe(x_train[idx], clips.train.labels[idx], len(test.classes), seed)
+                with torch.no_grad():
+                    logits = probe(x_test * 10.0)
+                add({"key": key, "variant": "linear probe", "setting": setting.name, "seed": seed,
+                     f"{split}/synthetic": _correct(logits, test.labels)})
+            key = f"tiny CNN|{setting.name}|{seed}"
+            if key not in done:
+                steps = GridRun("plain CLIP", setting, seed).steps
+                net = controls.train_cnn(clips.train.subset(idx), setting.frames, steps, BATCH, seed)
+                add({"key": key, "variant": "tiny CNN", "setting": setting.name, "seed": seed,
+                     f"{split}/synthetic": controls.cnn_correct(net, test, setting.frames)})
 
 
 def run_list(runs: list[GridRun], clips: Clips, path: Path, splits: tuple[str, ...], deadline: float,
@@ -171,61 +139,11 @@ def run_list(runs: list[GridRun], clips: Clips, path: Path, splits: tuple[str, .
     todo = [r for k, r in enumerate(runs) if k % n == i and r.key not in done]  # stable: shards never overlap
     log.info("%d runs done, %d to go in this shard", len(done), len(todo))
     out = path if n == 1 else path.with_name(f"{path.stem}.shard{i}.jsonl")
-    with open(out, "a", encoding="utf-8") as f:
-        for run in todo:
-            if time.time() > deadline:
-                log.info("time budget spent: %d runs left for the next session", len(todo))
-                return
-            row = run_one(run, clips, splits)
-            f.write(json.dumps(row) + "\n")
-            f.flush()
-            todo = todo[1:]
-            acc = 100.0 * sum(row[f"{splits[0]}/synthetic"]) / len(row[f"{splits[0]}/synthetic"])
-            log.info("%s: %s %.1f%% (%.0f s)", run.key, splits[0], acc, row["seconds"])
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", default="/tmp/kgclip_papers", help="scratch folder: clips, results, models")
-    parser.add_argument("--only", choices=("dev", "grid", "controls", "demo", "demo-check", "report"),
-                        help="demo-check: measure the shipped demo checkpoint again, no training, report untouched")
-    parser.add_argument("--candidates", nargs="+", metavar="LR:STEPS[:REGION]",
-                        help="the demo's candidates (default: all of demo.CANDIDATES), e.g. 1e-3:2500 "
-                             "(region weight: demo.REGION_WEIGHT unless given)")
-    parser.add_argument("--budget-min", type=float, default=float("inf"),
-                        help="start no new run after this many minutes (resume later)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
-    parser.add_argument("--shard", default="0/1", help="I/N: run every N-th pending run from the I-th (N processes "
-                        "side by side, one thread each); the report merges the shards")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(logging.ERROR)  # open_clip's chatter
-    logging.getLogger("experiments").setLevel(logging.INFO)
-    torch.set_num_threads(args.threads)
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    deadline = time.time() + 60 * args.budget_min
-    shard = tuple(int(x) for x in args.shard.split("/"))
-    clips = prepare(work) if args.only != "report" else None
-    if args.only == "demo-check":
-        from experiments.papers import demo
-
-        print(json.dumps(demo.check(clips, work), indent=1))
-        return 0
-    if args.only in (None, "dev"):
-        run_list(dev_runs(), clips, work / "dev.jsonl", ("dev",), deadline, shard)
-    if args.only in (None, "demo"):
-        from experiments.papers import demo
-
-        candidates = tuple(demo.parse_candidate(c) for c in args.candidates or ()) or demo.CANDIDATES
-        demo.build(clips, work, candidates)
-    if args.only in (None, "controls"):  # cheap: before the grid's long tail
-        control_rows(clips, work / "controls.jsonl")
-    if args.only in (None, "grid"):
-        run_list(grid_runs(), clips, work / "results.jsonl", ("test",), deadline, shard)
-    from experiments.papers import report
-
-    report.write(work, REPORT, machine())
-    return 0
+    for k, run in enumerate(todo):
+        if time.time() > deadline:
+            log.info("time budget spent: %d runs left for the next session", len(todo) - k)
+            return
+        row = run_one(run, clips, splits)
+        jsonl.append(out, row)
+        acc = 100.0 * sum(row[f"{splits[0]}/synthetic"]) / len(row[f"{splits[0]}/synthetic"])
+        log.info("%s: %s %.1f%% (%.0f s)", run.key, splits[0], acc, row["seconds"])

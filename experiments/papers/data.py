@@ -1,20 +1,19 @@
 """Render the synthetic data sets once and cache every frame exactly as the model sees it.
 
-Training from the written videos through the library's decoding path each epoch would cost
-more CPU than the runs themselves; instead every clip is decoded once, the way the Predictor
-reads it (``read_clip`` at short side 256, then the backbone's resize, centre crop and CLIP
-normalisation), and kept as float16. A run then samples frame indices (TSN segments, as the
-library does) from the cached frames.
+The papers' grid and its demo train from these cached clips. Training from the written videos
+through the library's decoding path each epoch would cost more CPU than the runs themselves;
+instead every clip is decoded once, the way the Predictor reads it (``read_clip`` at short side
+256, then the backbone's resize, centre crop and CLIP normalisation), and kept as float16. A run
+then samples frame indices (TSN segments, as the library does) from the cached frames.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
-
-import math
 
 import numpy as np
 import torch
@@ -89,10 +88,6 @@ class ClipSet:
             if views is not None:
                 views.append(View(frames, crop))
         return torch.stack(out)
-
-    def frame_indices(self, num_frames: int) -> np.ndarray:
-        """The frames evaluation (and the Predictor) samples: segment centres [T]."""
-        return sample_indices(self.frames.shape[1], num_frames, "test")[0]
 
 
 def ensure_dataset(out_dir: Path, label_set: str, per_class: int, seed: int, val_fraction: float) -> Path:

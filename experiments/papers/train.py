@@ -1,14 +1,16 @@
-"""Train one (variant, protocol, seed) run from scratch on cached clips, and evaluate it.
+"""Train one (variant, protocol, seed) run on cached clips, and evaluate it.
 
-The variants are the ablations of docs/MODEL.md on the ``kgclip-tiny`` backbone with random
-initial weights: plain mean-pooled CLIP, +WTI, +MRA/SU/decoder, +KG triplet, and the full
-model. Optimisation reuses the trainer's pieces (parameter groups, warmup + cosine, the
-model's own losses); only the data path differs (cached frames, see ``data.py``). No
-horizontal flip: it would turn "raise right arm" into "raise left arm".
+A run is a plain CLIP with the variant's heads switched on (``RunSpec.heads``) and any other
+``ModelConfig`` field overridden (``RunSpec.model``: the papers' grid fine-tunes the foundation
+with its own heads and optimiser, :mod:`experiments.papers.setup`). ``RunSpec``'s own defaults
+train from scratch, as the retired from-scratch testbed did (docs/TESTBED.md). Optimisation
+reuses the trainer's pieces (parameter groups, warmup + cosine, the model's own losses); only
+the data path differs (cached frames, see ``data.py``). No horizontal flip: it would turn
+"raise right arm" into "raise left arm".
 
-From scratch the text tower is random too, so by default it is trained with the rest
-(``RunSpec.train_text``): the class texts are embedded again, with gradients, every step.
-A frozen random text tower gives nearly identical class embeddings.
+By default the text tower is trained with the rest (``RunSpec.train_text``): the class texts
+are embedded again, with gradients, every step. (From scratch, a frozen random text tower
+gives nearly identical class embeddings.)
 """
 
 from __future__ import annotations
@@ -33,30 +35,9 @@ from kgclip_core.synth.regions import movement_cells
 from kgclip_core.training.config import OptimConfig
 from kgclip_core.training.protocols import few_shot
 from kgclip_core.training.trainer import configure_trainable, param_groups, seed_everything, warmup_cosine
-from experiments.testbed.data import ClipSet, View
+from experiments.papers.data import ClipSet, View
 
 log = logging.getLogger(__name__)
-
-# The heads of each variant; everything else as in configs/tiny_cpu.yaml (4 regions as in ASU).
-VARIANTS: dict[str, dict[str, bool]] = {
-    "plain CLIP": {},
-    "+WTI": {"use_wti": True},
-    "+MRA/SU/decoder": {"use_mra": True, "use_su": True, "use_decoder": True},
-    "+KG triplet": {"use_triplet": True},
-    "full KG-CLIP": {"use_mra": True, "use_su": True, "use_decoder": True, "use_wti": True, "use_triplet": True},
-}
-TINY_HEADS = dict(backbone="kgclip-tiny", pretrained=None, num_regions=4, su_top_k=4, decoder_layers=1,
-                  decoder_heads=2, triplet_layers=1, triplet_heads=2)
-
-
-def model_config(variant: str, num_frames: int, train_text: bool = True, heads: dict | None = None,
-                 **model: object) -> ModelConfig:
-    """The ModelConfig of an ablation variant on the tiny backbone (text tower trained by
-    default). ``heads`` replaces the variant's switches of :data:`VARIANTS` (another grid's
-    variants); ``model`` overrides fields (another backbone, the class text, a fidelity switch)."""
-    switches = VARIANTS[variant] if heads is None else heads
-    return ModelConfig.plain_clip(**{**TINY_HEADS, "num_frames": num_frames, "train_text": train_text,
-                                     **switches, **model})
 
 
 @dataclass
@@ -69,13 +50,13 @@ class RunSpec:
     shots: int = 0  # 0: every training clip (supervised); K: K clips per class
     steps: int = 300
     batch_size: int = 16
-    train_text: bool = True  # False: the text tower stays at its random initialisation
+    train_text: bool = True  # False: the text tower stays as initialised (the class texts embedded once)
     # From scratch: one learning rate for backbone and heads, far above fine-tuning's 1e-5.
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(
         lr=2e-3, new_module_lr_mult=1.0, weight_decay=0.05, warmup_epochs=0.0, clip_grad_norm=1.0))
     warmup_fraction: float = 0.1
-    heads: dict | None = None  # the variant's head switches, when not the testbed's VARIANTS
-    model: dict = field(default_factory=dict)  # ModelConfig overrides (see model_config)
+    heads: dict = field(default_factory=dict)  # the variant's head switches (ModelConfig fields); none: plain CLIP
+    model: dict = field(default_factory=dict)  # other ModelConfig fields: the backbone, the class text, ...
     shuffle_kg: bool = False  # the shuffled-KG control: each class gets another's units and edges
     # The foundation's region-text loss kept in fine-tuning (``region_term``): the patch tokens
     # over a moving part should still match its movement unit. 0: class labels alone.
@@ -84,6 +65,13 @@ class RunSpec:
     @property
     def protocol(self) -> str:
         return f"few-shot K={self.shots}" if self.shots else "supervised"
+
+
+def model_config(spec: RunSpec) -> ModelConfig:
+    """The ModelConfig of a run: the plain CLIP at the run's frames and text-tower protocol, with
+    the variant's head switches and the other overrides."""
+    return ModelConfig.plain_clip(**{"num_frames": spec.num_frames, "train_text": spec.train_text, **spec.heads,
+                                     **spec.model})
 
 
 def spec_inputs(labels: LabelSet, kg: KnowledgeGraph, class_text: str, shuffle_seed: int | None) -> ClassInputs:
@@ -110,8 +98,7 @@ def train_model(spec: RunSpec, train: ClipSet, label_set: str | Sequence[str] = 
     or the class names in label order); returns it in eval mode with the label set's KG.
     ``on_step(step, losses, classes)`` is called after every step (diagnostics)."""
     seed_everything(spec.seed)
-    cfg = model_config(spec.variant, spec.num_frames, spec.train_text, spec.heads, **spec.model)
-    model = build_model(cfg, device="cpu")
+    model = build_model(model_config(spec), device="cpu")
     configure_trainable(model, spec.optim)
     labels = load_label_set(label_set)
     kg = KnowledgeGraph.for_label_set(labels)
