@@ -1,4 +1,5 @@
-"""Shared fixtures: the real clips from ../shared, a tiny CLIP, and an isolated cache."""
+"""Shared fixtures: the real clips from ../shared, a tiny CLIP, the shipped models (each loaded once
+per test run), and an isolated cache."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CLIPS = SHARED / "clips"
 REFERENCE_LABELS = SHARED / "reference" / "labels"
+CHECKPOINTS = REPO / "checkpoints"
 
 
 def manifest_rows() -> list[dict]:
@@ -71,3 +73,21 @@ def make_full_predictor(tiny_backbone):
         return Predictor(KGClipModel(cfg, tiny_backbone), PredictorConfig(backbone=tiny_backbone.cfg, num_frames=num_frames))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def demo_predictor():
+    """The shipped demo checkpoint (fine-tuned on the synthetic actions), loaded once per test run;
+    tests read it and change nothing of it."""
+    from kgclip_core.predictor import Predictor
+
+    return Predictor.from_checkpoint(CHECKPOINTS / "synthetic", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def foundation():
+    """The shipped foundation run training-free on the synthetic labels, loaded once per test run;
+    tests read it and change nothing of it."""
+    from kgclip_core.synth.foundation import foundation_predictor
+
+    return foundation_predictor(CHECKPOINTS / "foundation" / "open_clip_model.safetensors", device="cpu")

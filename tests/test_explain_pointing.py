@@ -8,21 +8,18 @@ feature surgery) on the body part a movement unit names in most frames, legs and
 fine-tuned from it with that loss kept and ASU's selection loss added, does so in 89%.
 """
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from kgclip_core.predictor import Predictor
-from kgclip_core.synth.foundation import foundation_predictor
 from kgclip_core.synth.render import render_clip
 from experiments.heatmaps.evidence import moving_parts, named_part
 from experiments.heatmaps.measure import detection_auc, named_units, score_clip
 from kgclip_core.synth.regions import boxes_mask, cells_touched
 from experiments.heatmaps.pointing import random_baselines
 
-CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 # An arm, a hand, a leg and a both-legs action: every kind of part the units name.
 ACTIONS = ("raise right arm", "wave left hand", "kick right leg", "march in place")
 FRAMES = list(range(2, 40, 5))  # 8 frames of the 40 a clip has
@@ -50,29 +47,17 @@ def _pointing(predictor: Predictor, actions: tuple[str, ...]) -> dict[str, tuple
                    100 * np.mean([r["baseline"]["patch"] for r in rs]), len(rs)) for kind, rs in groups.items()}
 
 
-def _foundation() -> Predictor:
-    return foundation_predictor(CHECKPOINTS / "foundation" / "open_clip_model.safetensors", device="cpu")
-
-
-def _demo() -> Predictor:
-    return Predictor.from_checkpoint(CHECKPOINTS / "synthetic", device="cpu")
-
-
 # Measured on these clips (210 pairs each; random 6%): foundation 88% (arm 94, hand 94, leg 90,
 # foot 79); demo checkpoint 90% (arm 98, hand 100, leg 88, foot 85). The plain patch cosine
 # gave 84% and 74% (the demo's legs 67%). Before the region-text loss, the first-stage
 # foundation found legs in 13% of pairs and feet in 5%; the demo fine-tuned without it found
 # feet in none (docs/EXPLAIN.md).
-MODELS = {"foundation": (CHECKPOINTS / "foundation" / "open_clip_model.safetensors", _foundation),
-          "demo checkpoint": (CHECKPOINTS / "synthetic" / "model.safetensors", _demo)}
+MODELS = {"foundation": "foundation", "demo checkpoint": "demo_predictor"}  # their fixtures (conftest.py)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_each_models_default_map_points_at_the_named_part(name: str):
-    weights, load = MODELS[name]
-    if not weights.is_file():
-        pytest.skip(f"{weights.parent} is not here")
-    predictor = load()
+def test_each_models_default_map_points_at_the_named_part(name: str, request):
+    predictor = request.getfixturevalue(MODELS[name])
     assert predictor.cfg.heatmap_method == "surgery"  # both carry their parts in the patch tokens
     parts = _pointing(predictor, ACTIONS)
     hits, random, pairs = parts["all"]

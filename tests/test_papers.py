@@ -172,8 +172,8 @@ def test_grid_runs_share_everything_but_the_variant():
 
 
 @pytest.fixture(scope="module")
-def demo() -> Predictor:
-    return Predictor.from_checkpoint(CHECKPOINT, device="cpu")
+def demo(demo_predictor) -> Predictor:
+    return demo_predictor
 
 
 def test_shipped_checkpoint_fits_its_budget() -> None:
