@@ -15,16 +15,16 @@ from kgclip_core.video import VideoInfo
 
 @dataclass
 class Evidence:
-    """One concept the predicted class expects (from its knowledge-graph entry), and how
-    strongly the clip shows it, by :attr:`Prediction.evidence_measure`: the cosine of its text
-    with the frames, or the model's triplet link between the clip and the concept."""
+    """One concept a class expects (from its knowledge-graph entry), and whether the clip shows
+    it, by :attr:`Prediction.evidence_measure`: a concept detector's calibrated probability, or
+    the cosine of the concept's text with the frames (a relative rule), never by which class won."""
 
     text: str
     type: str  # movement, body_part, part_state, motion, object, scene
-    score: float  # mean cosine over the frames, or the clip's triplet score
-    frame_scores: list[float]  # its text's cosine with each sampled frame (where in time it matches)
+    score: float  # the probability that the clip shows it (detector), or its mean cosine with the frames
+    frame_scores: list[float]  # the same score in each sampled frame (where in time it shows)
     best_frame: int  # index into Prediction.frames of its best frame
-    present: bool  # score clears Prediction.evidence_threshold (above it for the triplet, at least it for the cosine)
+    present: bool  # the mark: score reaches Prediction.evidence_threshold
 
 
 @dataclass
@@ -67,6 +67,25 @@ class EdgeScore:
 
 
 @dataclass
+class Contrast:
+    """Why one action and not another: the concepts that tell them apart, each marked against the clip.
+
+    ``own``: what ``label`` needs and ``rival`` lacks; ``rival_own``: the reverse; ``shared``: the
+    concepts both need (they explain neither over the other). ``rival_maps`` [T, len(rival_own),
+    H', W'] are the rival's concepts' maps (each sums to 1; the label's own are among the
+    Prediction's evidence maps); None where the heatmap method makes no concept maps.
+    """
+
+    label: str
+    rival: str
+    rival_index: int  # the rival's class index in the label set
+    own: list[Evidence] = field(default_factory=list)
+    rival_own: list[Evidence] = field(default_factory=list)
+    shared: list[str] = field(default_factory=list)
+    rival_maps: np.ndarray | None = field(default=None, repr=False)
+
+
+@dataclass
 class Prediction:
     """Everything known about one clip's prediction, ready to display or serialise."""
 
@@ -86,9 +105,19 @@ class Prediction:
     region_maps: np.ndarray | None = field(default=None, repr=False)  # [T, R, H', W'], each sums to 1
     units: list[SelectedUnit] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)  # the top class's own concepts, best first
-    evidence_threshold: float | None = None  # the bar a concept's score must clear to count as shown (see above)
-    # "cosine" (concept text vs frames) or "triplet" (the KG triplet encoder's video-movement score)
+    evidence_threshold: float | None = None  # the bar a concept's score must reach to be marked shown
+    # "detector" (a calibrated probability, kgclip_core.model.concept_detector) or "cosine" (relative)
     evidence_measure: str = "cosine"
+    contrast: Contrast | None = None  # the top action against the runner-up
+    # How well the top action accounts for what the clip shows, in [0, 1] (None without a detector),
+    # and whether that is too little to name it: "none of these labels fits this clip well".
+    fit: float | None = None
+    unsure: bool = False
+    unknown_labels: list[str] = field(default_factory=list)  # typed labels a fine-tuned model never learned
+    shown_concepts: list[str] = field(default_factory=list)  # the label set's concepts the clip shows, best first
+    # [T, U] every concept of the label set scored in each frame (by evidence_measure), so that the
+    # top action can be contrasted with any class later (Predictor.contrast) without the model
+    concept_scores: np.ndarray | None = field(default=None, repr=False)
     unit_maps: np.ndarray | None = field(default=None, repr=False)  # [T, K, H', W'], each sums to 1
     # [T, E, H', W'] in ``evidence`` order, each sums to 1; None for the gradient methods (a pass per text)
     evidence_maps: np.ndarray | None = field(default=None, repr=False)
@@ -101,8 +130,10 @@ class Prediction:
     def to_dict(self) -> dict:
         """A JSON-ready dict (frames and dense maps left out)."""
         out = asdict(self)
-        for key in ("frames", "region_maps", "unit_maps", "evidence_maps", "kg"):
+        for key in ("frames", "region_maps", "unit_maps", "evidence_maps", "kg", "concept_scores"):
             out.pop(key)
+        if self.contrast is not None:
+            out["contrast"].pop("rival_maps")
         if self.alignment is not None:
             out["alignment"]["similarity"] = self.alignment.similarity.round(4).tolist()
         return out

@@ -23,15 +23,18 @@ from kgclip_core.backbone import BackboneConfig, load_backbone, resolve_device
 from kgclip_core.budget import RequestLimits
 from kgclip_core.class_cache import ClassCache, progress_within
 from kgclip_core.class_inputs import class_inputs
-from kgclip_core.errors import LabelError
-from kgclip_core.evidence import measure_evidence
+from kgclip_core.errors import ConfigError, LabelError
+from kgclip_core.contrast import contrast, rival_units
+from kgclip_core.evidence import ConceptMarks, concepts_of, evidence_items, fit_score, mark_concepts
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.labels import LabelSet, label_set_of, load_label_set
 from kgclip_core.model import checkpoint
+from kgclip_core.model.concept_detector import FILE_NAME as DETECTOR_FILE
+from kgclip_core.model.concept_detector import ConceptDetector, feature_width
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.kgclip import ClassFeatures, ClassProgress, KGClipModel, ScoreOutput
-from kgclip_core.prediction import Prediction
-from kgclip_core.readout import concept_maps, read_out
+from kgclip_core.prediction import Contrast, Prediction
+from kgclip_core.readout import concept_maps, grid_maps, read_out
 from kgclip_core.video import Clip, read_clip
 
 # Prediction is part of the facade: callers import it from here with the Predictor.
@@ -41,7 +44,10 @@ RANDOM_WEIGHTS_WARNING = (
     "This model runs on RANDOM weights (no pretrained weights could be loaded): predictions are "
     "meaningless. Connect to the internet once, pass a local weights file, or load a trained checkpoint."
 )
+UNKNOWN_LABELS = ("This model was fine-tuned on {n} actions, and {labels} are not among them: it scores them by "
+                  "their text alone, so read their scores and explanations with care.")
 _CLASS_CACHE_SIZE = 8
+SHOWN_CONCEPTS = 12  # the clip's concepts a prediction lists, best first (what a "not sure" names)
 DEFAULT_TRIPLET_SHORTLIST = 16
 
 
@@ -55,7 +61,9 @@ class PredictorConfig:
     of scoring every class and kept the demo checkpoint's top-1 on every fresh clip tried
     (docs/MODEL.md); 0 scores every class. ``heatmap_method`` makes the selected units' maps
     (one of ``kgclip_core.heatmaps.HEATMAP_METHODS``; the gradient methods cost
-    backward passes on every prediction, docs/EXPLAIN.md).
+    backward passes on every prediction, docs/EXPLAIN.md). ``concept_detector``: a concept
+    detector file (``kgclip_core.model.concept_detector``) that marks which concepts the clip
+    shows with calibrated probabilities; without one a relative rule marks them.
     """
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -65,6 +73,7 @@ class PredictorConfig:
     top_k: int = 5
     triplet_shortlist: int | None = DEFAULT_TRIPLET_SHORTLIST
     heatmap_method: str = heatmaps.DEFAULT_HEATMAP_METHOD
+    concept_detector: str | None = None
 
 
 class Predictor:
@@ -80,6 +89,11 @@ class Predictor:
         self.limits: RequestLimits | None = None  # a server's bounds on each prediction (kgclip_core.budget)
         self._checkpoint_kg = kg
         self._classes: ClassCache[tuple[KnowledgeGraph, ClassFeatures]] = ClassCache(_CLASS_CACHE_SIZE)
+        self.detector = ConceptDetector.load(cfg.concept_detector) if cfg.concept_detector else None
+        if self.detector is not None and self.detector.mean.shape[0] != feature_width(model.backbone.embed_dim):
+            raise ConfigError(f"The concept detector {Path(cfg.concept_detector).name} was made for another model "
+                              f"(features of {self.detector.mean.shape[0]}, this one's have "
+                              f"{feature_width(model.backbone.embed_dim)}).")
 
     @classmethod
     def from_config(cls, cfg: PredictorConfig, labels: str | Sequence[str] | None = None) -> Predictor:
@@ -95,10 +109,13 @@ class Predictor:
         """A fine-tuned model from a checkpoint directory (config.json, model.safetensors, kg.json).
 
         The heatmap method is the checkpoint's own (``config.json``'s ``heatmap_method``, the one
-        measured to point best with its weights) unless ``overrides`` name one."""
+        measured to point best with its weights) unless ``overrides`` name one; so is its concept
+        detector (``concepts.safetensors`` beside the weights), when it has one."""
         ckpt = checkpoint.load(directory, device=str(resolve_device(device)))
         if ckpt.heatmap_method is not None:
             overrides.setdefault("heatmap_method", heatmaps.check_method(ckpt.heatmap_method))
+        if (Path(directory) / DETECTOR_FILE).is_file():
+            overrides.setdefault("concept_detector", str(Path(directory) / DETECTOR_FILE))
         backbone_cfg = ckpt.model.backbone.cfg
         cfg = PredictorConfig(backbone=backbone_cfg, model=ckpt.config, num_frames=ckpt.config.num_frames, **overrides)
         kg = KnowledgeGraph.from_json(ckpt.kg) if ckpt.kg.get("nodes") else None
@@ -185,15 +202,72 @@ class Predictor:
         kg, classes = self.classes(label_set, progress_within(deadline, progress))
         out = self.model.score(video, classes, explain=True)
         pred = self._ranked(clip, label_set, out, top_k, video.grid)
-        evidence = measure_evidence(self.model, out, classes, pred.class_indices[0])
-        pred.evidence, pred.evidence_threshold, pred.evidence_measure = (
-            evidence.items, evidence.threshold, evidence.measure)
-        read_out(pred, out, classes, kg, label_set, self.backbone.word_pieces, evidence.links)
-        for name, maps in concept_maps(self.backbone, images[0], video, out, classes, evidence.units, method,
+        marks = mark_concepts(video, out, classes, self.detector)
+        self._explain(pred, marks, out, classes, kg, label_set)
+        concepts = {"evidence_maps": [classes.unit_texts.index(e.text) for e in pred.evidence]}
+        if pred.contrast is not None:
+            concepts["rival_maps"] = rival_units(classes, pred.contrast)
+        for name, maps in concept_maps(self.backbone, images[0], video, out, classes, concepts, method,
                                        recorded).items():
-            setattr(pred, name, maps)
+            setattr(pred.contrast if name == "rival_maps" else pred, name, maps)
         pred.heatmap_method = method
         return pred
+
+    def _explain(self, pred: Prediction, marks: ConceptMarks, out: ScoreOutput, classes: ClassFeatures,
+                 kg: KnowledgeGraph, label_set: LabelSet) -> None:
+        """The explanation of the top class: its concepts as the clip shows them, the contrast with
+        the runner-up, how well it fits, and the model's own intermediate results."""
+        top = pred.class_indices[0]
+        pred.evidence = evidence_items(marks, classes, concepts_of(classes, top))
+        pred.evidence_measure, pred.evidence_threshold = marks.measure, marks.threshold
+        pred.concept_scores = marks.frame_scores.cpu().numpy()
+        shown = marks.present.nonzero().flatten().tolist()
+        pred.shown_concepts = [classes.unit_texts[u] for u in sorted(shown, key=lambda u: -float(marks.scores[u]))
+                               ][:SHOWN_CONCEPTS]
+        if len(label_set) > 1:
+            pred.contrast = contrast(marks, classes, label_set, top, int(out.logits[0].topk(2).indices[1]))
+        pred.fit = fit_score(marks, classes, top)
+        below = None if self.detector is None else self.detector.unsure_below
+        pred.unsure = pred.fit is not None and below is not None and pred.fit < below
+        pred.unknown_labels = self.unknown_labels(label_set)
+        if pred.unknown_labels:
+            pred.warnings.append(UNKNOWN_LABELS.format(n=len(self.default_labels), labels=", ".join(
+                repr(label) for label in pred.unknown_labels[:5]) + (" ..." if len(pred.unknown_labels) > 5 else "")))
+        read_out(pred, out, classes, kg, label_set, self.model)
+
+    def unknown_labels(self, label_set: LabelSet) -> list[str]:
+        """The labels of ``label_set`` a fine-tuned model never learned (not among its checkpoint's
+        classes); none for a training-free model, which knows every label through its text alone."""
+        if self.model.cfg.training_free or self.default_labels is None:
+            return []
+        known = {n.casefold() for n in (*self.default_labels.classes, *self.default_labels.display_names)}
+        return [d for c, d in zip(label_set.classes, label_set.display_names)
+                if c.casefold() not in known and d.casefold() not in known]
+
+    def contrast(self, pred: Prediction, rival: str, labels: str | Sequence[str] | LabelSet | None = None
+                 ) -> Contrast:
+        """The prediction's top action against ``rival`` (any class of its label set, by class or
+        display name), with the rival's concepts' maps when the heatmap method makes concept maps.
+        ``labels`` must be what was passed to ``predict``."""
+        label_set = self.resolve_labels(labels)
+        if label_set.classes[pred.class_indices[0]] != pred.class_names[0]:
+            raise LabelError("The labels given are not the ones this prediction was made with.")
+        names = {n.casefold(): i for i, n in enumerate(label_set.classes)}
+        names.update((n.casefold(), i) for i, n in enumerate(label_set.display_names))
+        if str(rival).casefold() not in names:
+            raise LabelError(f"{str(rival)[:80]!r} is not a class of this label set.")
+        _, classes = self.classes(label_set)
+        marks = ConceptMarks.from_frame_scores(torch.as_tensor(pred.concept_scores), pred.evidence_measure,
+                                               pred.evidence_threshold)
+        result = contrast(marks, classes, label_set, pred.class_indices[0], names[str(rival).casefold()])
+        units = rival_units(classes, result)
+        if units and self.cfg.heatmap_method in heatmaps.SINGLE_PASS:
+            images = self.backbone.preprocess(pred.frames)
+            with torch.no_grad():
+                maps = heatmaps.text_maps(self.backbone, images, classes.unit_emb[units], self.cfg.heatmap_method,
+                                          concepts=classes.unit_emb)
+            result.rival_maps = grid_maps(maps, self.backbone.grid_size)
+        return result
 
     def _ranked(self, clip: Clip, label_set: LabelSet, out: ScoreOutput, top_k: int,
                 grid: tuple[int, int]) -> Prediction:

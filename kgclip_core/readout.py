@@ -10,8 +10,6 @@ prediction's own forward pass where the method can.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -21,18 +19,24 @@ from kgclip_core.backbone import ClipBackbone
 from kgclip_core.heatmaps.attention import LastBlockQKV
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.labels import LabelSet
-from kgclip_core.model.kgclip import ClassFeatures, ScoreOutput, VideoFeatures
+from kgclip_core.model.kgclip import ClassFeatures, KGClipModel, ScoreOutput, VideoFeatures
 from kgclip_core.prediction import EdgeScore, Prediction, SelectedUnit, WordAlignment
 
 
-def read_out(pred: Prediction, out: ScoreOutput, classes: ClassFeatures, kg: KnowledgeGraph, label_set: LabelSet,
-             word_pieces: Callable[[str], list[str]], links: dict[int, float]) -> None:
-    """Fill ``pred``'s explanation fields from the scoring pass ``out``, for its top class.
+def triplet_links(model: KGClipModel, out: ScoreOutput, classes: ClassFeatures, units: list[int]) -> dict[int, float]:
+    """The model's triplet link from the clip to each of ``units`` ({unit index: score}, both
+    directions averaged); empty without the KG triplet encoder."""
+    if model.triplet is None or not units:
+        return {}
+    fwd, inv = model.triplet.pair_scores(out.video_emb[:1], "video-movement", classes.unit_emb[units])
+    return dict(zip(units, (0.5 * (fwd + inv))[0].float().tolist()))
 
-    ``word_pieces`` splits a label as the text tower's tokenizer does (the alignment's rows);
-    ``links``: the clip's triplet link to concepts ({unit index: score}, the evidence's), which
-    an edge whose tail is one of the top class's concepts shows beside its plausibility.
-    """
+
+def read_out(pred: Prediction, out: ScoreOutput, classes: ClassFeatures, kg: KnowledgeGraph, label_set: LabelSet,
+             model: KGClipModel) -> None:
+    """Fill ``pred``'s explanation fields from ``model``'s scoring pass ``out``, for its top class:
+    region and unit maps, the selected units, the word-frame alignment, and the KG edges of the
+    top class with the triplet encoder's plausibility and the clip's link to each edge's tail."""
     top = pred.class_indices[0]
     if out.region_maps is not None:
         pred.region_maps = out.region_maps[0].float().cpu().numpy()
@@ -51,13 +55,13 @@ def read_out(pred: Prediction, out: ScoreOutput, classes: ClassFeatures, kg: Kno
         mask = classes.word_mask[top]
         pred.alignment = WordAlignment(
             label=pred.labels[0],
-            words=word_pieces(pred.labels[0])[: int(mask.sum())],
+            words=model.backbone.word_pieces(pred.labels[0])[: int(mask.sum())],
             similarity=out.wti.similarity[0, top][mask].float().cpu().numpy(),
             word_weights=out.wti.word_weights[top][mask].tolist(),
             frame_weights=out.wti.frame_weights[0].tolist())
     if out.edge_scores is not None:
-        # The clip's link to an edge's tail is the evidence's link to that concept.
         own = {classes.unit_texts[u]: u for u in classes.class_unit_mask[top].nonzero().flatten().tolist()}
+        links = triplet_links(model, out, classes, list(own.values()))
         for k, e in enumerate(out.edge_index.tolist()):
             head, relation, tail = classes.triples[e]
             if head == pred.labels[0]:
@@ -66,13 +70,20 @@ def read_out(pred: Prediction, out: ScoreOutput, classes: ClassFeatures, kg: Kno
     pred.kg = kg.subgraph([label_set.classes[top]]).to_json()
 
 
+def grid_maps(maps: torch.Tensor, grid: tuple[int, int]) -> np.ndarray:
+    """Maps [N, K, h, w] of ``heatmaps.text_maps`` as a Prediction holds them: on the patch ``grid``
+    (pixel maps, Integrated Gradients', pooled onto it), each summing to 1."""
+    maps = F.adaptive_avg_pool2d(maps, grid)
+    return (maps / maps.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)).cpu().numpy()
+
+
 def concept_maps(backbone: ClipBackbone, images: torch.Tensor, video: VideoFeatures, out: ScoreOutput,
-                 classes: ClassFeatures, evidence_units: list[int], method: str,
+                 classes: ClassFeatures, concepts: dict[str, list[int]], method: str,
                  recorded: LastBlockQKV | None) -> dict[str, np.ndarray]:
-    """The Prediction's maps that ``method`` makes, by field name: ``unit_maps`` (the selected
-    units'; the model's own cosine maps are kept for ``cosine``) and ``evidence_maps`` (the top
-    class's concepts ``evidence_units``, for the single-pass methods only: the gradient methods
-    would cost a pass per concept). Each [T, K, H', W'] on the patch grid, summing to 1.
+    """The maps that ``method`` makes: ``unit_maps`` (the selected units'; the model's own cosine
+    maps are kept for ``cosine``), and for each named list of ``concepts`` (unit indices, e.g.
+    the top class's and its rival's) their maps, for the single-pass methods only: the gradient
+    methods would cost a pass per concept. Each [T, K, H', W'] on the patch grid, summing to 1.
 
     ``images`` [T, 3, S, S] and ``video`` are the prediction's frames and their encoding;
     ``recorded``: what that pass recorded for ``method`` (``heatmaps.recorder``).
@@ -80,15 +91,14 @@ def concept_maps(backbone: ClipBackbone, images: torch.Tensor, video: VideoFeatu
     wanted: dict[str, list[int]] = {}
     if out.su is not None and method != "cosine":
         wanted["unit_maps"] = out.su.indices[0].tolist()
-    if evidence_units and method in heatmaps.SINGLE_PASS:
-        wanted["evidence_maps"] = evidence_units
+    if method in heatmaps.SINGLE_PASS:
+        wanted.update((name, units) for name, units in concepts.items() if units)
     if not wanted:
         return {}
     # One call for both: the attention-path methods rerun the last block once.
     units = [u for ids in wanted.values() for u in ids]
     maps = heatmaps.text_maps(backbone, images, classes.unit_emb[units], method, recorded,
                               patches=video.patches[0], concepts=classes.unit_emb)
-    maps = F.adaptive_avg_pool2d(maps, video.grid)  # pixel maps (integrated gradients) onto the grid
-    maps = (maps / maps.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)).cpu().numpy()
+    maps = grid_maps(maps, video.grid)
     split = np.cumsum([len(ids) for ids in wanted.values()])[:-1]
     return dict(zip(wanted, np.split(maps, split, axis=1)))

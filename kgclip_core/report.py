@@ -1,10 +1,10 @@
 """A prediction to take away: a self-contained HTML report and an MP4 of the clip with a heatmap.
 
 The report is one HTML file with no scripts and no links out (the frames are PNG data URIs), so
-it opens offline and can be mailed: the clip's name, the model and label set, the top-k actions,
-the sampled frames with the chosen heatmap, *Why this action* (the top action's own concepts
-checked against the clip), its knowledge-graph concepts, the semantic units the model selected,
-and any warnings. Every text that comes from a user or a file (labels, file names, concepts) is
+it opens offline and can be mailed: the clip's name, the model and label set, "not sure" when no
+label fits, the top-k actions, why the top action and not the runner-up, the sampled frames with
+the chosen heatmap, *Why this action* (the top action's own concepts checked against the clip),
+its knowledge-graph concepts, the semantic units the model selected, and any warnings. Every text that comes from a user or a file (labels, file names, concepts) is
 escaped with ``explain.text.escape_html``.
 
 The video is the clip with the heatmap of the nearest sampled frame overlaid on every frame,
@@ -23,9 +23,10 @@ import numpy as np
 from PIL import Image
 
 from kgclip_core.explain.figures import UNITS_NOTE, evidence_rule
-from kgclip_core.explain.maps import HEATMAP_KINDS, heatmap_caption, heatmap_choices, heatmaps
+from kgclip_core.explain.maps import HEATMAP_KINDS, first_map, heatmap_caption, heatmap_choices, heatmaps
 from kgclip_core.explain.overlay import overlay
 from kgclip_core.explain.text import escape_html
+from kgclip_core.explain.why import CONTRAST_COLUMNS, contrast_rows, contrast_summary, unsure_note
 from kgclip_core.kg.graph import UNIT_TYPES, KnowledgeGraph
 from kgclip_core.prediction import Prediction
 from kgclip_core.video import read_clip
@@ -47,14 +48,15 @@ figure { margin: 0; } figure img { height: 10rem; } figcaption { font-size: 0.8r
 def chosen_maps(pred: Prediction, kind: str | None = None,
                 which: str | None = None) -> tuple[np.ndarray | None, str, str]:
     """The heatmaps [T, H, W] to draw, their name and a line on what they show: map ``which``
-    (a name from ``heatmap_choices``; default: the mean of all) of ``kind`` (default: the first
-    kind the prediction has maps of). (None, "no heatmap", "") when it has none."""
+    (a name from ``heatmap_choices``) of ``kind``; by default the map shown first
+    (``explain.maps.first_map``). (None, "no heatmap", "") when the prediction has none."""
+    first_kind, first_which = first_map(pred)
     kinds = [k for k in HEATMAP_KINDS if heatmap_choices(pred, k)]
-    kind = kind if kind in kinds else (kinds[0] if kinds else None)
+    kind = kind if kind in kinds else first_kind
     if kind is None:
         return None, "no heatmap", ""
     names = heatmap_choices(pred, kind)
-    which = which if which in names else names[0]
+    which = which if which in names else (first_which if kind == first_kind else names[0])
     index = names.index(which) - 1 if which != names[0] else None
     return heatmaps(pred, kind, index), which, heatmap_caption(pred, kind, index)
 
@@ -69,9 +71,10 @@ def report_html(pred: Prediction, kind: str | None = None, which: str | None = N
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>{escape_html(title)}</h1>",
         _facts(pred),
-        *(f"<p class='warning'>{escape_html(w)}</p>" for w in pred.warnings),
+        *(f"<p class='warning'>{escape_html(w)}</p>" for w in [*filter(None, [unsure_note(pred)]), *pred.warnings]),
         "<h2>Predicted actions</h2>",
         _table(["action", "probability"], [[label, f"{100 * score:.1f}%"] for label, score in zip(pred.labels, pred.scores)]),
+        *_contrast(pred),
         f"<h2>Sampled frames with the heatmap: {escape_html(map_name)}</h2>",
         f"<p>{escape_html(caption)}. Colours: black where the map is 0, pale yellow at the frame's maximum "
         f"(opacity {opacity:.2f}).</p>" if maps is not None else "",
@@ -131,6 +134,14 @@ def _evidence(pred: Prediction) -> str:
     rule = escape_html(evidence_rule(pred))
     note = f"<p>{shown} of {len(pred.evidence)} concepts are shown by the clip: ✓ when {rule}.</p>"
     return _table(["shown", "concept", "type", "score", "best frame"], rows) + note
+
+
+def _contrast(pred: Prediction) -> list[str]:
+    if pred.contrast is None:
+        return []
+    return [f"<h2>Why {escape_html(pred.contrast.label)} and not {escape_html(pred.contrast.rival)}</h2>",
+            f"<p>{escape_html(contrast_summary(pred.contrast))}</p>",
+            _table(CONTRAST_COLUMNS, contrast_rows(pred.contrast)) if pred.contrast.own or pred.contrast.rival_own else ""]
 
 
 def _concepts(pred: Prediction) -> str:

@@ -15,10 +15,9 @@ import torch
 
 from kgclip_core.predictor import Predictor
 from kgclip_core.synth.render import render_clip
-from experiments.heatmaps.evidence import moving_parts, named_part
 from experiments.heatmaps.measure import detection_auc, named_units, score_clip
 from kgclip_core.synth.regions import boxes_mask, cells_touched
-from experiments.heatmaps.pointing import random_baselines
+from experiments.heatmaps.pointing import moving_parts, named_part, random_baselines
 
 # An arm, a hand, a leg and a both-legs action: every kind of part the units name.
 ACTIONS = ("raise right arm", "wave left hand", "kick right leg", "march in place")

@@ -23,6 +23,7 @@ LAYERS = (
     ("backbone", "kg", "budget", "video_out"),
     ("model", "heatmaps", "prediction"),
     ("class_inputs", "class_cache", "evidence", "readout"),
+    ("contrast",),
     ("predictor",),
     ("explain", "training", "warmup"),
     ("report", "synth"),

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kgclip_core.synth.regions import cells_touched
+from kgclip_core.synth.figure import rest_state
+from kgclip_core.synth.regions import EXCLUDED_PARTS, cells_touched
 
 
 def patch_centres(grid: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -50,3 +51,20 @@ def random_baselines(mask: np.ndarray, grid: tuple[int, int]) -> dict[str, float
     rows, cols = patch_centres(grid, mask.shape)
     return {"pixel": float(mask.mean()), "patch centre": float(mask[np.ix_(rows, cols)].mean()),
             "patch": float(cells_touched(mask, grid).mean())}
+
+
+def named_part(unit: str, parts: list[str]) -> list[str]:
+    """The ground-truth part keys a unit's text names: "right hand wave" -> ["right hand"];
+    "arm raise" (no side) -> both arms; "wave" or "ball" -> none."""
+    words = unit.split()
+    for n in (2, 1):
+        named = [key for key in parts if key.split() == words[:n] or (n == 1 and key.split()[-1] == words[0])]
+        if named:
+            return named
+    return []
+
+
+def moving_parts(truth: dict) -> set[str]:
+    """The part keys whose ground-truth state leaves rest in some frame of the clip."""
+    return {key for frame in truth["frames"] for key, part in frame["parts"].items()
+            if key not in EXCLUDED_PARTS and part["state"] != rest_state(key)}

@@ -5,7 +5,8 @@ dense maps live below the Predictor, in ``kgclip_core.heatmaps``). ``maps``: the
 and semantic-unit maps placed on the sampled frames, any text's map by any method, captions.
 ``attribution``: opt-in Integrated Gradients on the frames (several passes, with progress).
 ``overlay``: matplotlib heatmap overlays on frames. ``figures``: plotly charts and the unit
-table. ``graph``: the knowledge-graph views of a prediction and of one action.
+table. ``graph``: the knowledge-graph views of a prediction and of one action. ``why``: why the top
+action and not its rival, and "not sure", in words.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ _EXPORTS = {
     "figures": ("alignment_heatmap", "evidence_note", "evidence_rule", "evidence_table", "topk_bar_chart", "unit_timeline",
                 "units_table"),
     "graph": ("action_markdown", "prediction_graph_html"),
-    "maps": ("HEATMAP_KINDS", "heatmap_caption", "heatmap_choices", "heatmaps", "region_heatmaps", "text_heatmaps",
-             "to_frame", "unit_heatmaps"),
+    "maps": ("HEATMAP_KINDS", "first_map", "heatmap_caption", "heatmap_choices", "heatmaps", "region_heatmaps",
+             "telling_concept", "text_heatmaps", "to_frame", "unit_heatmaps"),
+    "why": ("CONTRAST_COLUMNS", "contrast_rows", "contrast_summary", "unsure_note"),
     # The blending function ``overlay`` shares its submodule's name: it is ``explain.overlay.overlay``.
     "overlay": ("COLORMAP", "heatmap_figure", "heatmap_gallery", "heatmap_panel"),
 }

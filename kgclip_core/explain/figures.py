@@ -65,11 +65,10 @@ def evidence_table(pred: Prediction) -> pd.DataFrame:
 
 def evidence_rule(pred: Prediction) -> str:
     """Plain text (no user text): what an evidence score is and when a concept counts as shown."""
-    if pred.evidence_measure == "triplet":
-        return (f"its score (how strongly the model's knowledge-graph encoder links the clip to the concept) is "
-                f"above {pred.evidence_threshold:.3f}, the strongest link to any concept of the next likeliest actions "
-                "that this action does not have, i.e. the model links the clip to it more strongly than to every "
-                "rival concept")
+    if pred.evidence_measure == "detector":
+        return (f"the probability that the clip shows the concept is at least {pred.evidence_threshold:.0%} "
+                "(the model's concept detector, calibrated on held-out clips: of the concepts given 80%, "
+                "about four in five really happen)")
     return (f"its score (cosine of the concept's text with the frames, averaged) is at least "
             f"{pred.evidence_threshold:.3f}, i.e. the clip matches it better than three quarters of all the "
             "concepts of this label set do")

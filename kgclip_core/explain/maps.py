@@ -54,6 +54,38 @@ def to_frame(maps: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
     return out.reshape(*lead, height, width)
 
 
+# Which concepts' maps say most about where an action happens: a movement names a part and what it
+# does, a bare motion word ("wave") or an object names neither place nor part.
+_TELLING_TYPES = ("movement", "part_state", "body_part", "object", "motion", "scene")
+
+
+def telling_concept(pred: Prediction) -> int | None:
+    """The index (in ``pred.evidence``) of the map shown first: the most telling concept the clip
+    shows, i.e. one the top action needs and its runner-up lacks, else any of its concepts the
+    clip shows, else its best-scored concept; by type (a movement first) then score. None
+    without concept maps. A kick thus lights the kicking leg, where the mean of every concept's
+    map lit the floor."""
+    if pred.evidence_maps is None or not pred.evidence:
+        return None
+    telling = {e.text for e in pred.contrast.own} if pred.contrast is not None else set()
+    order = sorted(range(len(pred.evidence)), key=lambda i: (
+        not (pred.evidence[i].present and pred.evidence[i].text in telling), not pred.evidence[i].present,
+        _TELLING_TYPES.index(pred.evidence[i].type) if pred.evidence[i].type in _TELLING_TYPES else len(_TELLING_TYPES),
+        -pred.evidence[i].score))
+    return order[0]
+
+
+def first_map(pred: Prediction) -> tuple[str | None, str | None]:
+    """(kind, name among ``heatmap_choices``) of the map to show first: the most telling concept
+    the clip shows (:func:`telling_concept`), else "all" of the first kind the prediction has
+    maps of; (None, None) when it has none."""
+    telling = telling_concept(pred)
+    if telling is not None:
+        return "evidence", heatmap_choices(pred, "evidence")[telling + 1]
+    kinds = [k for k in HEATMAP_KINDS if heatmap_choices(pred, k)]
+    return (kinds[0], heatmap_choices(pred, kinds[0])[0]) if kinds else (None, None)
+
+
 def _sum_to_one(maps: np.ndarray) -> np.ndarray:
     total = maps.sum(axis=(-2, -1), keepdims=True)
     return np.divide(maps, total, out=np.zeros_like(maps), where=total > 0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kgclip_core.backbone import BackboneConfig
+from kgclip_core.model.concept_detector import FILE_NAME as DETECTOR_FILE
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.predictor import Predictor, PredictorConfig
 
@@ -27,9 +28,12 @@ HEATMAP_METHOD = "surgery"
 
 def foundation_predictor(weights: str | Path, device: str = "auto", num_frames: int = 8,
                          heatmap_method: str = HEATMAP_METHOD) -> Predictor:
-    """A training-free Predictor on the foundation's ``weights`` file, for the synthetic label sets."""
+    """A training-free Predictor on the foundation's ``weights`` file, for the synthetic label sets,
+    with the concept detector beside the weights when there is one."""
     model = ModelConfig.training_free_preset(backbone=MODEL, pretrained=str(weights), num_frames=num_frames,
                                              class_text=CLASS_TEXT)
+    detector = Path(weights).parent / DETECTOR_FILE
     cfg = PredictorConfig(backbone=BackboneConfig(MODEL, str(weights), device=device), model=model,
-                          num_frames=num_frames, heatmap_method=heatmap_method)
+                          num_frames=num_frames, heatmap_method=heatmap_method,
+                          concept_detector=str(detector) if detector.is_file() else None)
     return Predictor.from_config(cfg, labels="synthetic")

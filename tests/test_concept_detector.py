@@ -1,0 +1,59 @@
+"""The concept detector (``kgclip_core.model.concept_detector``): fitting, calibration, the file."""
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from kgclip_core.errors import ConfigError
+from kgclip_core.model.concept_detector import ConceptDetector, concept_features, feature_width, fit_detector, platt
+
+
+def _data(n: int = 400, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames whose first two directions say whether concepts "a" and "b" show."""
+    g = torch.Generator().manual_seed(seed)
+    labels = (torch.rand(n, 2, generator=g) < 0.4).float()
+    features = torch.randn(n, 16, generator=g) * 0.3
+    features[:, :2] += 2 * labels
+    return features, labels
+
+
+def test_a_fitted_detector_tells_present_from_absent_on_new_frames():
+    x, y = _data()
+    detector = fit_detector(x, y, ["a", "b"])
+    test_x, test_y = _data(seed=1)
+    logits = detector.frame_logits(test_x)
+    assert ((logits > 0) == test_y.bool()).float().mean() > 0.95
+
+
+def test_the_features_see_each_frame_its_change_and_its_patches():
+    g = torch.Generator().manual_seed(0)
+    frames, patches = torch.randn(6, 8, generator=g), torch.randn(6, 5, 8, generator=g)
+    features = concept_features(frames, patches)
+    assert features.shape == (6, feature_width(8))
+    torch.testing.assert_close(features[:, :8], torch.nn.functional.normalize(frames, dim=-1))
+    still = concept_features(frames[:1].expand(6, -1), patches)
+    torch.testing.assert_close(still[:, 8:24], torch.zeros(6, 16))  # a clip that does not change shows no change
+
+
+def test_platt_scaling_recovers_a_known_calibration():
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randn(20_000, generator=g) * 2
+    truth = (torch.rand(20_000, generator=g) < torch.sigmoid(1.5 * scores - 0.5)).float()
+    slope, offset = platt(scores, truth)
+    assert slope == pytest.approx(1.5, abs=0.1) and offset == pytest.approx(-0.5, abs=0.1)
+
+
+def test_the_file_round_trips_and_a_foreign_file_is_refused(tmp_path):
+    x, y = _data()
+    detector = fit_detector(x, y, ["right hand wave", "leg"])
+    detector.slope, detector.offset, detector.unsure_below = 2.0, -1.0, 0.3
+    loaded = ConceptDetector.load(detector.save(tmp_path / "concepts.safetensors"))
+    assert loaded.texts == ["right hand wave", "leg"] and (loaded.slope, loaded.offset, loaded.unsure_below) == (2.0, -1.0, 0.3)
+    torch.testing.assert_close(loaded.probabilities(x[:8]), detector.probabilities(x[:8]))
+    assert loaded.covers(["leg"]) and not loaded.covers(["leg", "arm"])
+    save_file({"weight": torch.zeros(2, 2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ConfigError, match="not a concept detector"):
+        ConceptDetector.load(tmp_path / "other.safetensors")
+    (tmp_path / "broken.safetensors").write_bytes(b"\x00" * 40)
+    with pytest.raises(ConfigError):
+        ConceptDetector.load(tmp_path / "broken.safetensors")
