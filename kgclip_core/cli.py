@@ -15,12 +15,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
+
 from kgclip_core.backbone import BackboneConfig
 from kgclip_core.errors import ConfigError, KGClipError
 from kgclip_core.heatmaps import check_method
 from kgclip_core.model.config import CLASS_TEXTS, ModelConfig
 from kgclip_core.model.kgclip import ClassProgress
-from kgclip_core.text_cache import DEFAULT_MAX_MB
+from kgclip_core.outputs import check_new_files
+from kgclip_core.text_cache import DEFAULT_MAX_MB, max_bytes
+from kgclip_core.video_out import partial_path
 
 if TYPE_CHECKING:
     from kgclip_core.predictor import Predictor
@@ -36,7 +40,7 @@ def add_backbone_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", default=None,
                         help="text-embedding cache folder, e.g. a Space's persistent storage "
                              "(default: $KGCLIP_CACHE_DIR, else ~/.cache/kgclip)")
-    parser.add_argument("--cache-max-mb", type=float, default=None,
+    parser.add_argument("--cache-max-mb", default=None,
                         help="cap of the text-embedding cache; least recently used entries go past it "
                              f"(default: $KGCLIP_CACHE_MAX_MB, else {DEFAULT_MAX_MB})")
 
@@ -50,9 +54,8 @@ def configure_cache(args: argparse.Namespace) -> None:
     if getattr(args, "cache_dir", None):
         os.environ["KGCLIP_CACHE_DIR"] = args.cache_dir
     if getattr(args, "cache_max_mb", None) is not None:
-        if args.cache_max_mb <= 0:
-            raise ConfigError(f"--cache-max-mb must be positive, got {args.cache_max_mb}.")
-        os.environ["KGCLIP_CACHE_MAX_MB"] = str(args.cache_max_mb)
+        max_bytes("--cache-max-mb", args.cache_max_mb)  # refused here, before anything loads
+        os.environ["KGCLIP_CACHE_MAX_MB"] = args.cache_max_mb
 
 
 def print_progress(what: str) -> ClassProgress:
@@ -95,20 +98,36 @@ def _load_predictor(args: argparse.Namespace, num_frames: int = 8) -> Predictor:
         return Predictor.from_config(cfg)
 
 
-def _check_report_path(path: str | None) -> Path | None:
-    """The --report path, refused before any model loads when it cannot be written."""
+def _check_report_path(path: str | None, clip: str) -> Path | None:
+    """The --report path, refused before any model loads when it cannot be written, or when the
+    report or its video would replace a file (the input clip above all)."""
     if path is None:
         return None
     out = Path(path).expanduser()
     if out.suffix.lower() not in {".html", ".htm"}:
         raise ConfigError(f"--report takes an .html path (the video goes beside it as .mp4); got {path!r}.")
-    if not out.parent.is_dir():
-        raise ConfigError(f"--report: folder {str(out.parent)!r} does not exist; create it first.")
+    video = out.with_suffix(".mp4")
+    extra = len(os.fsencode(partial_path(video).name)) - len(os.fsencode(video.name))
+    check_new_files("--report", [out, video], inputs=[clip], extra_name_bytes=extra)
     return out
 
 
+def check_device(device: str) -> None:
+    """Refuse a CUDA device this machine does not have, before anything loads (else the failure
+    surfaces later as a misleading message about weights)."""
+    if not device.startswith("cuda"):
+        return
+    count = torch.cuda.device_count()
+    if count == 0:
+        raise ConfigError(f"--device {device}: this machine has no CUDA device (torch sees no GPU); "
+                          "use --device cpu or auto.")
+    index = device.partition(":")[2]
+    if index.isdigit() and int(index) >= count:
+        raise ConfigError(f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}.")
+
+
 def _predict(args: argparse.Namespace) -> int:
-    report = _check_report_path(args.report)
+    report = _check_report_path(args.report, args.clip)
     predictor = _load_predictor(args, args.frames)
     if args.heatmap:
         predictor.cfg.heatmap_method = check_method(args.heatmap)
@@ -205,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         configure_cache(args)
+        check_device(getattr(args, "device", None) or "auto")
         return args.func(args)
     except KGClipError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import tempfile
 import time
@@ -38,11 +39,19 @@ def default_cache_dir() -> Path:
 
 def default_max_bytes() -> int:
     """``$KGCLIP_CACHE_MAX_MB`` megabytes, else 512 MB."""
-    raw = os.environ.get("KGCLIP_CACHE_MAX_MB") or str(DEFAULT_MAX_MB)
+    return max_bytes("KGCLIP_CACHE_MAX_MB", os.environ.get("KGCLIP_CACHE_MAX_MB") or str(DEFAULT_MAX_MB))
+
+
+def max_bytes(setting: str, megabytes: str) -> int:
+    """A cache cap given in megabytes, in bytes; anything but a finite positive number (``inf``
+    and ``nan`` parse as floats) is a ConfigError naming ``setting``."""
     try:
-        return int(float(raw) * 2**20)
+        value = float(megabytes)
     except ValueError:
-        raise ConfigError(f"KGCLIP_CACHE_MAX_MB must be a number of megabytes, got {raw!r}.") from None
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{setting} must be a positive number of megabytes, got {megabytes!r}.")
+    return int(value * 2**20)
 
 
 def cache_key(fingerprint: str, kind: str, texts: Sequence[str]) -> str:

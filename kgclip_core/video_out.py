@@ -146,12 +146,17 @@ def _resample(frames: Iterable[tuple[float, np.ndarray]], fps: float, deadline: 
         yield previous
 
 
+def partial_path(path: Path) -> Path:
+    """The temporary name :func:`write_mp4` writes a video under before renaming it to ``path``."""
+    return path.with_name(f".{path.name}.part")
+
+
 def write_mp4(frames: Iterable[np.ndarray], path: str | Path, fps: float, max_side: int | None = None) -> int:
     """Write RGB frames [H, W, 3] as an H.264 MP4 (4:2:0, plays in every browser); returns the
     number written. Frames are scaled so the long side is at most ``max_side``, to even sides
     (4:2:0 needs them). Written to a temporary name and renamed: the file is whole or absent."""
     path = Path(path)
-    partial = path.with_name(f".{path.name}.part")
+    partial = partial_path(path)
     count = 0
     try:
         with av.open(str(partial), "w", format="mp4", options={"movflags": "+faststart"}) as container:

@@ -19,7 +19,7 @@ PACKAGES = ("kgclip_core", "kgclip_ui", "experiments")
 # its own layer's, nor a higher one's). A subpackage is one part. Keep in step with DESIGN.md.
 LAYERS = (
     ("errors",),
-    ("labels", "prompts", "video", "skip_init", "text_cache", "text_prefix"),
+    ("labels", "prompts", "video", "skip_init", "text_cache", "text_prefix", "outputs"),
     ("backbone", "kg", "budget", "video_out"),
     ("model", "heatmaps", "prediction"),
     ("class_inputs", "class_cache", "evidence", "readout"),

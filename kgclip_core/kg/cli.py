@@ -8,11 +8,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from kgclip_core.errors import KGClipError
+from kgclip_core.errors import ConfigError, KGClipError
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.kg.parser import parse_label
 from kgclip_core.kg.render import concept_tree, graph_html
 from kgclip_core.kg.report import builtin_stats, stats_markdown, write_stats_section
+from kgclip_core.outputs import check_new_files
 
 LABELS_HELP = "built-in label set (kinetics400, ucf101, hmdb51, kinetics_tps24) or a .txt file, one label a line"
 
@@ -35,6 +36,10 @@ def _graph(args: argparse.Namespace) -> KnowledgeGraph:
 
 
 def _build(args: argparse.Namespace) -> int:
+    outputs = [Path(p) for p in (args.out, args.html) if p]
+    check_new_files("--out/--html", outputs, inputs=[args.labels] if args.labels else [])
+    if len(set(outputs)) < len(outputs):
+        raise ConfigError("--out and --html name the same file; give each its own path.")
     kg = _graph(args)
     out = kg.save(args.out)
     stats = kg.stats()

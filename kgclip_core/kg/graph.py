@@ -56,6 +56,13 @@ RELATION_ENDS = {
     "part_of": {("body_part", "body_part")},
 }
 FORMAT_VERSION = 1
+# The most a loaded graph (a checkpoint's kg.json) may hold, checked before it is built: a graph of
+# 10,000 classes (a checkpoint's most) at Kinetics-400's density (5.5 nodes, 20 edges a class; no
+# node with more than 20 outgoing edges) fits with room. A 34 MB kg.json with one action
+# involving 200,000 movements took 389 s to load and predict before these caps.
+MAX_KG_NODES = 100_000
+MAX_KG_EDGES = 250_000
+MAX_KG_FANOUT = 256  # edges from one node (an action's concepts)
 _REQUIRED = {"action": {"label", "name", "index", "description", "confidence"}}
 
 
@@ -352,6 +359,7 @@ class KnowledgeGraph:
     @classmethod
     def from_json(cls, data: Mapping) -> KnowledgeGraph:
         """The graph back from :meth:`to_json` output; raises ConfigError if it is not one."""
+        _check_size(data)
         try:
             graph = nx.node_link_graph(dict(data), directed=True, multigraph=False, edges="edges")
         except (KeyError, TypeError, ValueError, AttributeError, nx.NetworkXError) as err:
@@ -377,6 +385,27 @@ class KnowledgeGraph:
         except (OSError, json.JSONDecodeError) as err:
             raise ConfigError(f"Cannot read knowledge graph {str(path)!r}: {err}") from err
         return cls.from_json(data)
+
+
+def _check_size(data: Mapping) -> None:
+    """Raise ConfigError for node-link JSON with more nodes, edges or edges from one node than the
+    caps (``MAX_KG_*``); counted on the plain lists, before any graph is built. Malformed lists
+    are left to the parser's own message."""
+    if not isinstance(data, Mapping):
+        return
+    nodes, edges = data.get("nodes"), data.get("edges")
+    if isinstance(nodes, list) and len(nodes) > MAX_KG_NODES:
+        raise ConfigError(f"Knowledge-graph JSON has {len(nodes)} nodes; at most {MAX_KG_NODES} are loaded.")
+    if not isinstance(edges, list):
+        return
+    if len(edges) > MAX_KG_EDGES:
+        raise ConfigError(f"Knowledge-graph JSON has {len(edges)} edges; at most {MAX_KG_EDGES} are loaded.")
+    fanout = Counter(e["source"] for e in edges if isinstance(e, dict) and isinstance(e.get("source"), str))
+    if fanout:
+        node, count = fanout.most_common(1)[0]
+        if count > MAX_KG_FANOUT:
+            raise ConfigError(f"Knowledge-graph JSON: node {node[:80]!r} has {count} edges; at most {MAX_KG_FANOUT} "
+                              "edges may leave one node (an action's concepts).")
 
 
 def _check_edges(graph: nx.DiGraph) -> None:

@@ -32,6 +32,7 @@ CONFIG_FILE, WEIGHTS_FILE, KG_FILE = "config.json", "model.safetensors", "kg.jso
 MAX_CONFIG_BYTES = 1 << 20
 MAX_KG_BYTES = 64 << 20
 MAX_LABELS, MAX_LABEL_LENGTH = 10_000, 200
+MAX_HEADER_BYTES = 100 << 20  # safetensors' own cap on a header
 
 
 @dataclass
@@ -112,26 +113,16 @@ def load(directory: str | Path, device: str = "cpu", expected: ModelConfig | Non
     weights = root / WEIGHTS_FILE
     if not weights.is_file():
         raise WeightsError(f"{root} has no {WEIGHTS_FILE}; the checkpoint is incomplete.")
-    try:
-        state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError, ValueError) as err:
-        raise WeightsError(
-            f"{weights} is not a safetensors file ({err}); only safetensors weights are loaded."
-        ) from err
     # The weights file holds every weight, backbone included, and is loaded strictly below:
     # build the model uninitialised (random initialisation would be overwritten anyway).
     with init_skipped():
         model = build_model(cfg, random_backbone=True, device=device)
-    expected_state = model.state_dict()
-    missing = sorted(set(expected_state) - set(state))
-    unexpected = sorted(set(state) - set(expected_state))
-    mismatched = sorted(k for k in set(state) & set(expected_state) if state[k].shape != expected_state[k].shape)
-    if missing or unexpected or mismatched:
-        raise ConfigError(
-            f"{weights} does not match its {CONFIG_FILE}: "
-            f"{len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mis-shaped tensors "
-            f"(first: {(missing + unexpected + mismatched)[0]}). Re-save the checkpoint."
-        )
+    expected_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    _check_header(weights, expected_shapes)
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise _not_safetensors(weights, err) from err
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise WeightsError(f"{weights} holds non-finite values (NaN or infinity) in {len(bad)} tensors "
@@ -141,6 +132,41 @@ def load(directory: str | Path, device: str = "cpu", expected: ModelConfig | Non
     log.info("Loaded the trained weights of checkpoint %s.", root)
     return Checkpoint(model=model.to(device).eval(), config=cfg, kg=read_kg(root), labels=labels,
                       heatmap_method=meta.get("heatmap_method"))
+
+
+def _not_safetensors(weights: Path, err: Exception) -> WeightsError:
+    """The one message for a weights file that safetensors cannot read."""
+    return WeightsError(f"{weights} is not a safetensors file ({err}); only safetensors weights are loaded.")
+
+
+def _read_header(weights: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes from a safetensors header, read by hand: ``safe_open`` maps the
+    whole file, which fails (or costs) on a file declaring a huge tensor."""
+    try:
+        with open(weights, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            if size > min(MAX_HEADER_BYTES, weights.stat().st_size):
+                raise ValueError(f"a header of {size} bytes")
+            header = json.loads(f.read(size))
+        return {k: tuple(int(n) for n in v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
+        raise _not_safetensors(weights, err) from None
+
+
+def _check_header(weights: Path, expected: dict[str, tuple[int, ...]]) -> None:
+    """Compare the tensor names and shapes in the safetensors header with what the config's model
+    expects, before any tensor is read: an extra or oversized tensor (40 GB declared in a small
+    header) is refused without allocating it."""
+    found = _read_header(weights)
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    mismatched = sorted(k for k in set(found) & set(expected) if found[k] != expected[k])
+    if missing or unexpected or mismatched:
+        raise ConfigError(
+            f"{weights} does not match its {CONFIG_FILE}: "
+            f"{len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mis-shaped tensors "
+            f"(first: {(missing + unexpected + mismatched)[0][:120]}). Re-save the checkpoint."
+        )
 
 
 def read_kg(directory: str | Path) -> dict:

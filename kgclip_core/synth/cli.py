@@ -6,12 +6,14 @@ import argparse
 import time
 from pathlib import Path
 
+from kgclip_core.outputs import check_new_folder
 from kgclip_core.synth.actions import LABEL_SETS
 from kgclip_core.synth.dataset import write_dataset
 from kgclip_core.synth.render import SynthConfig
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_new_folder("--out", Path(args.out))
     cfg = SynthConfig(size=args.size, num_frames=args.frames, fps=args.fps)
     start = time.perf_counter()
     summary = write_dataset(args.out, per_class=args.per_class, seed=args.seed, classes=args.classes, cfg=cfg,

@@ -56,7 +56,12 @@ WEIGHTS_FILE = "open_clip_model.safetensors"
 STATE_FILE = "pretrain_state.pt"
 LOG_FILE = "pretrain_log.jsonl"
 SUMMARY_FILE = "pretrain.json"
-MAX_CORPUS = 200_000  # ~6 GB of frames at 8 x 64 px: the most one 24 GB machine should hold
+MAX_CORPUS = 200_000
+# The corpus is held in memory as uint8 frames [clips, frames, 3, S, S] (S: the model's input
+# size, 64 px): 200,000 clips of 8 frames are 19.7 GB, the most one 24 GB machine should hold.
+MAX_CORPUS_GB = 20.0
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds; a negative or larger one fails deep inside them
+MAX_BATCH = 1024  # clips per step: 16 times the default, and a step's activations grow with it
 MAX_REGION_WEIGHT = 10.0
 _TEXT_PREFIXES = ("token_embedding", "positional_embedding", "transformer.", "ln_final", "text_projection")
 
@@ -103,13 +108,17 @@ class PretrainConfig:
         """Raise :class:`ConfigError` for values outside sane bounds, before any work."""
         if self.model not in open_clip.list_models():
             raise ConfigError(f"Unknown open_clip model {self.model!r}.")
-        bounds = {"corpus_size": (1, MAX_CORPUS), "num_frames": (1, 32), "train_frames": (1, 32),
-                  "render_size": (48, 512), "steps": (1, 1_000_000), "batch_size": (2, 4096),
+        bounds = {"seed": (0, MAX_SEED), "corpus_size": (1, MAX_CORPUS), "num_frames": (1, 32), "train_frames": (1, 32),
+                  "render_size": (48, 512), "steps": (1, 1_000_000), "batch_size": (2, MAX_BATCH),
                   "check_every": (1, 1_000_000), "save_every": (1, 1_000_000)}
         for name, (lo, hi) in bounds.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
                 raise ConfigError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}.")
+        if self.corpus_gb() > MAX_CORPUS_GB:
+            raise ConfigError(f"The corpus would take {self.corpus_gb():.1f} GB of memory ({self.corpus_size} clips x "
+                              f"{self.num_frames} frames of {self._image_size()} px); at most {MAX_CORPUS_GB:.0f} GB: "
+                              "render fewer clips or frames.")
         if self.train_frames > self.num_frames:
             raise ConfigError(f"train_frames ({self.train_frames}) cannot exceed num_frames ({self.num_frames}).")
         if self.render_size % 2:
@@ -126,6 +135,16 @@ class PretrainConfig:
             raise ConfigError(f"region_weight must be in [0, {MAX_REGION_WEIGHT}], got {self.region_weight}.")
         if self.init_from is not None and not Path(self.init_from).is_file():
             raise ConfigError(f"init_from: no weights file at {self.init_from}.")
+
+
+    def _image_size(self) -> int:
+        """The model's input side in pixels (the corpus's frames are stored at it)."""
+        size = open_clip.get_model_config(self.model)["vision_cfg"]["image_size"]
+        return int(size if isinstance(size, int) else size[0])
+
+    def corpus_gb(self) -> float:
+        """Memory of the rendered corpus's frames (uint8 [clips, frames, 3, S, S]) in GB."""
+        return self.corpus_size * self.num_frames * 3 * self._image_size() ** 2 / 1e9
 
 
 @dataclass

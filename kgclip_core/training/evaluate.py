@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from kgclip_core.class_inputs import class_inputs
-from kgclip_core.errors import VideoError
+from kgclip_core.errors import ConfigError, VideoError
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.labels import LabelSet, custom_label_set
 from kgclip_core.model import checkpoint as model_checkpoint
@@ -119,6 +119,11 @@ def write_report(result: EvalResult, class_names: list[str], directory: str | Pa
     return path
 
 
+# Each temporal view is a full pass over a video's frames, and a batch holds clips x crops views
+# of every video in it: the bounds keep one batch's frames in memory (docs/LIMITS.md).
+EVAL_BOUNDS = {"clips": (1, 16), "batch_size": (1, 256), "num_workers": (0, 64)}
+
+
 @dataclass
 class EvalOptions:
     """What ``kgclip eval`` needs besides the checkpoint and the list."""
@@ -132,9 +137,17 @@ class EvalOptions:
     device: str = "auto"
     out_dir: str = ""
 
+    def validate(self) -> None:
+        """Raise ConfigError for a count outside its bounds, before the checkpoint is read."""
+        for name, (lo, hi) in EVAL_BOUNDS.items():
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise ConfigError(f"--{name.replace('_', '-')} must be a whole number in [{lo}, {hi}], got {value}.")
+
 
 def evaluate_checkpoint(checkpoint_dir: str | Path, list_file: str | Path, opts: EvalOptions) -> EvalResult:
     """Evaluate a Predictor checkpoint directory on a list file; writes a report if asked."""
+    opts.validate()
     env = init_distributed(opts.device)
     try:
         ckpt = model_checkpoint.load(checkpoint_dir, device=str(env.device))
