@@ -1,11 +1,14 @@
 """The concept detector (``kgclip_core.model.concept_detector``): fitting, calibration, the file."""
 
+import json
+
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from kgclip_core.errors import ConfigError
-from kgclip_core.model.concept_detector import ConceptDetector, concept_features, feature_width, fit_detector, platt
+from kgclip_core.model.concept_detector import (FEATURES, ConceptDetector, concept_features, feature_width,
+                                                fit_detector, platt)
 
 
 def _data(n: int = 400, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,3 +60,11 @@ def test_the_file_round_trips_and_a_foreign_file_is_refused(tmp_path):
     (tmp_path / "broken.safetensors").write_bytes(b"\x00" * 40)
     with pytest.raises(ConfigError):
         ConceptDetector.load(tmp_path / "broken.safetensors")
+    # A header that declares a huge weight is refused from the header, before any tensor is read.
+    header = json.dumps({"__metadata__": {"format": "kgclip-concept-detector", "features": FEATURES,
+                                          "texts": json.dumps(["a"] * 100_000), "calibration": "{}"},
+                         **{k: {"dtype": "F32", "shape": shape, "data_offsets": [0, 4]} for k, shape in
+                            (("mean", [64]), ("std", [64]), ("weight", [64, 100_000]), ("bias", [100_000]))}})
+    (tmp_path / "huge.safetensors").write_bytes(len(header).to_bytes(8, "little") + header.encode() + b"\x00" * 4)
+    with pytest.raises(ConfigError, match="unexpected shape"):
+        ConceptDetector.load(tmp_path / "huge.safetensors")

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from kgclip_core.errors import ConfigError, WeightsError
 from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.kgclip import KGClipModel, build_model
+from kgclip_core.model.safetensors_header import read_header
 from kgclip_core.skip_init import init_skipped
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ CONFIG_FILE, WEIGHTS_FILE, KG_FILE = "config.json", "model.safetensors", "kg.jso
 MAX_CONFIG_BYTES = 1 << 20
 MAX_KG_BYTES = 64 << 20
 MAX_LABELS, MAX_LABEL_LENGTH = 10_000, 200
-MAX_HEADER_BYTES = 100 << 20  # safetensors' own cap on a header
 
 
 @dataclass
@@ -139,25 +139,14 @@ def _not_safetensors(weights: Path, err: Exception) -> WeightsError:
     return WeightsError(f"{weights} is not a safetensors file ({err}); only safetensors weights are loaded.")
 
 
-def _read_header(weights: Path) -> dict[str, tuple[int, ...]]:
-    """Tensor names and shapes from a safetensors header, read by hand: ``safe_open`` maps the
-    whole file, which fails (or costs) on a file declaring a huge tensor."""
-    try:
-        with open(weights, "rb") as f:
-            size = int.from_bytes(f.read(8), "little")
-            if size > min(MAX_HEADER_BYTES, weights.stat().st_size):
-                raise ValueError(f"a header of {size} bytes")
-            header = json.loads(f.read(size))
-        return {k: tuple(int(n) for n in v["shape"]) for k, v in header.items() if k != "__metadata__"}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
-        raise _not_safetensors(weights, err) from None
-
-
 def _check_header(weights: Path, expected: dict[str, tuple[int, ...]]) -> None:
     """Compare the tensor names and shapes in the safetensors header with what the config's model
     expects, before any tensor is read: an extra or oversized tensor (40 GB declared in a small
     header) is refused without allocating it."""
-    found = _read_header(weights)
+    try:
+        found, _ = read_header(weights)
+    except (OSError, ValueError) as err:
+        raise _not_safetensors(weights, err) from None
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     mismatched = sorted(k for k in set(found) & set(expected) if found[k] != expected[k])

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from kgclip_core.errors import ConfigError
+from kgclip_core.model.safetensors_header import read_header
 
 FILE_NAME = "concepts.safetensors"
 FORMAT = "kgclip-concept-detector"
@@ -107,25 +108,24 @@ class ConceptDetector:
     def load(cls, path: str | Path) -> ConceptDetector:
         """Read a detector written by :meth:`save`; a ConfigError for anything else, checked
         from the header before a tensor is read."""
+        name = Path(path).name
         try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
-                if meta.get("format") != FORMAT or set(f.keys()) != {"mean", "std", "weight", "bias"}:
-                    raise ConfigError(f"{Path(path).name} is not a concept detector.")
-                if meta.get("features") != FEATURES:
-                    raise ConfigError(f"{Path(path).name} is a concept detector of other features "
-                                      f"({meta.get('features')!r}, not {FEATURES!r}): train it again.")
-                shape = f.get_slice("weight").get_shape()
-                texts = json.loads(meta["texts"])
-                if (len(shape) != 2 or not 0 < shape[0] <= MAX_DIM or not 0 < shape[1] <= MAX_CONCEPTS
-                        or len(texts) != shape[1] or not all(isinstance(t, str) for t in texts)):
-                    raise ConfigError(f"{Path(path).name}: a concept detector of unexpected shape {shape}.")
-                tensors = {k: f.get_tensor(k).float() for k in ("mean", "std", "weight", "bias")}
-                calibration = json.loads(meta["calibration"])
-        except (OSError, ValueError, KeyError, SafetensorError) as err:
-            raise ConfigError(f"Cannot read the concept detector {Path(path).name}: {err}") from None
-        if tensors["mean"].shape != (shape[0],) or tensors["std"].shape != (shape[0],) or tensors["bias"].shape != (shape[1],):
-            raise ConfigError(f"{Path(path).name}: the concept detector's tensors do not fit together.")
+            shapes, meta = read_header(Path(path))
+            if meta.get("format") != FORMAT or set(shapes) != {"mean", "std", "weight", "bias"}:
+                raise ConfigError(f"{name} is not a concept detector.")
+            if meta.get("features") != FEATURES:
+                raise ConfigError(f"{name} is a concept detector of other features "
+                                  f"({meta.get('features')!r}, not {FEATURES!r}): train it again.")
+            texts = json.loads(meta["texts"])
+            dim, count = shapes["weight"] if len(shapes["weight"]) == 2 else (0, 0)
+            if (not 0 < dim <= MAX_DIM or not 0 < count <= MAX_CONCEPTS or len(texts) != count
+                    or not all(isinstance(t, str) for t in texts)
+                    or (shapes["mean"], shapes["std"], shapes["bias"]) != ((dim,), (dim,), (count,))):
+                raise ConfigError(f"{name}: a concept detector of unexpected shape {shapes['weight']}.")
+            calibration = json.loads(meta["calibration"])
+            tensors = {k: v.float() for k, v in load_file(str(path)).items()}  # sizes checked above
+        except (OSError, ValueError, KeyError, TypeError, SafetensorError) as err:
+            raise ConfigError(f"Cannot read the concept detector {name}: {err}") from None
         unsure = calibration.get("unsure_below")
         return cls(texts, **tensors, slope=float(calibration["slope"]), offset=float(calibration["offset"]),
                    unsure_below=None if unsure is None else float(unsure))
