@@ -23,7 +23,7 @@ from kgclip_core.cli import add_backbone_args, configure_cache
 from kgclip_core.errors import KGClipError
 from kgclip_ui.common import EXAMPLES_DIR
 from kgclip_ui.models import load_models, start_warmup
-from kgclip_ui.wiring import build_app
+from kgclip_ui.wiring import PAGE_CSS, PAGE_HEAD, build_app
 
 log = logging.getLogger("kgclip.app")
 MAX_UPLOAD = "500mb"  # Gradio refuses a larger upload (HTTP 413) while it streams in
@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     demo.queue(max_size=args.max_queue, default_concurrency_limit=args.concurrency)
     unknown = {FnIndexInferError: _unknown_endpoint, KeyError: _unknown_endpoint}
     demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD, show_error=True,
-                app_kwargs={"exception_handlers": unknown}, allowed_paths=[str(EXAMPLES_DIR)])
+                app_kwargs={"exception_handlers": unknown}, allowed_paths=[str(EXAMPLES_DIR)], head=PAGE_HEAD,
+                css=PAGE_CSS)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ import hashlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kgclip_core.errors import ConfigError, WeightsError
-from kgclip_core.skip_init import init_skipped
+from kgclip_core.skip_init import init_skipped, skipping
 from kgclip_core.text_cache import TextEmbeddingCache, cache_key, default_cache_dir
 from kgclip_core.text_prefix import encode_eot, supports_prefix_sharing
 
@@ -37,6 +38,7 @@ GPU_DEFAULT = ("ViT-B-16", "openai")
 # ViT-B-32 is ~4x cheaper than B-16 per frame: the default on CPU (benchmarks/bench_backbone.py).
 CPU_DEFAULT = ("ViT-B-32", "openai")
 _HUB_HOST = ("huggingface.co", 443)
+_RANDOM_CLAIM = "No pretrained weights loaded for model"  # open_clip's warning on a model built without weights
 # Called with how many texts were just embedded (a batch, or a whole list read from the cache).
 TextProgress = Callable[[int], None]
 
@@ -160,22 +162,47 @@ def joint_tokens(visual: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     return visual.ln_post(visual.transformer(visual._embeds(images))) @ visual.proj
 
 
+@contextmanager
+def _no_random_claim() -> Iterator[None]:
+    """Drop open_clip's warning that a model built without weights is "initialized randomly",
+    in this thread, for the duration. open_clip has no way to be told that the weights come
+    next, and logs it to the root logger, so it is filtered there."""
+    thread = threading.get_ident()
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.thread != thread or not record.getMessage().startswith(_RANDOM_CLAIM)
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
+
+
 def load_backbone(cfg: BackboneConfig) -> ClipBackbone:
-    """Build the CLIP backbone described by ``cfg`` (see :class:`BackboneConfig`)."""
+    """Build the CLIP backbone described by ``cfg`` (see :class:`BackboneConfig`).
+
+    Built inside ``skip_init.init_skipped`` with no pretrained weights, it is an architecture
+    whose every weight the caller loads next (``model.checkpoint.load``): not a random model, so
+    nothing says it is one.
+    """
     if cfg.model_name not in open_clip.list_models():
         raise ConfigError(f"Unknown open_clip model {cfg.model_name!r}; see open_clip.list_models().")
     pretrained = _resolve_pretrained(cfg)
     device = resolve_device(cfg.device)
+    weights_follow = pretrained is None and skipping()
     try:
         # A checkpoint (tag or file) overwrites every weight, strictly: skip initialising them.
-        with init_skipped() if pretrained is not None else nullcontext():
+        with (init_skipped() if pretrained is not None else nullcontext(),
+              _no_random_claim() if weights_follow else nullcontext()):
             model = open_clip.create_model(cfg.model_name, pretrained=pretrained, device=device)
     except Exception as err:  # torch.load and open_clip fail in many ways on a file that is not weights
         cause = (str(err).splitlines() or [type(err).__name__])[0]
         raise WeightsError(_weights_help(cfg.model_name, str(cfg.pretrained), cause)) from None
-    if pretrained is None:
-        # Not a warning here: a checkpoint's trained weights replace these next (checkpoint.load);
-        # a model that really runs on them says so itself (Prediction.warnings, the app's banner).
+    if pretrained is None and not weights_follow:
+        # Not a warning here (open_clip's says it): a model that runs on these says so itself
+        # (Prediction.warnings, the app's banner).
         log.info("Built %s with random initial weights (no pretrained weights loaded).", cfg.model_name)
     cache_dir = (cfg.cache_dir or default_cache_dir() / "text") if cfg.use_text_cache else None
     return ClipBackbone(model, cfg, random_weights=pretrained is None,

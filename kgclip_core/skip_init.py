@@ -33,14 +33,16 @@ _users = 0
 _originals: dict[tuple[object, str], Callable] = {}
 
 
-def _skipping() -> bool:
+def skipping() -> bool:
+    """True inside :func:`init_skipped` in this thread: the model being built gets every weight
+    loaded next, so it is not a randomly initialised one."""
     return getattr(_state, "depth", 0) > 0
 
 
 def _skippable(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def maybe_init(tensor, *args, **kwargs):
-        return tensor if _skipping() else fn(tensor, *args, **kwargs)
+        return tensor if skipping() else fn(tensor, *args, **kwargs)
 
     return maybe_init
 

@@ -282,7 +282,7 @@ def _read_header(path: str) -> _Header:
             rotation, orient = _orientation(next(_decode(container, stream), None))
     except av.FFmpegError as exc:
         raise VideoError(
-            f"{path} is not a readable video ({_guess_problem(path)}; FFmpeg says: {exc}). "
+            f"{path} is not a readable video ({_guess_problem(path)}; FFmpeg says: {_ffmpeg_says(exc)}). "
             f"Use a complete {SUPPORTED} file."
         ) from None
     decord_ok = orient == _UPRIGHT and len(videos) == 1
@@ -313,6 +313,12 @@ def _orientation(frame: av.VideoFrame | None) -> tuple[int, tuple[bool, bool, bo
     transpose = abs(b) > abs(a)
     flip_rows, flip_cols = (b < 0, c < 0) if transpose else (d < 0, a < 0)
     return round(frame.rotation / 90) % 4 * 90, (transpose, flip_rows, flip_cols)
+
+
+def _ffmpeg_says(exc: av.FFmpegError) -> str:
+    """FFmpeg's message in words: PyAV's own text leads with FFmpeg's error code as a number (an
+    error tag read as an integer, e.g. [Errno 1094995529]) and ends with the file's path."""
+    return exc.strerror or str(exc)
 
 
 def _guess_problem(path: str) -> str:
@@ -451,7 +457,7 @@ def _packets(container: av.container.InputContainer, stream: av.VideoStream):
     try:
         yield from container.demux(stream)
     except av.FFmpegError as exc:
-        logger.warning("%s: stopped reading at a broken packet (%s)", container.name, exc)
+        logger.warning("%s: stopped reading at a broken packet (%s)", container.name, _ffmpeg_says(exc))
 
 
 def _decode(container: av.container.InputContainer, stream: av.VideoStream):
@@ -460,5 +466,5 @@ def _decode(container: av.container.InputContainer, stream: av.VideoStream):
         try:
             yield from packet.decode()
         except av.FFmpegError as exc:
-            logger.warning("%s: stopped decoding at a corrupt packet (%s)", container.name, exc)
+            logger.warning("%s: stopped decoding at a corrupt packet (%s)", container.name, _ffmpeg_says(exc))
             return

@@ -76,17 +76,18 @@ class Warmup:
             log.warning("Warm-up: custom label sets will not parse: %s", err)
 
     def status(self) -> str:
-        """One markdown line: what is being embedded and how far, or that all is ready."""
+        """One markdown line: what is being embedded and how far, or that all is ready (in words:
+        an emoji mark shows as a box where no emoji font is installed)."""
         for job in self.jobs:
             if job.error:
                 return f"Could not prepare label set `{job.labels.name}` ({job.error})."
             if job.seconds is None:
                 count = f": {job.done:,}/{job.total:,} texts embedded" if job.total else ""
-                return (f"⏳ Preparing label set `{job.labels.name}` ({len(job.labels)} classes){count}, "
+                return (f"Preparing label set `{job.labels.name}` ({len(job.labels)} classes){count}, "
                         f"{time.monotonic() - self._start:.0f} s since start. You can already upload a "
                         "clip: a prediction over it waits for this, other label sets are embedded on demand.")
         distinct = list(dict.fromkeys(job.labels.name for job in self.jobs))  # one set, several models: once
         names = ", ".join(f"`{name}`" for name in distinct)
         seconds = max((job.seconds for job in self.jobs), default=0.0)
         sets = "label set" if len(distinct) == 1 else "label sets"
-        return f"✅ Ready: {sets} {names} prepared {seconds:.0f} s after start; others are embedded on first use."
+        return f"**Ready:** {sets} {names} prepared {seconds:.0f} s after start; others are embedded on first use."

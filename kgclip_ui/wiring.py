@@ -13,19 +13,33 @@ from kgclip_ui.handlers import explanations as explanation_events
 from kgclip_ui.handlers import kg as kg_events
 from kgclip_ui.handlers import model_choice as model_events
 from kgclip_ui.handlers import report as report_events
-from kgclip_ui.layout.clip import ClipPanel, ResultPanels, clip_panel, details_panel, result_panel
-from kgclip_ui.layout.explanations import (DeepPanel, ExplanationPanels, HeatmapPanel, alignment_and_concepts_panel,
-                                           deep_panel, evidence_panel, heatmap_panel, units_panel)
+from kgclip_ui.layout.clip import EXAMPLES_CSS, ClipPanel, ResultPanels, clip_panel, details_panel, result_panel
+from kgclip_ui.layout.explanations import (GALLERY_CSS, DeepPanel, ExplanationPanels, HeatmapPanel,
+                                           alignment_and_concepts_panel, deep_panel, evidence_panel, heatmap_panel,
+                                           units_panel)
 from kgclip_ui.layout.kg import OPEN_ACTION_JS, KGPanel, kg_panel
 from kgclip_ui.layout.model_choice import Header, header_panel
-from kgclip_ui.layout.report import ReportPanel, report_panel
+from kgclip_ui.layout.report import REPORT_CSS, ReportPanel, report_panel
 from kgclip_ui.models import ModelOption, default_labels
+
+
+# What the page's <head> and stylesheet carry (Gradio 6 takes them at launch, not in Blocks).
+PAGE_HEAD = OPEN_ACTION_JS
+PAGE_CSS = "\n".join([EXAMPLES_CSS, GALLERY_CSS, REPORT_CSS])
 
 
 def wire_examples(clip: ClipPanel) -> None:
     """A click on an example's thumbnail loads it into the clip box."""
     if clip.examples is not None:
         clip.examples.select(clip_events.pick_example, None, [clip.video], api_visibility="private")
+
+
+def wire_webcam(clip: ClipPanel) -> None:
+    """A webcam recording goes into the clip box, and on from there as an upload."""
+    # The recording as uploaded: Gradio's preprocessing would re-encode it (the ffmpeg program)
+    # only to drop a sound track it does not have.
+    clip.webcam.change(clip_events.use_recording, [clip.webcam], [clip.video], preprocess=False,
+                       api_visibility="private")
 
 
 def wire_header(demo: gr.Blocks, header: Header, handlers: model_events.ModelChoice,
@@ -126,8 +140,7 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
     with_defaults = any(o.predictor.default_labels for o in options)
     choices = [*builtin_label_sets(), CUSTOM] + ([CHECKPOINT] if with_defaults else [])
     models = {o.title: o for o in options}
-    with gr.Blocks(title="KG-CLIP: explainable fine-grained action recognition", delete_cache=(600, 3600),
-                   head=OPEN_ACTION_JS) as demo:
+    with gr.Blocks(title="KG-CLIP: explainable fine-grained action recognition", delete_cache=(600, 3600)) as demo:
         header = header_panel(options, warmup)
         session = gr.State(None, time_to_live=SESSION_TTL_S)
         with gr.Tabs() as tabs:
@@ -149,7 +162,8 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
                                          alignment_note, kg_view)
         results = ResultPanels(chart, explanations, result_for, details)
         # In the page's order (Gradio numbers the events, fn_index, in the order they are connected):
-        # the examples, the header, the Recognise tab's areas, then the Knowledge-graph tab.
+        # the examples, the header, the Recognise tab's areas, the Knowledge-graph tab, then the
+        # webcam (added later: the events before it kept their numbers).
         wire_examples(clip)
         wire_header(demo, header, model_events.ModelChoice(models, warmup), clip.label_set)
         wire_recognise(clip_events.Recogniser(models), header.model, clip, results, deep, report, session)
@@ -157,4 +171,5 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
         wire_report(report, heatmaps, session)
         wire_deep(explanation_events.DeepExplanation(models), deep, heatmaps.opacity, session)
         wire_kg(kg, tabs, clip, session)
+        wire_webcam(clip)
     return demo

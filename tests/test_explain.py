@@ -145,7 +145,7 @@ def test_gallery_shows_the_raw_frame_the_overlay_and_a_colour_bar(pred):
     bar = picture[:, 2 * w + 12]  # the colour bar's first column: the colormap from the peak (top) to 0
     top, bottom = (np.round(np.array(matplotlib.colormaps[explain.COLORMAP](v)[:3]) * 255) for v in (1.0, 0.0))
     assert np.abs(bar[0] - top).max() <= 2 and np.abs(bar[-1] - bottom).max() <= 2
-    assert text == f"frame {pred.frame_indices[0]} @ {pred.timestamps[0]:.2f}s: {caption}"
+    assert text == f"frame {pred.frame_indices[0]} @ {pred.timestamps[0]:.2f}s\n{caption}"
     assert pred.units[0].text in caption
     plain = explain.heatmap_gallery(pred)
     np.testing.assert_array_equal(plain[3][0], pred.frames[3])

@@ -1,6 +1,7 @@
 """Checkpoints: identical outputs after a round trip, config checks, and no code on load."""
 
 import json
+import logging
 import pickle
 
 import pytest
@@ -36,6 +37,18 @@ def test_round_trip_gives_identical_outputs(saved):
     assert torch.equal(a.logits, b.logits)
     assert torch.equal(a.region_maps, b.region_maps)
     assert torch.equal(a.edge_scores, b.edge_scores)
+
+
+def test_a_checkpoint_is_not_announced_as_random_weights(saved, caplog):
+    # open_clip builds the architecture without weights and warns it is "initialized randomly":
+    # not so for a checkpoint, whose weights are loaded next. Where weights are random it says so.
+    with caplog.at_level(logging.INFO):
+        checkpoint.load(saved[1])
+    assert not [r for r in caplog.records if "random" in r.getMessage()]
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        tiny_model(seed=1)
+    assert any("initialized randomly" in r.getMessage() for r in caplog.records)
 
 
 def test_a_different_expected_config_is_refused(saved):

@@ -90,8 +90,9 @@ BAD_FILES = {
 @pytest.mark.parametrize("kind", BAD_FILES)
 def test_library_refuses_bad_files_with_one_clear_error(kind, tmp_path, real_clip):
     build, message = BAD_FILES[kind]
-    with pytest.raises(VideoError, match=f"(?i){message}"):
+    with pytest.raises(VideoError, match=f"(?i){message}") as err:
         read_clip(build(tmp_path, real_clip), 8)
+    assert "Errno" not in str(err.value)  # FFmpeg's words, not PyAV's error number
 
 
 @pytest.mark.parametrize("size", [(16, 4096), (4096, 16)])

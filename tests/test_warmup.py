@@ -43,7 +43,7 @@ def test_warmup_embeds_in_the_background_and_reports_progress(predictor, monkeyp
     assert not warmup.done and "Preparing label set `hmdb51`" in status and f"{done:,}/{total:,} texts" in status
     release.set()
     warmup.join(60)
-    assert warmup.done and warmup.status().startswith("✅ Ready") and predictor.embedding_progress(labels) is None
+    assert warmup.done and warmup.status().startswith("**Ready:**") and predictor.embedding_progress(labels) is None
     assert predictor.classes(labels, progress=lambda d, t: pytest.fail("embedded again")) is not None
 
 

@@ -17,6 +17,9 @@ from kgclip_core.prediction import Prediction
 UNIT_COLUMNS = ["unit", "type", "score (cosine)", "ranked by (score less usual)", "weight (share)", "in top class",
                 "best frame"]
 EVIDENCE_COLUMNS = ["shown", "concept", "type", "score", "best frame"]
+# The word-frame alignment: its plot area (and colour bar) is at least this tall, and the title
+# and the frame names with the axis title below take this much beside it.
+ALIGNMENT_MIN_PX, ALIGNMENT_MARGIN_PX = 180, 190
 # How to read the selected units' table (plain text: the app and the HTML report show it).
 UNITS_NOTE = ("Score: how well the unit's text matches the frames (cosine, averaged over the frames). Ranked by: "
               "for a model fine-tuned with the hubness correction, the score less the unit's usual level over "
@@ -106,12 +109,17 @@ def alignment_heatmap(pred: Prediction) -> go.Figure | None:
     if a is None:
         return None
     words = [f"{escape_html(w)} (w={weight:.2f})" for w, weight in zip(a.words, a.word_weights)]
-    frames = [f"{label} (w={weight:.2f})" for label, weight in zip(_frame_labels(pred), a.frame_weights)]
+    # Two-line frame names (time, then weight) stay level at the app's width: rotated one-line
+    # names took most of the figure's height, which left the colour bar a thin line.
+    frames = [f"{label}<br>w={weight:.2f}" for label, weight in zip(_frame_labels(pred), a.frame_weights)]
     fig = go.Figure(go.Heatmap(z=a.similarity.tolist(), x=frames, y=words, colorscale="Viridis",
-                               colorbar=dict(title="cosine<br>(word vs frame)"),
+                               colorbar=dict(title="cosine", thickness=16),
                                hovertemplate="%{y} / %{x}: cosine %{z:.3f}<extra></extra>"))
-    fig.update_layout(title=f"Which words of '{escape_html(a.label)}' match which frames (WTI; w = the weight "
-                            "the score gives each word and frame)", xaxis_title="frame (w = its weight)",
-                      yaxis_title="word (w = its weight)",
-                      yaxis_autorange="reversed", height=160 + 30 * len(words), margin=dict(l=10, r=10, t=40, b=40))
+    # Short title lines (plotly does not wrap them: one long line was cut at the app's width), and
+    # a plot area of at least ALIGNMENT_MIN_PX, which the colour bar spans, however few the words.
+    title = (f"Which words of '{escape_html(a.label)}'<br>match which frames"
+             "<br><sup>WTI: w = a word's or frame's weight in the score</sup>")
+    fig.update_layout(title=title, xaxis_title="frame (w = its weight)", yaxis_title="word (w = its weight)",
+                      yaxis_autorange="reversed", height=ALIGNMENT_MARGIN_PX + max(ALIGNMENT_MIN_PX, 36 * len(words)),
+                      xaxis_tickfont_size=10, margin=dict(l=10, r=10, t=90, b=10))
     return fig

@@ -7,8 +7,8 @@ strong it is against other frames.
 
 :func:`heatmap_gallery` gives each frame as one picture a person can read on its own: the raw
 frame, the frame with the map over it, and a colour bar that says what the colours mean,
-with a one-line caption (what the map shows, which frame). The app shows these pictures as
-they come.
+with a caption: which frame, then on a line of its own what the map shows. The app shows these
+pictures as they come.
 """
 
 from __future__ import annotations
@@ -71,14 +71,15 @@ def heatmap_gallery(pred: Prediction, maps: np.ndarray | None = None, alpha: flo
     """The sampled frames as pictures with captions: with maps [T, H, W], each frame beside its
     overlay and a colour bar (:func:`heatmap_panel`); without, the plain frames.
 
-    ``caption``: one line on what the maps show (``explain.maps.heatmap_caption``), put after
-    each frame's name; by default a line on how to read the picture.
+    ``caption``: one line on what the maps show (``explain.maps.heatmap_caption``), put on a line
+    after each frame's name (a thumbnail has room for the name alone, an enlarged picture for
+    both); by default a line on how to read the picture.
     """
     names = _frame_names(pred)
     if maps is None:
-        return [(f, f"{name}: {caption}" if caption else name) for f, name in zip(pred.frames, names)]
+        return [(f, f"{name}\n{caption}" if caption else name) for f, name in zip(pred.frames, names)]
     line = caption or GENERIC_CAPTION
-    return [(heatmap_panel(f, m, alpha, cmap), f"{name}: {line}") for f, m, name in zip(pred.frames, maps, names)]
+    return [(heatmap_panel(f, m, alpha, cmap), f"{name}\n{line}") for f, m, name in zip(pred.frames, maps, names)]
 
 
 def heatmap_figure(pred: Prediction, maps: np.ndarray, title: str = "", alpha: float = 0.5,

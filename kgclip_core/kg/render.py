@@ -5,9 +5,11 @@ movements and motions, then part states, objects and scenes, then body parts, th
 actions (``LEVELS``). Nodes are boxes whose labels wrap inside them, the layout is fixed (no
 physics) with room for each box, and the relation of an edge shows on hover instead of as text
 on the edge, so no text overlaps; the page is sized to its tallest column (``layered_height``)
-and fitted to its width. The legend sits above the graph, outside it. A click on an action
-node other than the one shown posts ``{"kgclip": "open-action", "action": name}`` to the parent
-page (the app opens that action); the page needs nothing from the parent.
+and fitted to its width, unless that makes its text too small to read (``MIN_SCALE``, a phone):
+then it starts at the action and pans, and a hint on the graph says which way the rest lies.
+The legend sits above the graph, outside it. A click on an action node other than the one shown
+posts ``{"kgclip": "open-action", "action": name}`` to the parent page (the app opens that
+action); the page needs nothing from the parent.
 
 The HTML works offline and inside a sandboxed iframe: it uses a template of our own instead
 of pyvis's (which always pulls Bootstrap from a CDN) and inlines the vis-network script that
@@ -43,7 +45,7 @@ LEVELS = {"action": 0, "movement": 1, "motion": 1, "part_state": 2, "object": 2,
 RELATED_LEVEL = 4
 ROW_PX = 58  # vertical room per box in a column (a label wraps to at most two lines)
 MIN_HEIGHT, MAX_HEIGHT = 260, 1400
-LEGEND_PX = 64  # the legend above the graph, up to three lines on a phone
+LEGEND_PX = 64  # the legend above the graph (the graph takes what it leaves: more lines on a phone)
 MIN_SCALE = 0.75  # below this the labels are too small to read: the view pans instead of shrinking
 _PAGE = "kgclip_graph.html"
 # vis-network is fed through pyvis's own loader; only the tooltip needs styling.
@@ -53,14 +55,20 @@ _TEMPLATE = """<!DOCTYPE html>
 <meta charset="utf-8">
 <script>{% include 'lib/vis-9.1.2/vis-network.min.js' %}</script>
 <style>
-body { margin: 0; font-family: sans-serif; }
-#kg { width: {{ width }}; height: {{ height }}; background: {{ bgcolor }}; position: relative; border-top: 1px solid #ddd; }
+html, body { height: 100%; }
+/* The graph takes what the legend leaves of the frame: the legend wraps to more lines on a phone. */
+body { margin: 0; font-family: sans-serif; display: flex; flex-direction: column; }
+#kg { width: {{ width }}; height: {{ height }}; flex: 1 1 auto; min-height: 0; background: {{ bgcolor }};
+  position: relative; border-top: 1px solid #ddd; }
 .vis-tooltip { position: absolute; visibility: hidden; padding: 6px; max-width: 360px;
   white-space: pre-wrap; font-size: 13px; background: #fffbea; border: 1px solid #888;
   border-radius: 3px; box-shadow: 2px 2px 8px rgba(0,0,0,.2); pointer-events: none; z-index: 5; }
 .legend { font-size: 12px; padding: 4px 8px; line-height: 1.6; }
 .legend span { display: inline-block; margin-right: 10px; }
 .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 5px; margin-right: 4px; }
+#pan-hint { position: absolute; right: 6px; top: 6px; display: none; padding: 3px 8px; font-size: 13px;
+  background: rgba(255, 251, 234, 0.95); border: 1px solid #888; border-radius: 12px; pointer-events: none;
+  z-index: 4; }
 </style>
 </head>
 <body>
@@ -86,8 +94,28 @@ function fit() {
   var width = document.getElementById("kg").clientWidth;
   network.moveTo({position: {x: at.x - 90 + width / 2 / MIN_SCALE, y: at.y}, scale: MIN_SCALE, animation: false});
 }
-network.once("afterDrawing", fit);
-window.addEventListener("resize", fit);
+// Where part of the graph lies beyond the frame's sides (a phone), a hint says so and which way
+// (added after the network: vis-network empties its container).
+var hint = document.createElement("div");
+hint.id = "pan-hint";
+document.getElementById("kg").appendChild(hint);
+function updateHint() {
+  var left = Infinity, right = -Infinity;
+  nodes.getIds().forEach(function (id) {
+    var box = network.getBoundingBox(id);
+    left = Math.min(left, box.left); right = Math.max(right, box.right);
+  });
+  var shown = document.getElementById("kg").clientWidth;
+  var moreLeft = network.canvasToDOM({x: left, y: 0}).x < -2;
+  var moreRight = network.canvasToDOM({x: right, y: 0}).x > shown + 2;
+  hint.textContent = (moreLeft ? "\u2190 " : "") + "drag sideways for the rest of the graph"
+    + (moreRight ? " \u2192" : "");
+  hint.style.display = moreLeft || moreRight ? "block" : "none";
+}
+network.once("afterDrawing", function () { fit(); updateHint(); });
+window.addEventListener("resize", function () { fit(); updateHint(); });
+network.on("dragEnd", updateHint);
+network.on("zoom", updateHint);
 network.on("click", function (params) {
   var node = params.nodes.length ? nodes.get(params.nodes[0]) : null;
   if (node && node.action && node.id !== selected) {

@@ -1,11 +1,14 @@
-"""The clip's events: an example picked, a new clip shown, and Recognise (on the GPU under
-ZeroGPU) filling every result panel."""
+"""The clip's events: an example picked, a webcam recording taken, a new clip shown, and
+Recognise (on the GPU under ZeroGPU) filling every result panel."""
 
 from __future__ import annotations
 
+import shutil
+import time
 from pathlib import Path
 
 import gradio as gr
+import plotly.graph_objects as go
 
 from kgclip_core import explain
 from kgclip_core.errors import KGClipError, LabelError
@@ -79,10 +82,24 @@ class Recogniser:
         )
 
 
-def cleared_results() -> tuple:
-    """Every result panel empty, in ``ResultPanels.outputs`` order, and no session."""
+def cleared_results(chart: go.Figure | None = None) -> tuple:
+    """Every result panel empty (the chart: ``chart``), in ``ResultPanels.outputs`` order, and no session."""
     empty_choice = gr.update(choices=[], value=None)
-    return (None, *cleared_explanations(), empty_choice, "", None, None)
+    return (chart, *cleared_explanations(), empty_choice, "", None, None)
+
+
+def _waiting_chart() -> go.Figure:
+    """The chart's place while a clip waits for Recognise, saying so.
+
+    It also has the page load plotly's script (4.6 MB, read at the page's first chart) before
+    the result comes: read with the result, it held up the page for a second or more, and with
+    it the knowledge-graph view, whose frame runs on the page's thread.
+    """
+    fig = go.Figure()
+    fig.add_annotation(text=f"Press {RECOGNISE}: the clip's likeliest actions appear here", showarrow=False,
+                       xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_layout(height=120, xaxis_visible=False, yaxis_visible=False, margin=dict(l=10, r=10, t=10, b=10))
+    return fig
 
 
 def ready() -> gr.Button:
@@ -99,7 +116,21 @@ def show_clip(video: str | None) -> tuple:
     """A new clip: its player (a playable copy when browsers cannot play the file), a note,
     every result of the previous clip cleared, and the Recognise button ready."""
     shown = playable_copy(video) if video else None
-    return (shown.path if shown else None, shown.note if shown else "", *cleared_results(), [], "", None, ready())
+    player, note = (shown.path, shown.note) if shown else (None, "")
+    chart = _waiting_chart() if video else None
+    return (player, note, *cleared_results(chart), [], "", None, ready())
+
+
+def use_recording(recording: dict | None) -> str | dict:
+    """A webcam recording (Gradio's upload, unprocessed), for the clip box: from there it goes
+    the way of any upload (the same checks, limits and browser-playable copy). Named after the
+    webcam and the time, not the browser's "sample.webm", since the result line names it."""
+    if not recording or not recording.get("path"):
+        return gr.skip()  # the recorder cleared: the clip box keeps its clip
+    path = Path(recording["path"])
+    named = path.with_name(f"webcam-{time.strftime('%H%M%S')}{path.suffix}")
+    shutil.copyfile(path, named)
+    return str(named)
 
 
 def pick_example(event: gr.SelectData) -> str:

@@ -15,6 +15,8 @@ from kgclip_ui.common import CUSTOM_BOX, EXAMPLES, RECOGNISE
 from kgclip_ui.layout.explanations import ExplanationPanels
 
 EXAMPLE_THUMB_PX = 112
+# An example's name wraps inside its label rather than being cut ("punch with right …" on a phone).
+EXAMPLES_CSS = "#examples .caption-label { white-space: normal; }"
 
 
 @dataclass
@@ -22,6 +24,7 @@ class ClipPanel:
     """The clip, the label set and the Recognise button; then the predicted-action picker."""
 
     video: gr.File
+    webcam: gr.Video  # a recording goes into the clip box, and on from there as an upload
     player: gr.Video
     player_note: gr.Markdown
     label_set: gr.Dropdown
@@ -52,10 +55,12 @@ def clip_panel(choices: list[str], default_set: str) -> ClipPanel:
     predicted-action picker.
 
     The upload is a file box: Gradio's video widget takes video/* only, so no GIF, and plays
-    only what the browser plays; the player beside it shows a playable copy when needed.
+    only what the browser plays; the player beside it shows a playable copy when needed. The
+    webcam is that widget, for recording only.
     """
     video = gr.File(label="Clip: a video or an animated GIF", file_types=list(EXTENSIONS), elem_id="clip",
                     height=120)
+    webcam = webcam_panel()
     player = gr.Video(label="Your clip", interactive=False, elem_id="player", height=260)
     player_note = gr.Markdown(elem_id="player-note")
     label_set = gr.Dropdown(choices, value=default_set, label="Label set", elem_id="label-set")
@@ -67,7 +72,20 @@ def clip_panel(choices: list[str], default_set: str) -> ClipPanel:
     with gr.Row():
         open_action = gr.Dropdown([], label="Predicted action", scale=3, elem_id="predicted-action")
         open_button = gr.Button("Show its concepts", scale=1, elem_id="open-in-kg")
-    return ClipPanel(video, player, player_note, label_set, custom, top_k, run, examples, open_action, open_button)
+    return ClipPanel(video, webcam, player, player_note, label_set, custom, top_k, run, examples, open_action,
+                     open_button)
+
+
+def webcam_panel() -> gr.Video:
+    """A webcam recorder, folded away until wanted.
+
+    Not mirrored: Gradio would flip the recording to match a mirrored preview, and the labels
+    name sides ("wave right hand"). No sound: the model does not hear, and the browser then asks
+    for the camera alone.
+    """
+    with gr.Accordion("Or record a clip with your webcam", open=False, elem_id="webcam-box"):
+        return gr.Video(label="Webcam: record, stop, then Recognise", sources=["webcam"], include_audio=False,
+                        webcam_options=gr.WebcamOptions(mirror=False), height=260, elem_id="webcam")
 
 
 @lru_cache(maxsize=1)

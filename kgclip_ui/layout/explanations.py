@@ -10,6 +10,24 @@ import gradio as gr
 
 from kgclip_core import explain
 
+# The explanation galleries' captions are a frame's name, then on its own line what the map shows
+# (explain.heatmap_gallery); Gradio cuts any caption to one line. A thumbnail's label shows the
+# name line alone; the enlarged preview shows the whole caption, wrapped, above the strip of
+# thumbnails (Gradio leaves room for one line there), the picture taking what is left. Every
+# frame shows without a scroll inside the page; on a phone two a row: four overflowed the
+# screen, hiding a column of frames.
+GALLERY_CSS = """
+#heatmaps .grid-wrap, #deep-gallery .grid-wrap { max-height: none; }
+#heatmaps .caption-label, #deep-gallery .caption-label {
+  white-space: pre; max-height: calc(1.5em + 2 * var(--spacing-sm)); line-height: 1.5em; }
+#heatmaps .preview .media-button, #deep-gallery .preview .media-button { flex: 1 1 0; min-height: 0; height: auto; }
+#heatmaps .preview .caption, #deep-gallery .preview .caption {
+  flex: none; white-space: pre-line; text-overflow: clip; font-size: var(--text-sm); margin-bottom: var(--size-14); }
+@media (max-width: 640px) {
+  #heatmaps .grid-container, #deep-gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)); }
+}
+"""
+
 
 @dataclass
 class HeatmapPanel:
@@ -105,5 +123,7 @@ def deep_panel() -> DeepPanel:
             steps = gr.Slider(4, 64, value=16, step=4, label="Interpolation steps")
             run = gr.Button("Deep explanation", elem_id="deep-explanation")
         note = gr.Markdown()
-        gallery = gr.Gallery(label="Attribution to the top class", columns=4, height="auto")
+        # "contain", as the heatmaps: each picture is the frame, its attribution and a colour bar.
+        gallery = gr.Gallery(label="Attribution to the top class", columns=4, height="auto", object_fit="contain",
+                             elem_id="deep-gallery")
     return DeepPanel(steps, run, note, gallery)
