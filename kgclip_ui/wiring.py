@@ -14,9 +14,9 @@ from kgclip_ui.handlers import kg as kg_events
 from kgclip_ui.handlers import model_choice as model_events
 from kgclip_ui.handlers import report as report_events
 from kgclip_ui.layout.clip import EXAMPLES_CSS, ClipPanel, ResultPanels, clip_panel, details_panel, result_panel
-from kgclip_ui.layout.explanations import (GALLERY_CSS, DeepPanel, ExplanationPanels, HeatmapPanel,
-                                           alignment_and_concepts_panel, deep_panel, evidence_panel, heatmap_panel,
-                                           units_panel)
+from kgclip_ui.layout.explanations import (GALLERY_CSS, ContrastPanel, DeepPanel, ExplanationPanels, HeatmapPanel,
+                                           alignment_and_concepts_panel, contrast_panel, deep_panel, evidence_panel,
+                                           heatmap_panel, units_panel)
 from kgclip_ui.layout.kg import OPEN_ACTION_JS, KGPanel, kg_panel
 from kgclip_ui.layout.model_choice import Header, header_panel
 from kgclip_ui.layout.report import REPORT_CSS, ReportPanel, report_panel
@@ -105,6 +105,14 @@ def wire_deep(handlers: explanation_events.DeepExplanation, deep: DeepPanel, opa
                    api_name="deep_explanation")
 
 
+def wire_contrast(handlers: explanation_events.ContrastChoice, contrast: ContrastPanel, heatmaps: HeatmapPanel,
+                  session: gr.State) -> None:
+    """Picking a rival explains the top action against it (a person's pick only: the prediction
+    sets the runner-up without asking again)."""
+    contrast.rival.input(handlers.contrast, [session, contrast.rival, heatmaps.opacity],
+                         [contrast.note, contrast.table, heatmaps.kind], api_name="contrast")
+
+
 def wire_kg(kg: KGPanel, tabs: gr.Tabs, clip: ClipPanel, session: gr.State) -> None:
     """Searching, picking and opening a predicted action show an action's concepts."""
     # The graph is drawn only while its tab is visible: vis-network lays out and focuses
@@ -150,6 +158,7 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
                         clip = clip_panel(choices, labels or default_labels(options[0]))
                     with gr.Column(scale=2):
                         result_for, chart = result_panel()
+                        contrast = contrast_panel()
                         heatmaps = heatmap_panel()
                         report = report_panel()
                 evidence, evidence_note = evidence_panel()
@@ -158,12 +167,12 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
                 deep = deep_panel()
                 details = details_panel()
             kg = kg_panel(labels)
-        explanations = ExplanationPanels(heatmaps, evidence, evidence_note, units, timeline, alignment,
+        explanations = ExplanationPanels(contrast, heatmaps, evidence, evidence_note, units, timeline, alignment,
                                          alignment_note, kg_view)
         results = ResultPanels(chart, explanations, result_for, details)
         # In the page's order (Gradio numbers the events, fn_index, in the order they are connected):
         # the examples, the header, the Recognise tab's areas, the Knowledge-graph tab, then the
-        # webcam (added later: the events before it kept their numbers).
+        # webcam and the comparison with a rival (added later: the events before them kept their numbers).
         wire_examples(clip)
         wire_header(demo, header, model_events.ModelChoice(models, warmup), clip.label_set)
         wire_recognise(clip_events.Recogniser(models), header.model, clip, results, deep, report, session)
@@ -172,4 +181,5 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
         wire_deep(explanation_events.DeepExplanation(models), deep, heatmaps.opacity, session)
         wire_kg(kg, tabs, clip, session)
         wire_webcam(clip)
+        wire_contrast(explanation_events.ContrastChoice(models), contrast, heatmaps, session)
     return demo

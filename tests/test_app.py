@@ -124,18 +124,24 @@ def test_page_shows_random_weights_warning(app_url):
 
 
 def test_predict_endpoint_on_real_clip(app_url, real_clip):
-    (chart, kind, which, gallery, evidence, evidence_note, units, timeline, alignment, note, kg_html, action,
-     result_for, details) = _predict(_client(app_url), real_clip)
+    (chart, kind, which, gallery, evidence, evidence_note, units, timeline, alignment, note, kg_html, contrast_note,
+     rival, contrast, action, result_for, details) = _predict(_client(app_url), real_clip)
     from kgclip_core.explain.text import escape_markdown
 
     assert escape_markdown(real_clip.name) in result_for and "ucf101" in result_for  # the clip it belongs to
     assert len(details["labels"]) == 3 and details["label_set"] == "ucf101" and details["random_weights"] is True
     assert chart["type"] == "plotly" and "Top-3 of ucf101" in chart["plot"]
-    # First the maps of the top action's own concepts (the evidence below), then regions and units.
-    assert [c[0] for c in kind["choices"]] == ["evidence", "regions", "units"] and kind["value"] == "evidence"
-    assert which["value"] == "all concepts" and len(which["choices"]) == len(details["evidence"]) + 1
+    # First the map of the most telling concept of the top action (the evidence below), then
+    # regions, units and the compared rival's own concepts.
+    assert [c[0] for c in kind["choices"]] == ["evidence", "regions", "units", "rival"] and kind["value"] == "evidence"
+    assert which["value"] != "all concepts" and len(which["choices"]) == len(details["evidence"]) + 1
     assert len(gallery) == 8 and all(p.is_file() for p in _image_files(gallery))
-    assert "the top action's own concepts" in gallery[0]["caption"]
+    assert "a concept of the top action" in gallery[0]["caption"]
+    # Why the top action and not the runner-up, first under the prediction.
+    assert rival["value"] == details["contrast"]["rival"] == details["labels"][1]
+    assert f"and not {details['contrast']['rival']}" in contrast_note
+    assert contrast["headers"] == ["needed by", "shown", "concept", "type", "score"]
+    assert len(contrast["data"]) == len(details["contrast"]["own"]) + len(details["contrast"]["rival_own"])
     assert units["headers"][:2] == ["unit", "type"] and len(units["data"]) == len(details["units"])
     # The top class's own concepts, each checked against the clip, with how to read the marks.
     assert evidence["headers"][:2] == ["shown", "concept"] and len(evidence["data"]) == len(details["evidence"])
@@ -245,16 +251,25 @@ def test_checkpoint_app_shows_regions_and_word_alignment(checkpoint_url, real_cl
     client = _client(checkpoint_url)
     page = urllib.request.urlopen(checkpoint_url + "config", timeout=10).read().decode()
     assert "RANDOM weights" not in page and "fine-tuned KG-CLIP" in page
-    (chart, kind, which, gallery, evidence, evidence_note, units, timeline, alignment, note, kg_html, action,
+    (chart, kind, which, gallery, evidence, evidence_note, units, timeline, alignment, note, kg_html, *_, action,
      _, details) = _predict(client, real_clip, "the checkpoint's labels", top_k=5)
     assert details["label_set"] == "kinetics_tps24" and len(details["labels"]) == 5  # the checkpoint's classes
-    assert [c[0] for c in kind["choices"]] == ["evidence", "regions", "units"] and which["value"] == "all concepts"
+    assert [c[0] for c in kind["choices"]] == ["evidence", "regions", "units", "rival"]
+    assert which["value"] in [c[0] for c in which["choices"]]
     assert alignment["type"] == "plotly" and note["value"] == ""
     assert details["edges"] and "kg " in kg_html
     which, _ = client.predict("regions", 0.5, api_name="/heatmap_kind")
     assert which["value"] == "all regions"
     region = client.predict("regions", "region 2", 0.5, api_name="/heatmaps")
     assert len(region) == 8
+    # Why the top action and not any action the user picks; the rival's own concepts get maps too.
+    other = next(label for label in details["labels"][1:] if label != details["contrast"]["rival"])
+    note, table, _ = client.predict(other, 0.5, api_name="/contrast")
+    assert f"and not {other}" in note and table["headers"][0] == "needed by"
+    which, rival_maps = client.predict("rival", 0.5, api_name="/heatmap_kind")
+    assert which["choices"] and len(rival_maps) == 8
+    with pytest.raises(Exception, match="not in the list of choices"):  # Gradio checks the dropdown's choices
+        client.predict("tennis serve", 0.5, api_name="/contrast")
     attribution, note = client.predict(4, 0.5, api_name="/deep_explanation")
     assert len(attribution) == 8 and details["labels"][0] in note
 

@@ -188,3 +188,31 @@ def test_the_webcam_records_a_clip_that_is_recognised(screen):
     page.locator("#recognise").click()
     page.wait_for_function("document.querySelector('#result-for').innerText.includes('webcam-')")
     page.locator("#heatmaps img").first.wait_for()
+
+
+def test_the_contrast_view_says_why_this_action_and_not_another(app, shot_dir):
+    """First under the prediction: why the top action and not the runner-up; picking another
+    action to compare with explains against it, the concepts that tell them apart marked."""
+    url, browser = app
+    page = browser.new_page(**SCREENS["desktop"])
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.locator("#clip input[type=file]").set_input_files(str(CLIP))
+    page.wait_for_function(_playing(CLIP.name))
+    page.locator("#recognise").click()
+    page.wait_for_function("() => document.querySelector('#contrast-note').innerText.includes('Why wave right hand')")
+    note = page.locator("#contrast-note")
+    assert "and not" in note.inner_text() and "Not sure" not in note.inner_text()
+    page.locator("#heatmaps img").first.wait_for()
+    assert note.bounding_box()["y"] < page.locator("#heatmaps").bounding_box()["y"]  # before the maps
+    rival = page.locator("#contrast-rival input")
+    rival.scroll_into_view_if_needed()
+    rival.click()
+    page.get_by_role("option", name="wave left hand", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#contrast-note').innerText.includes('not wave left hand')")
+    table = page.locator("#contrast-table").inner_text()
+    assert "left hand wave" in table and "right hand wave" in table and "✗" in table and "✓" in table
+    top = note.evaluate("e => e.getBoundingClientRect().top + window.scrollY")
+    page.screenshot(path=str(shot_dir / "contrast.png"), full_page=True, clip=dict(x=400, y=top - 420, width=1000,
+                                                                                   height=900))
+    page.close()

@@ -25,10 +25,12 @@ from kgclip_core.prediction import Prediction
 from kgclip_core.predictor import Predictor
 
 # The top class's own concepts first: the maps that explain the prediction shown above them.
-HEATMAP_KINDS = ("evidence", "regions", "units")
+HEATMAP_KINDS = ("evidence", "regions", "units", "rival")
 NO_EVIDENCE_MAPS = ("the gradient heatmap methods make no concept maps (a pass per concept): choose the "
                     "units' maps, or run the deep explanation")
 NO_EVIDENCE = "the predicted action has no concepts in the knowledge graph to map: choose another kind of map"
+NO_RIVAL_MAPS = ("no maps of the rival's own concepts: it has none the top action lacks, or the heatmap method "
+                 "makes no concept maps")
 NO_REGIONS = ("this model has no multi-region attention (MRA) module, so it has no region maps: "
               "choose the units' maps")
 
@@ -118,25 +120,33 @@ def heatmap_choices(pred: Prediction, kind: str) -> list[str]:
     if kind == "evidence":
         if pred.evidence_maps is None:
             return []
-        return ["all concepts", *(f"{e.text} ({e.type.replace('_', ' ')}, {'shown' if e.present else 'not shown'})"
-                                  for e in pred.evidence)]
+        return ["all concepts", *(_named(e) for e in pred.evidence)]
     if kind == "regions":
         count = 0 if pred.region_maps is None else pred.region_maps.shape[1]
         return ["all regions", *(f"region {r + 1}" for r in range(count))] if count else []
     if kind == "units":
         return ["all units", *(f"{u.text} ({u.type.replace('_', ' ')})" for u in pred.units)] if pred.units else []
+    if kind == "rival":  # the concepts only the contrasted rival needs
+        if pred.contrast is None or pred.contrast.rival_maps is None or not pred.contrast.rival_own:
+            return []
+        return ["all the rival's own concepts", *(_named(e) for e in pred.contrast.rival_own)]
     raise ValueError(f"kind must be one of {HEATMAP_KINDS}, got {kind!r}")
+
+
+def _named(e) -> str:
+    return f"{e.text} ({e.type.replace('_', ' ')}, {'shown' if e.present else 'not shown'})"
 
 
 def heatmaps(pred: Prediction, kind: str, which: int | None = None) -> np.ndarray | None:
     """One map per frame [T, H, W] summing to 1: map ``which`` of ``kind``, or their mean if None.
 
-    ``which`` indexes the maps (concepts in ``pred.evidence`` order, regions, or units in
-    ``pred.units`` order). None when the prediction has no maps of that kind.
+    ``which`` indexes the maps (concepts in ``pred.evidence`` order, regions, units in
+    ``pred.units`` order, or the rival's own concepts in ``pred.contrast.rival_own`` order). None when the prediction has no maps of that kind.
     """
     if kind not in HEATMAP_KINDS:
         raise ValueError(f"kind must be one of {HEATMAP_KINDS}, got {kind!r}")
-    maps = {"evidence": pred.evidence_maps, "regions": pred.region_maps, "units": pred.unit_maps}[kind]
+    rival = pred.contrast.rival_maps if pred.contrast is not None else None
+    maps = {"evidence": pred.evidence_maps, "regions": pred.region_maps, "units": pred.unit_maps, "rival": rival}[kind]
     if maps is None:
         return None
     # Mean on the grid first: upsampling is linear, so this equals the mean of the frame maps.
@@ -153,8 +163,15 @@ def heatmap_caption(pred: Prediction, kind: str, which: int | None = None) -> st
         what = "the mean of the region maps" if which is None else f"region {which + 1}"
         return (f"{what} of multi-region attention: where the model pools its region features from "
                 "(bright = most of the region's attention)")
-    if kind in ("evidence", "units"):
+    if kind in ("evidence", "units", "rival"):
         how = HEATMAP_METHODS[pred.heatmap_method].split(":")[0]
+        if kind == "rival":  # the rival is named above the maps: a typed label stays out of the caption
+            if not heatmap_choices(pred, "rival"):
+                return NO_RIVAL_MAPS
+            if which is None:
+                return f"the mean of the maps of the concepts only the rival action needs ({how})"
+            return (f"where \"{pred.contrast.rival_own[which].text}\", a concept only the rival action needs, "
+                    f"matches in the frame ({how}; bright = best match)")
         if kind == "evidence":
             if pred.evidence_maps is None:
                 return NO_EVIDENCE_MAPS if pred.evidence else NO_EVIDENCE

@@ -18,8 +18,9 @@ def _listed(items: list[Evidence]) -> str:
 
 
 def contrast_summary(contrast: Contrast) -> str:
-    """One paragraph: what tells the two actions apart and what the clip shows of it."""
-    parts = [f"{contrast.label}, not {contrast.rival}."]
+    """One paragraph (under a heading that names both actions): what tells them apart and what the
+    clip shows of it."""
+    parts = []
     if contrast.own:
         parts.append(f"Only {contrast.label} needs: {_listed(contrast.own)}.")
     if contrast.rival_own:
@@ -32,9 +33,10 @@ def contrast_summary(contrast: Contrast) -> str:
 
 
 def contrast_rows(contrast: Contrast) -> list[list[str]]:
-    """The telling concepts as table rows (``CONTRAST_COLUMNS``): the top action's own, then its rival's."""
-    return [[label, _mark(e), e.text, e.type.replace("_", " "), f"{e.score:.3f}"]
-            for label, items in ((contrast.label, contrast.own), (contrast.rival, contrast.rival_own)) for e in items]
+    """The telling concepts as table rows (``CONTRAST_COLUMNS``): the top action's own, then its
+    rival's (named by role: the actions' names, which a user may have typed, are in the summary)."""
+    return [[role, _mark(e), e.text, e.type.replace("_", " "), f"{e.score:.3f}"]
+            for role, items in (("the top action", contrast.own), ("the rival", contrast.rival_own)) for e in items]
 
 
 def unsure_note(pred: Prediction) -> str | None:

@@ -72,7 +72,7 @@ class Recogniser:
         progress(0.8, desc="Rendering the explanations")
         return (
             explain.topk_bar_chart(pred),
-            *explanation_views(pred, opacity),
+            *explanation_views(pred, opacity, labels),
             gr.update(choices=[(label, name) for label, name in zip(pred.labels, pred.class_names)],
                       value=pred.class_names[0]),
             f"**Result for** {escape_markdown(Path(video).name)}: {escape_markdown(model)}, "

@@ -1,5 +1,5 @@
-"""The explanation panels: the frames with a heatmap and its picker, why this action
-(evidence), the semantic units, the word-frame alignment beside the top action's concepts,
+"""The explanation panels: why the top action and not its rival (first, under the prediction),
+the frames with a heatmap and its picker, why this action (evidence), the semantic units, the word-frame alignment beside the top action's concepts,
 and the opt-in deep explanation (Integrated Gradients)."""
 
 from __future__ import annotations
@@ -40,9 +40,20 @@ class HeatmapPanel:
 
 
 @dataclass
+class ContrastPanel:
+    """Why the top action and not a rival: "not sure" when no label fits, the telling concepts,
+    and the rival to compare with (the runner-up first)."""
+
+    note: gr.Markdown
+    rival: gr.Dropdown
+    table: gr.Dataframe
+
+
+@dataclass
 class ExplanationPanels:
     """Every explanation panel a prediction fills."""
 
+    contrast: ContrastPanel
     heatmaps: HeatmapPanel
     evidence: gr.Dataframe
     evidence_note: gr.Markdown
@@ -55,7 +66,8 @@ class ExplanationPanels:
     def outputs(self) -> list:
         """The components ``kgclip_ui.handlers.explanations.explanation_views`` fills, in its order."""
         return [self.heatmaps.kind, self.heatmaps.which, self.heatmaps.gallery, self.evidence, self.evidence_note,
-                self.units, self.timeline, self.alignment, self.alignment_note, self.kg_view]
+                self.units, self.timeline, self.alignment, self.alignment_note, self.kg_view, self.contrast.note,
+                self.contrast.rival, self.contrast.table]
 
 
 @dataclass
@@ -68,11 +80,23 @@ class DeepPanel:
     gallery: gr.Gallery
 
 
+def contrast_panel() -> ContrastPanel:
+    """Why the top action and not its rival: the concepts one needs and the other lacks, marked
+    against the clip; the shared ones are folded away."""
+    note = gr.Markdown(elem_id="contrast-note")
+    rival = gr.Dropdown([], label="Compare with", info="why the top action and not this one (the runner-up first)",
+                        elem_id="contrast-rival")
+    table = gr.Dataframe(headers=explain.why.CONTRAST_COLUMNS, label="What tells them apart (✓ = the clip shows it)",
+                         interactive=False, elem_id="contrast-table")
+    return ContrastPanel(note, rival, table)
+
+
 def heatmap_panel() -> HeatmapPanel:
     """The heatmap's kind, map and opacity, and the sampled frames with the chosen heatmap."""
     with gr.Row():
         kind = gr.Radio([], label="Heatmap", info="evidence: the top action's own concepts; regions: MRA; "
-                                                  "units: the semantic units the model selected")
+                                                  "units: the semantic units the model selected; rival: the "
+                                                  "concepts only the compared action needs")
         which = gr.Dropdown([], label="Map")
         opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Opacity", elem_id="opacity")
     # "contain": each picture is the raw frame, the overlay and a colour bar side by side; a cropped
