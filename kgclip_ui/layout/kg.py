@@ -14,7 +14,12 @@ from kgclip_ui.common import CUSTOM, CUSTOM_BOX, action_choices, cached_graph
 # the hidden #kg-open box, whose change opens it. Only a string crosses, and the server checks it.
 OPEN_ACTION_JS = """<script>
 window.addEventListener("message", function (event) {
-  if (!event.data || event.data.kgclip !== "open-action") return;
+  // Only the page's own graph frames may open an action. They are sandboxed (origin "null"), so
+  // the sender is checked by window, not origin: a page of another site that embeds the app, or
+  // any other window, is ignored.
+  var own = Array.prototype.some.call(document.querySelectorAll("iframe"),
+                                      function (f) { return f.contentWindow === event.source; });
+  if (!own || !event.data || event.data.kgclip !== "open-action") return;
   var box = document.querySelector("#kg-open textarea, #kg-open input");
   if (!box) return;
   box.value = String(event.data.action);
