@@ -7,6 +7,9 @@ triples that :meth:`KGClipModel.encode_classes` embeds.
 
 from __future__ import annotations
 
+import itertools
+
+import networkx as nx
 import numpy as np
 
 from kgclip_core.errors import ConfigError
@@ -82,27 +85,55 @@ def class_inputs(label_set: LabelSet, kg: KnowledgeGraph, class_text: str = "nam
     )
 
 
-def shuffled_knowledge(inputs: ClassInputs, seed: int) -> ClassInputs:
-    """The shuffled-KG control: every class gets another class's semantic units and KG edges
-    (a random derangement of the classes, fixed by ``seed``); names and prompts stay.
+# Concept kinds that say what a class does; body parts ("arm", "leg") are the anatomy nearly
+# every action names, so no shuffle can keep a class from sharing one of those.
+CLASS_SPECIFIC_UNITS = ("movement", "part_state", "motion", "object")
+
+
+def _donors(inputs: ClassInputs, rng: np.random.Generator) -> tuple[list[int], int]:
+    """A random donor for every class, and the most class-specific units any class shares with
+    its donor: no class is its own donor, no two share one, and that overlap is the least any
+    such assignment allows (0 when one exists: nothing of a class's own stays with it).
+
+    A bipartite matching (Hopcroft-Karp) of classes to donors over the pairs that share at most
+    ``k`` units, for k = 0, 1, ... until every class has one; the edges' random order (``rng``)
+    makes the matching differ by seed."""
+    specific = [{u for u in units if inputs.unit_types[u] in CLASS_SPECIFIC_UNITS} for units in inputs.class_units]
+    c = len(inputs.names)
+    receivers = [("class", i) for i in range(c)]
+    for k in itertools.count():  # at the largest overlap every pair qualifies: a derangement exists
+        pairs = [(i, d) for i in range(c) for d in range(c) if d != i and len(specific[i] & specific[d]) <= k]
+        graph = nx.Graph()
+        graph.add_nodes_from(receivers)
+        graph.add_edges_from((("class", i), ("donor", d)) for i, d in (pairs[j] for j in rng.permutation(len(pairs))))
+        match = nx.bipartite.hopcroft_karp_matching(graph, top_nodes=receivers)
+        if all(r in match for r in receivers):
+            return [match[r][1] for r in receivers], k
+
+
+def shuffled_knowledge(inputs: ClassInputs, seed: int, prompts_from_kg: bool) -> ClassInputs:
+    """The shuffled-KG control: every class gets another class's knowledge, all of it: its
+    semantic units, its KG edges and, when the prompts are the KG's descriptions
+    (``prompts_from_kg``), its description. The donor is drawn at random (fixed by ``seed``)
+    among the classes that share no movement, part state, motion or object with the class, so
+    nothing of a class's own knowledge stays with it (``_donors``); names stay (they are the
+    labels, not knowledge).
 
     A model trained on it has the same texts, modules and losses as with the real graph, but
-    knowledge that describes the wrong action; what it still gains is not the knowledge's.
+    knowledge that describes another action; what it still gains is not the knowledge's.
     """
     c = len(inputs.names)
     if c < 2:
         raise ConfigError("Shuffling the knowledge between classes needs at least two classes.")
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(c)
-    while (perm == np.arange(c)).any():  # a derangement: no class keeps its own knowledge
-        perm = rng.permutation(c)
-    # Class i takes the knowledge of class perm[i]: that class's name becomes i's in the triples.
-    rename = {inputs.names[int(perm[i])]: inputs.names[i] for i in range(c)}
+    donor, _ = _donors(inputs, np.random.default_rng(seed))
+    # Class i takes the knowledge of class donor[i]: that class's name becomes i's in the triples.
+    rename = {inputs.names[donor[i]]: inputs.names[i] for i in range(c)}
+    prompts = [inputs.prompts[donor[i]] if prompts_from_kg else inputs.prompts[i] for i in range(c)]
     return ClassInputs(
         names=list(inputs.names),
-        prompts=[list(p) for p in inputs.prompts],
+        prompts=[list(p) for p in prompts],
         unit_texts=list(inputs.unit_texts),
         unit_types=list(inputs.unit_types),
-        class_units=[list(inputs.class_units[int(perm[i])]) for i in range(c)] if inputs.class_units else [],
+        class_units=[list(inputs.class_units[donor[i]]) for i in range(c)] if inputs.class_units else [],
         triples=[(rename.get(h, h), r, rename.get(t, t)) for h, r, t in inputs.triples],
     )

@@ -1,90 +1,113 @@
 """Train the papers' grid, its development sweep and its controls, appending each finished
-run's row to the work folder (``common.RESULTS``, ``DEV``, ``CONTROLS``; the demo is ``demo.py``).
+run's row to the committed row files (``common.RESULTS``, ``DEV``, ``CONTROLS``; the demo is
+``demo.py``).
 
-Every row carries per-clip correctness (for the report's paired statistics) and the foundation's
-digest; a run whose row is there for the current foundation is skipped.
+Every row carries per-clip correctness and predictions (for the report's paired statistics,
+packed by ``common.pack``) and the foundation's digest; a run whose row is there for the
+current foundation is skipped.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from kgclip_core.model.config import ModelConfig
-from kgclip_core.model.kgclip import build_model
+from kgclip_core.model.kgclip import KGClipModel, build_model
 from experiments import jsonl
 from experiments.papers import controls
-from experiments.papers.common import BATCH, DEV_LRS, SEEDS, SHUFFLED, foundation_digest, read_rows
-from experiments.papers.setup import CLASS_TEXT, HEADS, SETTINGS, Clips, GridRun
+from experiments.papers.common import (ARMS, BASELINE, BATCH, DEV_EVERY, DEV_MAX_STEPS, SEEDS, SHUFFLED, STEPS,
+                                       foundation_digest, pack, read_rows)
+from experiments.papers.setup import HEADS, SETTINGS, Clips, GridRun
 from experiments.papers.train import clip_scores, label_classes, train_model
 
 log = logging.getLogger(__name__)
 
 SETTING = {s.name: s for s in SETTINGS}
-# The controls' settings, most needed first (the grid's first blocks are K=2 and supervised).
-CONTROL_SETTINGS = tuple(SETTING[name] for name in ("K=2", "supervised", "K=4", "K=8", "T=2", "T=4"))
+# The settings of the papers' questions; supervised once the development sweep chose its steps.
+QUESTIONS = ("K=2", "supervised") if STEPS["supervised"] else ("K=2",)
 
 
 def grid_runs() -> list[GridRun]:
-    """Every run of the grid, most important first: few-shot K=2 (the cheapest runs, and with
-    the zero-shot novel compositions, the papers' two claims), then supervised, then plain
-    against full in the other settings (few-shot runs cost a third of a supervised one), the
-    single-head variants and the arms of the papers' own choices at K=2, and last the
-    few-shot and supervised ablations."""
-    def block(variants: tuple[str, ...], settings: tuple[str, ...], **arm) -> list[GridRun]:
-        return [GridRun(v, SETTING[s], seed, **arm) for s in settings for seed in SEEDS for v in variants]
+    """Every run of the grid, most important first: the arms of the papers' questions at K=2
+    (the cheapest runs), then supervised; then, exploratory, the single heads and the full
+    model without its KG losses at K=2 (names), and the full model with the KG description.
+    The supervised runs join once the development sweep has chosen their step count."""
+    def block(arms: tuple[tuple[str, str], ...], settings: tuple[str, ...]) -> list[GridRun]:
+        return [GridRun(v, SETTING[s], seed, class_text=text) for s in settings for seed in SEEDS for v, text in arms]
 
-    plain_full = ("plain CLIP", "full KG-CLIP")
-    ablations = ("+WTI", "+MRA/SU/decoder", "+KG triplet", "full, shuffled KG", "full, no KG losses")
+    single = tuple((v, "name") for v in ("+WTI", "+MRA/SU/decoder", "+KG triplet", "full, no KG losses"))
+    supervised = QUESTIONS[1:]
     return [
-        *block(plain_full, ("K=2",)),
-        *block(("full, shuffled KG", "full, no KG losses"), ("K=2",)),
-        *block(plain_full, ("supervised",)),
-        *block(plain_full, ("K=4", "K=8", "T=2", "T=4")),
-        *block(("+WTI", "+MRA/SU/decoder", "+KG triplet"), ("K=2",)),
-        # The arms of the papers' own choices: their fidelity switches, and a frozen text tower.
-        *block(("full KG-CLIP",), ("K=2",), papers=True),
-        *block(plain_full, ("K=2",), train_text=False),
-        *block(ablations, ("K=4", "K=8")),
-        *block(("full KG-CLIP",), ("supervised",), papers=True),
-        *block(plain_full, ("supervised",), train_text=False),
-        *block(ablations, ("supervised",)),
+        *block(ARMS, ("K=2",)),
+        *block(ARMS, supervised),
+        *block(single, ("K=2",)),
+        *block((("full KG-CLIP", "description"),), QUESTIONS),
     ]
 
 
 def dev_runs() -> list[GridRun]:
-    """The development sweep: the backbone lr for plain and full, seed 0, few-shot K=2 (the
-    supervised runs cost three times as much)."""
-    return [GridRun(v, SETTING["K=2"], 0, lr=lr) for lr in DEV_LRS for v in ("plain CLIP", "full KG-CLIP")]
+    """The development sweep of the supervised step count: plain and full with names, seed 0,
+    one ``DEV_MAX_STEPS``-step schedule each."""
+    return [GridRun(v, SETTING["supervised"], 0, max_steps=DEV_MAX_STEPS) for v in (BASELINE, "full KG-CLIP")]
 
 
-def _correct(logits: torch.Tensor, labels: torch.Tensor) -> list[int]:
-    return (logits.argmax(1) == labels).int().tolist()
+def _results(logits: torch.Tensor, labels: torch.Tensor) -> tuple[str, str]:
+    """Per-clip correctness and predicted classes, packed."""
+    pred = logits.argmax(1)
+    return pack((pred == labels).int().tolist()), pack(pred.tolist())
 
 
-def run_one(run: GridRun, clips: Clips, splits: tuple[str, ...]) -> dict:
-    """Train one run, then its per-clip correctness on the 24 classes of each split and, at 8
-    frames, zero-shot on the novel compositions by description and by name."""
-    start = time.perf_counter()
-    spec = run.spec()
-    model, _ = train_model(spec, clips.train)  # the spec's few-shot subset is drawn there
+def evaluate(model: KGClipModel, run: GridRun, clips: Clips, split: str) -> dict[str, str]:
+    """The run's per-clip results on the 24 classes of ``split`` by its own class text and, at 8
+    frames, zero-shot on the novel compositions by description and by name: ``{key: correct,
+    "pred/" + key: predictions}``. The shuffled-KG arm is evaluated with its knowledge shuffled
+    the same way (the novel compositions' among themselves)."""
     shuffle = run.seed if run.variant == SHUFFLED else None
-    row = {"key": run.key, "foundation": foundation_digest(), "variant": run.variant, "setting": run.setting.name,
-           "seed": run.seed, "train_text": run.train_text, "lr": run.lr, "papers": run.papers, "steps": run.steps}
-    for split in splits:
-        _, classes = label_classes(model, "synthetic", shuffle_seed=shuffle)
-        row[f"{split}/synthetic"] = _correct(clip_scores(model, clips.eval[f"{split}/synthetic"], classes)[0],
-                                             clips.eval[f"{split}/synthetic"].labels)
-        if run.setting.frames == 8:
-            novel = clips.eval[f"{split}/synthetic_novel"]
-            for text in ("description", "name"):
-                _, classes = label_classes(model, "synthetic_novel", text, shuffle_seed=shuffle)
-                row[f"{split}/novel/{text}"] = _correct(clip_scores(model, novel, classes)[0], novel.labels)
-    row["seconds"] = round(time.perf_counter() - start, 1)
-    return row
+    sets = [("synthetic", None, f"{split}/synthetic")]
+    if run.setting.frames == 8:
+        sets += [("synthetic_novel", text, f"{split}/novel/{text}") for text in ("description", "name")]
+    out = {}
+    for label_set, text, key in sets:
+        data = clips.eval[f"{split}/{label_set}"]
+        _, classes = label_classes(model, label_set, text, shuffle_seed=shuffle)
+        out[key], out[f"pred/{key}"] = _results(clip_scores(model, data, classes)[0], data.labels)
+    return out
+
+
+def _row(run: GridRun) -> dict:
+    return {"key": run.key, "foundation": foundation_digest(), "variant": run.variant, "class_text": run.class_text,
+            "setting": run.setting.name, "seed": run.seed, "train_text": run.train_text, "lr": run.learning_rate,
+            "papers": run.papers, "steps": run.steps}
+
+
+def run_one(run: GridRun, clips: Clips, split: str) -> dict:
+    """Train one run, then its row: the run's settings, wall time and per-clip results."""
+    start = time.perf_counter()
+    model, _ = train_model(run.spec(), clips.train)  # the spec's few-shot subset is drawn there
+    return {**_row(run), **evaluate(model, run, clips, split), "seconds": round(time.perf_counter() - start, 1)}
+
+
+def dev_curve(run: GridRun, clips: Clips) -> dict:
+    """Train one development run, reading its accuracy on the development split's 24 classes
+    every ``DEV_EVERY`` steps: the row holds the curve (steps -> packed correctness)."""
+    start = time.perf_counter()
+    data = clips.eval["dev/synthetic"]
+    curve: dict[str, str] = {}
+
+    def read(step: int, model: KGClipModel) -> None:
+        if step % DEV_EVERY == 0:
+            model.eval()
+            _, classes = label_classes(model, "synthetic")
+            curve[str(step)] = _results(clip_scores(model, data, classes)[0], data.labels)[0]
+            model.train()
+
+    train_model(run.spec(), clips.train, on_step=read)
+    return {**_row(run), "dev/synthetic by step": curve, "seconds": round(time.perf_counter() - start, 1)}
 
 
 def control_rows(clips: Clips, path: Path, split: str = "test") -> None:
@@ -100,15 +123,14 @@ def control_rows(clips: Clips, path: Path, split: str = "test") -> None:
     if "zero-shot" not in done:
         row = {"key": "zero-shot", "variant": "foundation zero-shot", "setting": "any", "seed": 0}
         for text in ("description", "name"):
-            suffix = "" if text == CLASS_TEXT else f"/{text}"  # the grid's own class text has the plain key
-            for label_set, key in (("synthetic", f"{split}/synthetic{suffix}"),
+            for label_set, key in (("synthetic", f"{split}/synthetic/{text}"),
                                    ("synthetic_novel", f"{split}/novel/{text}")):
                 data = clips.eval[f"{split}/{label_set}"]
                 _, classes = label_classes(zs_model, label_set, text)
-                row[key] = _correct(clip_scores(zs_model, data, classes)[0], data.labels)
+                row[key], row[f"pred/{key}"] = _results(clip_scores(zs_model, data, classes)[0], data.labels)
         add(row)
     features: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # frames -> (train, test), computed once
-    for setting in CONTROL_SETTINGS:
+    for setting in (SETTING[name] for name in QUESTIONS):
         for seed in SEEDS:
             idx = controls.subset_indices(clips.train, setting.shots, seed)
             key = f"linear probe|{setting.name}|{seed}"
@@ -120,20 +142,22 @@ def control_rows(clips: Clips, path: Path, split: str = "test") -> None:
                 probe = controls.linear_probe(x_train[idx], clips.train.labels[idx], len(test.classes), seed)
                 with torch.no_grad():
                     logits = probe(x_test * 10.0)
+                correct, pred = _results(logits, test.labels)
                 add({"key": key, "variant": "linear probe", "setting": setting.name, "seed": seed,
-                     f"{split}/synthetic": _correct(logits, test.labels)})
-            key = f"tiny CNN|{setting.name}|{seed}"
+                     f"{split}/synthetic": correct, f"pred/{split}/synthetic": pred})
+            steps = GridRun(BASELINE, setting, seed).steps
+            key = f"tiny CNN|{setting.name}|{seed}|{steps}"
             if key not in done:
-                steps = GridRun("plain CLIP", setting, seed).steps
                 net = controls.train_cnn(clips.train.subset(idx), setting.frames, steps, BATCH, seed)
-                add({"key": key, "variant": "tiny CNN", "setting": setting.name, "seed": seed,
-                     f"{split}/synthetic": controls.cnn_correct(net, test, setting.frames)})
+                add({"key": key, "variant": "tiny CNN", "setting": setting.name, "seed": seed, "steps": steps,
+                     f"{split}/synthetic": pack(controls.cnn_correct(net, test, setting.frames))})
 
 
-def run_list(runs: list[GridRun], clips: Clips, path: Path, splits: tuple[str, ...], deadline: float,
+def run_list(runs: list[GridRun], work: Callable[[GridRun], dict], path: Path, deadline: float,
              shard: tuple[int, int] = (0, 1)) -> None:
-    """Run what is not yet in ``path``, appending each row as it finishes, until ``deadline``.
-    With ``shard`` (i, n) only every n-th run from the i-th, into a file of its own."""
+    """Run what is not yet in ``path`` (``work(run)`` makes its row), appending each row as it
+    finishes, until ``deadline``. With ``shard`` (i, n) only every n-th run from the i-th, into a
+    file of its own."""
     done = read_rows(path, foundation_digest())
     i, n = shard
     todo = [r for k, r in enumerate(runs) if k % n == i and r.key not in done]  # stable: shards never overlap
@@ -143,7 +167,6 @@ def run_list(runs: list[GridRun], clips: Clips, path: Path, splits: tuple[str, .
         if time.time() > deadline:
             log.info("time budget spent: %d runs left for the next session", len(todo) - k)
             return
-        row = run_one(run, clips, splits)
+        row = work(run)
         jsonl.append(out, row)
-        acc = 100.0 * sum(row[f"{splits[0]}/synthetic"]) / len(row[f"{splits[0]}/synthetic"])
-        log.info("%s: %s %.1f%% (%.0f s)", run.key, splits[0], acc, row["seconds"])
+        log.info("%s: done in %.0f s", run.key, row["seconds"])

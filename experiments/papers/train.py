@@ -75,9 +75,12 @@ def model_config(spec: RunSpec) -> ModelConfig:
 
 
 def spec_inputs(labels: LabelSet, kg: KnowledgeGraph, class_text: str, shuffle_seed: int | None) -> ClassInputs:
-    """A label set's class inputs, with the knowledge shuffled between classes when a seed is given."""
+    """A label set's class inputs, with the knowledge shuffled between classes when a seed is
+    given (the description too when it is the class text: it is the KG's)."""
     inputs = class_inputs(labels, kg, class_text)
-    return shuffled_knowledge(inputs, shuffle_seed) if shuffle_seed is not None else inputs
+    if shuffle_seed is None:
+        return inputs
+    return shuffled_knowledge(inputs, shuffle_seed, prompts_from_kg=class_text == "description")
 
 
 @torch.no_grad()
@@ -92,11 +95,12 @@ def label_classes(model: KGClipModel, label_set: str | Sequence[str], class_text
 
 
 def train_model(spec: RunSpec, train: ClipSet, label_set: str | Sequence[str] = "synthetic",
-                on_step: Callable[[int, dict[str, torch.Tensor], ClassFeatures], None] | None = None,
+                on_step: Callable[[int, KGClipModel], None] | None = None,
                 ) -> tuple[KGClipModel, KnowledgeGraph]:
     """Train a fresh model as ``spec`` says on clips labelled in ``label_set`` (a built-in name
     or the class names in label order); returns it in eval mode with the label set's KG.
-    ``on_step(step, losses, classes)`` is called after every step (diagnostics)."""
+    ``on_step(steps done, model)`` is called after every step (the development sweep reads its
+    accuracy there, and leaves the model in training mode)."""
     seed_everything(spec.seed)
     model = build_model(model_config(spec), device="cpu")
     configure_trainable(model, spec.optim)
@@ -137,7 +141,7 @@ def train_model(spec: RunSpec, train: ClipSet, label_set: str | Sequence[str] = 
         optimizer.step()
         scheduler.step()
         if on_step is not None:
-            on_step(step, losses, classes)
+            on_step(step + 1, model)
     log.info("%s %s T=%d seed %d: %d steps in %.0f s, last loss %.3f", spec.variant, spec.protocol,
              spec.num_frames, spec.seed, spec.steps, time.perf_counter() - start, losses["total"].item())
     return model.eval(), kg
