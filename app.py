@@ -13,16 +13,20 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from gradio.route_utils import FnIndexInferError
+from starlette.middleware import Middleware
 
 from kgclip_core.budget import REQUEST_BUDGET_S, RequestLimits
-from kgclip_core.cli import add_backbone_args, configure_cache
+from kgclip_core.cli import add_backbone_args, check_device, configure_cache
 from kgclip_core.errors import KGClipError
-from kgclip_ui.common import EXAMPLES_DIR
+from kgclip_ui.common import EXAMPLES_DIR, MAX_SESSIONS
 from kgclip_ui.models import load_models, start_warmup
+from kgclip_ui.storage import AppFolder
+from kgclip_ui.upload_limit import UploadLimit
 from kgclip_ui.wiring import PAGE_CSS, PAGE_HEAD, build_app
 
 log = logging.getLogger("kgclip.app")
@@ -50,27 +54,48 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--request-budget", type=float, default=REQUEST_BUDGET_S, metavar="SECONDS",
                    help="a prediction past this is ended with a message (docs/LIMITS.md)")
     p.add_argument("--max-queue", type=int, default=20, help="requests waiting before new ones are refused")
+    p.add_argument("--max-sessions", type=int, default=MAX_SESSIONS,
+                   help="browser sessions whose state is kept; past it the least recently used is dropped")
     add_backbone_args(p)
     return p.parse_args(argv)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends the app as Ctrl-C does, so its folder is removed on the way out."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Start the app."""
+    """Start the app; its folder (uploads, playable copies, reports) is removed when it stops."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    if args.max_sessions < 1:
+        raise SystemExit(f"error: --max-sessions must be at least 1, got {args.max_sessions}.")
     try:
+        check_device(args.device)  # before any weights: a missing GPU is not a download problem
         configure_cache(args)
         options = load_models(args)
     except KGClipError as err:  # a bad checkpoint or option: one line, not a traceback
         raise SystemExit(f"error: {err}") from None
     for option in options:
         option.predictor.limits = RequestLimits(budget_s=args.request_budget)
-    demo = build_app(options, args.labels, start_warmup(options, args.labels))
-    demo.queue(max_size=args.max_queue, default_concurrency_limit=args.concurrency)
-    unknown = {FnIndexInferError: _unknown_endpoint, KeyError: _unknown_endpoint}
-    demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD, show_error=True,
-                app_kwargs={"exception_handlers": unknown}, allowed_paths=[str(EXAMPLES_DIR)], head=PAGE_HEAD,
-                css=PAGE_CSS)
+    signal.signal(signal.SIGTERM, _terminated)
+    folder = AppFolder()
+    log.info("The app's files (uploads, playable copies, reports) go to %s until it stops.", folder.root)
+    try:
+        folder.use_for_uploads()  # before the Blocks and the server read Gradio's folder
+        demo = build_app(options, folder, args.labels, start_warmup(options, args.labels))
+        demo.queue(max_size=args.max_queue, default_concurrency_limit=args.concurrency)
+        folder.start_sweeping()
+        unknown = {FnIndexInferError: _unknown_endpoint, KeyError: _unknown_endpoint}
+        demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD, show_error=True,
+                    app_kwargs={"exception_handlers": unknown, "middleware": [Middleware(UploadLimit)]},
+                    allowed_paths=[str(EXAMPLES_DIR)], head=PAGE_HEAD, css=PAGE_CSS,
+                    state_session_capacity=args.max_sessions)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM before the server blocked: a quiet stop all the same
+        pass
+    finally:
+        folder.remove()
 
 
 if __name__ == "__main__":

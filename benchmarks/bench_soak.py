@@ -11,9 +11,20 @@ see it answered or refused within its budget while the others are served. Prints
 RSS of the app, the cache and upload folders before and after, requests, failures, p50/p95
 latency.
 
+``--long MINUTES`` soaks for that long instead, as browsers do over hours: each client opens a
+new browser session (a new Gradio session) every ``--new-session-every`` requests and sends,
+in turn, a prediction on a built-in set, one on a new typed set, one on a new upload, an upload
+never predicted, a KG search and a report of its session's last prediction, pausing
+``--pause`` seconds between requests (a person's pace; each client also stays under the app's
+per-client upload limit, its own ``X-Forwarded-For`` naming it). The app's own RSS is sampled
+every ``--sample-seconds``; it prints the RSS curve (one row a minute), the growth over the
+second half (least squares, MB/min), the peak over the start, the decode processes' peak, and
+the app's upload and report folders against their caps.
+
     python benchmarks/bench_soak.py --clients 4 --requests 6 --max-seconds 240
     python benchmarks/bench_soak.py --clients 19 --requests 2 --cap-client \
         --app-args "--model ViT-B-32 --random-weights --labels ucf101"
+    python benchmarks/bench_soak.py --long 30 --clients 3
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # kgclip_core, when run as a script from the repository
 CLIP = REPO.parent / "shared" / "clips" / "c3d" / "v_BaseballPitch_g01_c01.avi"
 KINDS = ("builtin", "typed", "upload", "upload_only", "kg_search")
+LONG_KINDS = (*KINDS, "report")
 
 
 def _free_port() -> int:
@@ -92,8 +104,10 @@ def _write_clip(path: Path, seed: int) -> Path:
     return path
 
 
-def _request(client: Client, url: str, kind: str, tag: str, scratch: Path):
+def _request(client: Client, url: str, kind: str, tag: str, scratch: Path, headers: dict[str, str] | None = None):
     """One request of the given kind; raises on failure."""
+    if kind == "report":  # of the session's last prediction
+        return client.predict("evidence", "all concepts", 0.5, api_name="/report")
     if kind == "builtin":
         return client.predict(handle_file(str(CLIP)), "ucf101", "", 3, 0.5, api_name="/predict")
     if kind == "typed":
@@ -101,19 +115,25 @@ def _request(client: Client, url: str, kind: str, tag: str, scratch: Path):
         return client.predict(handle_file(str(CLIP)), "custom (type below)", labels, 3, 0.5, api_name="/predict")
     if kind == "upload":
         clip = _write_clip(scratch / f"{tag}.mp4", zlib.crc32(tag.encode()))
-        return client.predict(handle_file(str(clip)), "ucf101", "", 3, 0.5, api_name="/predict")
+        try:
+            return client.predict(handle_file(str(clip)), "ucf101", "", 3, 0.5, api_name="/predict")
+        finally:
+            clip.unlink()
     if kind == "upload_only":  # an upload nobody predicts: it must not stay forever
-        return _raw_upload(url, _write_clip(scratch / f"{tag}-only.mp4", zlib.crc32(tag.encode()) + 1))
+        clip = _write_clip(scratch / f"{tag}-only.mp4", zlib.crc32(tag.encode()) + 1)
+        status = _raw_upload(url, clip, headers)
+        clip.unlink()
+        return status
     return client.predict("custom (type below)", f"soak kg {tag} a, soak kg {tag} b", "", api_name="/kg_search")
 
 
-def _raw_upload(url: str, clip: Path) -> int:
+def _raw_upload(url: str, clip: Path, headers: dict[str, str] | None = None) -> int:
     """POST a file to the app's upload endpoint, as a browser does when a clip is dropped."""
     boundary = "soakboundary"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{clip.name}\"\r\n"
             "Content-Type: video/mp4\r\n\r\n").encode() + clip.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
     request = urllib.request.Request(url + "gradio_api/upload", body,
-                                     {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+                                     {"Content-Type": f"multipart/form-data; boundary={boundary}", **(headers or {})})
     return urllib.request.urlopen(request, timeout=60).status
 
 
@@ -174,6 +194,124 @@ def soak(url: str, clients: int, requests: int, deadline: float, scratch: Path) 
     return latencies, failures
 
 
+def long_soak(url: str, clients: int, deadline: float, scratch: Path, new_session_every: int,
+              pause: float) -> tuple[list[float], list[str], int]:
+    """The long mode's clients, until ``deadline``: latencies, failures' messages, sessions opened."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    sessions = [0]
+    lock = threading.Lock()
+
+    def client_loop(c: int) -> None:
+        headers = {"X-Forwarded-For": f"soak-client-{c}"}  # the app's per-client upload limit, per client
+        client, predicted, i = None, False, 0
+        while time.time() < deadline:
+            if i % new_session_every == 0:  # a new browser session: nothing of the last one is reused
+                client, predicted = Client(url, verbose=False, headers=headers), False
+                with lock:
+                    sessions[0] += 1
+            kind = LONG_KINDS[(c + i) % len(LONG_KINDS)]
+            if kind == "report" and not predicted:
+                kind = "builtin"  # a report needs its session's prediction first
+            start = time.perf_counter()
+            try:
+                _request(client, url, kind, f"c{c}r{i}", scratch, headers)
+                predicted = predicted or kind in ("builtin", "typed", "upload")
+                with lock:
+                    latencies.append(time.perf_counter() - start)
+            except Exception as err:  # counted, and the soak goes on
+                with lock:
+                    failures.append(f"{kind}: {str(err).splitlines()[0][:120]}")
+            i += 1
+            time.sleep(pause)
+
+    threads = [threading.Thread(target=client_loop, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, failures, sessions[0]
+
+
+def _slope_mb_per_min(samples: list[tuple[float, int]]) -> float:
+    """Least-squares growth of RSS (MB per minute) over ``samples`` of (seconds, bytes)."""
+    t = np.array([s for s, _ in samples]) / 60
+    mb = np.array([r for _, r in samples]) / 2**20
+    return float(np.polyfit(t, mb, 1)[0]) if len(samples) > 1 else float("nan")
+
+
+def _app_folders(base: Path) -> tuple[Path, Path]:
+    """The app's uploads and reports folders (kgclip_ui.storage) under ``base``."""
+    root = next(base.glob("kgclip-app-*"), base / "kgclip-app-missing")
+    return root / "uploads", root / "reports"
+
+
+def run_long(args: argparse.Namespace, app: subprocess.Popen, url: str, work: Path) -> None:
+    """The long mode: soak for ``args.long`` minutes; print the RSS curve and the folders against their caps."""
+    from kgclip_ui.storage import REPORTS_MAX_FILES, REPORTS_MAX_MB, UPLOADS_MAX_FILES, UPLOADS_MAX_MB
+
+    mb = 2**20
+    proc = psutil.Process(app.pid)
+    uploads, reports = _app_folders(work / "gradio")
+    samples: list[tuple[float, int]] = []
+    folders_max = [(0, 0), (0, 0)]
+    children_peak = [0]
+    stop = threading.Event()
+    started = time.time()
+
+    def watch() -> None:
+        last = -args.sample_seconds
+        while not stop.is_set():
+            now = time.time() - started
+            rss = proc.memory_info().rss
+            children_peak[0] = max(children_peak[0], _rss(proc) - rss)
+            if now - last >= args.sample_seconds:
+                samples.append((now, rss))
+                last = now
+                folders_max[:] = [max(m, _folder_size(f)) for m, f in zip(folders_max, (uploads, reports))]
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    latencies, failures, sessions = long_soak(url, args.clients, started + args.long * 60, work / "scratch",
+                                              args.new_session_every, args.pause)
+    elapsed = time.time() - started
+    stop.set()
+    watcher.join()
+    alive = app.poll() is None and urllib.request.urlopen(url, timeout=10).status == 200
+    after = (_folder_size(uploads), _folder_size(reports))
+
+    print(f"long soak: {args.clients} clients, {elapsed / 60:.1f} min, a new session every {args.new_session_every} "
+          f"requests ({', '.join(LONG_KINDS)} in turn, {args.pause} s pause), app {args.app_args!r}, "
+          f"load {os.getloadavg()[0]:.1f}")
+    print("| minute | app RSS (MB) |")
+    print("| ---: | ---: |")
+    for minute in range(int(elapsed // 60) + 1):
+        near = min(samples, key=lambda s: abs(s[0] - 60 * minute))
+        print(f"| {minute} | {near[1] / mb:.0f} |")
+    start_rss, peak = samples[0][1], max(r for _, r in samples)
+    half = [s for s in samples if s[0] >= elapsed / 2]
+    print()
+    print("| measure | value |")
+    print("| --- | ---: |")
+    print(f"| app RSS start / end / peak (MB) | {start_rss / mb:.0f} / {samples[-1][1] / mb:.0f} / {peak / mb:.0f} |")
+    print(f"| peak over start (MB) | {(peak - start_rss) / mb:.0f} |")
+    print(f"| RSS growth, second half (MB/min) | {_slope_mb_per_min(half):.1f} |")
+    print(f"| decode processes' RSS, peak (MB) | {children_peak[0] / mb:.0f} |")
+    for name, (files, size), (max_files, max_size), (cap_files, cap_mb) in zip(
+            ("uploads", "reports"), after, folders_max,
+            ((UPLOADS_MAX_FILES, UPLOADS_MAX_MB), (REPORTS_MAX_FILES, REPORTS_MAX_MB))):
+        print(f"| {name} folder at the end / most seen (files, MB); cap | {files}, {size / mb:.1f} / {max_files}, "
+              f"{max_size / mb:.1f}; {cap_files}, {cap_mb} |")
+    p50, p95 = (np.percentile(latencies, [50, 95]) if latencies else (float("nan"),) * 2)
+    print(f"| requests answered / failed | {len(latencies)} / {len(failures)} |")
+    print(f"| latency p50 / p95 (s) | {p50:.2f} / {p95:.2f} |")
+    print(f"| browser sessions opened | {sessions} |")
+    print(f"| server alive and answering afterwards | {'yes' if alive else 'NO'} |")
+    for failure in failures[:10]:
+        print(f"failure: {failure}")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clients", type=int, default=4)
@@ -183,6 +321,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cache-max-mb", type=float, default=1.0, help="the app's text-cache cap (small: eviction shows)")
     p.add_argument("--app-args", default="--model kgclip-tiny --random-weights",
                    help="options for app.py (default: the tiny model, so the soak measures the server, not the model)")
+    p.add_argument("--long", type=float, default=None, metavar="MINUTES",
+                   help="soak this many minutes instead, as browsers do: new sessions, typed sets, uploads, reports")
+    p.add_argument("--new-session-every", type=int, default=10, help="long mode: requests per browser session")
+    p.add_argument("--pause", type=float, default=0.5, help="long mode: seconds between a client's requests")
+    p.add_argument("--sample-seconds", type=float, default=10.0, help="long mode: how often RSS is sampled")
     args = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="kgclip-soak-"))
@@ -191,6 +334,15 @@ def main(argv: list[str] | None = None) -> None:
     env = {**os.environ, "GRADIO_TEMP_DIR": str(uploads), "KGCLIP_CACHE_DIR": str(cache)}
     log = open(work / "app.log", "w")
     app, url = start_app(["--cache-max-mb", str(args.cache_max_mb), *args.app_args.split()], env, log)
+    if args.long is not None:
+        try:
+            time.sleep(5)  # let the start-up warm-up settle before the first reading
+            run_long(args, app, url, work)
+        finally:
+            app.terminate()
+            app.wait(timeout=60)
+            log.close()
+        return
     try:
         time.sleep(5)  # let the start-up warm-up settle before the first reading
         proc = psutil.Process(app.pid)

@@ -8,22 +8,28 @@ bounds, both documented in docs/LIMITS.md:
   prompts (every label in every template) come to more than ``MAX_CUSTOM_PROMPT_TOKENS``,
   half Kinetics-400's cost. 2,000 labels of 190 characters come to 40 to 60 times that.
 - **Time budget**, checked while working: a :class:`Deadline` is checked between batches of
-  the text tower (the only step whose length grows with what a user typed), and a request
-  past it ends with :class:`BudgetError`, freeing its worker for the next one.
+  the text tower (the only step whose length grows with what a user typed) and, while a child
+  process decodes the clip (``kgclip_core.isolated``), every few hundredths of a second; a
+  request past it ends with :class:`BudgetError` (the decode killed), freeing its worker.
+
+The same checks end a request whose caller cancelled it (a :class:`CancelToken`, set by the app
+when a browser's new upload replaces the clip): :class:`Cancelled` instead of the budget's error.
 
 The command line runs on the user's own machine and applies neither by default.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import open_clip
 
-from kgclip_core.errors import BudgetError
+from kgclip_core.errors import BudgetError, Cancelled
 from kgclip_core.labels import LabelSet, load_label_set
 from kgclip_core.prompts import VIDEO_TEMPLATES
 
@@ -40,20 +46,49 @@ class RequestLimits:
     """The bounds a Predictor applies to every prediction (the app sets them; None: unbounded).
 
     ``budget_s``: seconds one prediction may take; ``max_custom_prompt_tokens``: the cost cap
-    of a typed label set.
+    of a typed label set; ``isolate_decoding``: decode the clip in a child process that is
+    killed when the request is cancelled or over budget (``kgclip_core.isolated``; about 0.2 s
+    a request), so that neither a cancel nor the budget leaves a decode running.
     """
 
     budget_s: float | None = REQUEST_BUDGET_S
     max_custom_prompt_tokens: int | None = MAX_CUSTOM_PROMPT_TOKENS
+    isolate_decoding: bool = True
 
-    def deadline(self) -> Deadline | None:
-        """A deadline starting now, or None without a budget."""
-        return Deadline.after(self.budget_s) if self.budget_s is not None else None
+    def deadline(self, cancel: CancelToken | None = None) -> Deadline | None:
+        """A deadline starting now that also ends the work once ``cancel`` is set; None when
+        there is neither a budget nor a token."""
+        if self.budget_s is None and cancel is None:
+            return None
+        return Deadline.after(math.inf if self.budget_s is None else self.budget_s, cancel)
 
     def check_labels(self, label_set: LabelSet) -> None:
         """Refuse a label set over the cost cap (see :func:`check_custom_cost`)."""
         if self.max_custom_prompt_tokens is not None:
             check_custom_cost(label_set, self.max_custom_prompt_tokens)
+
+
+class CancelToken:
+    """Set by whoever started a request to end its work early; checked with the deadline.
+
+    A copy in another process (arguments pickled into a ZeroGPU worker) cannot be reached
+    from here, so it arrives unset and only that worker's own time limit bounds it there.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the work to stop at its next check."""
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._event.is_set()
+
+    def __reduce__(self):
+        return CancelToken, ()
 
 
 @dataclass(frozen=True)
@@ -63,18 +98,22 @@ class Deadline:
 
     at: float
     seconds: float
+    cancel: CancelToken | None = field(default=None, compare=False)
 
     @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        """The deadline ``seconds`` from now."""
-        return cls(time.monotonic() + seconds, seconds)
+    def after(cls, seconds: float, cancel: CancelToken | None = None) -> Deadline:
+        """The deadline ``seconds`` from now (``math.inf``: none), also ended by ``cancel``."""
+        return cls(time.monotonic() + seconds, seconds, cancel)
 
     def remaining(self) -> float:
         """Seconds left (negative once past)."""
         return self.at - time.monotonic()
 
     def check(self, doing: str) -> None:
-        """Raise :class:`BudgetError` once the deadline has passed; ``doing`` names the step."""
+        """Raise :class:`Cancelled` once the token is set, :class:`BudgetError` once the
+        deadline has passed; ``doing`` names the step."""
+        if self.cancel is not None and self.cancel.cancelled:
+            raise Cancelled(f"The request was cancelled while {doing}.")
         if self.remaining() < 0:
             raise BudgetError(
                 f"This request ran out of its {self.seconds:.0f} s budget while {doing}. The server is "

@@ -127,6 +127,12 @@ def check_device(device: str) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from kgclip_core.batch import is_batch_source
+
+    if args.timeline:
+        return _predict_timeline(args)
+    if args.out is not None or is_batch_source(args.clip):
+        return _predict_batch(args)
     report = _check_report_path(args.report, args.clip)
     predictor = _load_predictor(args, args.frames)
     if args.heatmap:
@@ -146,6 +152,58 @@ def _predict(args: argparse.Namespace) -> int:
     print(f"{args.clip}  [{pred.model}, {len(pred.frame_indices)} frames, label set {pred.label_set}]")
     for rank, (label, score) in enumerate(zip(pred.labels, pred.scores), start=1):
         print(f"{rank:>2}. {label:<40} {score:6.1%}")
+    return 0
+
+
+def _predict_timeline(args: argparse.Namespace) -> int:
+    """``kgclip predict CLIP --timeline``: what happens when, window by window (kgclip_core.timeline)."""
+    from kgclip_core.batch import is_batch_source
+    from kgclip_core.timeline import TimelineConfig, timeline
+
+    for flag in ("report", "heatmap", "out"):
+        if getattr(args, flag) is not None:
+            raise ConfigError(f"--{flag} does not go with --timeline (its JSON, --json, holds every window).")
+    if is_batch_source(args.clip):
+        raise ConfigError("--timeline is for one video file, not a folder or a list.")
+    given = {"window_s": args.window, "stride_s": args.stride}
+    cfg = TimelineConfig(**{k: v for k, v in given.items() if v is not None})  # refused before any model loads
+    predictor = _load_predictor(args, args.frames)
+    line = timeline(predictor, args.clip, args.labels or args.label_list, args.top_k, cfg,
+                    class_progress=print_progress("label set"))
+    if args.json:
+        print(json.dumps(line.to_dict(), indent=2))
+        return 0
+    for warning in line.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    print(f"{args.clip}  [{line.model}, {len(line.windows)} windows of {line.window_s:g} s every {line.stride_s:g} s, "
+          f"{line.frames_per_window} frames each ({line.frames_decoded} decoded), label set {line.label_set}]")
+    for seg in line.segments:
+        print(f"{seg.start:8.2f} s - {seg.end:8.2f} s  {seg.label:<40} {seg.score:6.1%}"
+              f"{'  (not sure)' if seg.unsure else ''}")
+    return 0
+
+
+def _predict_batch(args: argparse.Namespace) -> int:
+    """``kgclip predict FOLDER|LIST --out OUT.jsonl``: one JSON line per clip (kgclip_core.batch)."""
+    from kgclip_core.batch import BatchOptions, run_batch
+
+    for flag in ("report", "json", "heatmap"):
+        if getattr(args, flag):
+            raise ConfigError(f"--{flag} is for one clip; a batch writes one JSON line per clip to --out.")
+    if args.out is None:
+        raise ConfigError(f"{args.clip!r} names many clips: give --out FILE.jsonl for their predictions "
+                          "(one JSON line per clip).")
+    opts = BatchOptions(batch_size=args.batch_size, workers=args.workers, top_k=args.top_k,
+                        retry_errors=args.retry_errors, device=args.device)
+
+    def load(device: str) -> Predictor:  # on this rank's device (torchrun: one GPU per rank)
+        return _load_predictor(argparse.Namespace(**{**vars(args), "device": device}), args.frames)
+
+    done = run_batch(args.clip, args.out, load, args.labels or args.label_list, opts, args.frames,
+                     text_progress=print_progress("label set"))
+    if done.is_main:
+        print(f"{done.out}: {done.clips} clips, {done.skipped} already there, {done.predicted} predicted now "
+              f"({done.errors} could not be: their lines say why)", file=sys.stderr)
     return 0
 
 
@@ -172,7 +230,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="classify a video clip")
-    p.add_argument("clip", help="path to a video file")
+    p.add_argument("clip", help="a video file; or a folder of videos or a list file (.txt, one path a line), "
+                                "predicted into --out")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--labels", default=None,
                        help="built-in label set (kinetics400, ucf101, hmdb51, kinetics_tps24) or a .txt file "
@@ -188,6 +247,19 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="how the selected units' maps are made: cosine, surgery, clearclip, sclip, maskclip "
                         "(no backward pass), legrad, grad-eclip, integrated-gradients, occlusion (slower); "
                         "default: the Predictor's, measured in docs/EXPLAIN.md")
+    timeline = p.add_argument_group("timeline (what happens when in a long clip; docs/TIMELINE.md)")
+    timeline.add_argument("--timeline", action="store_true",
+                          help="classify windows over the whole clip and merge them into segments")
+    timeline.add_argument("--window", type=float, default=None, metavar="SECONDS",
+                          help="how long each window is (default 2)")
+    timeline.add_argument("--stride", type=float, default=None, metavar="SECONDS",
+                          help="time from one window's start to the next's (default 0.5)")
+    batch = p.add_argument_group("batch (a folder or a list of clips; docs/BATCH.md)")
+    batch.add_argument("--out", default=None, metavar="OUT.jsonl",
+                       help="write one JSON line per clip here; a rerun skips the clips already in it")
+    batch.add_argument("--batch-size", type=int, default=8, help="clips whose frames go through the backbone together")
+    batch.add_argument("--workers", type=int, default=2, help="processes decoding clips beside the model (0: none)")
+    batch.add_argument("--retry-errors", action="store_true", help="predict again the clips whose line is an error")
     _add_model_args(p)
     p.set_defaults(func=_predict)
 

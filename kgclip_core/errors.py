@@ -28,3 +28,7 @@ class ConfigError(KGClipError):
 
 class BudgetError(KGClipError):
     """A request would cost more time or work than one request is allowed (docs/LIMITS.md)."""
+
+
+class Cancelled(KGClipError):
+    """Whoever asked for the work no longer wants it (a browser's new upload cancels its run)."""

@@ -137,3 +137,61 @@ class Prediction:
         if self.alignment is not None:
             out["alignment"]["similarity"] = self.alignment.similarity.round(4).tolist()
         return out
+
+
+@dataclass
+class TimelineWindow:
+    """One window of a long clip's timeline: a stretch of ``Timeline.window_s`` seconds classified
+    on its own, as a short clip is (``kgclip_core.timeline``)."""
+
+    start: float  # seconds: the stretch its frames are sampled from
+    end: float
+    labels: list[str]  # its top-k actions (display names), best first
+    class_names: list[str]
+    scores: list[float]
+    frame_indices: list[int]  # the frames it read (frame numbers in the video)
+    fit: float | None  # how well its top action fits (as Prediction.fit), and whether that is "not sure"
+    unsure: bool
+    evidence: list[Evidence] = field(default_factory=list)  # its top action's own concepts, best first
+
+
+@dataclass
+class Segment:
+    """Consecutive windows with the same top action, merged: what happens from ``start`` to ``end``."""
+
+    start: float  # seconds of the clip it covers: each window owns the stretch around its centre
+    end: float
+    label: str
+    class_name: str
+    windows: list[int]  # indices into Timeline.windows, in time order
+    score: float  # its windows' mean score of the action
+    unsure: bool  # most of its windows are "not sure"
+    best_window: int  # the window (index into Timeline.windows) most sure of the action: what explains it
+
+
+@dataclass
+class Timeline:
+    """What happens when in a clip: its windows, each classified alone, and their segments."""
+
+    windows: list[TimelineWindow]
+    segments: list[Segment]
+    window_s: float
+    stride_s: float
+    frames_per_window: int
+    frames_decoded: int  # distinct frames read from the file (shared by overlapping windows)
+    label_set: str
+    video: VideoInfo
+    model: str
+    random_weights: bool
+    warnings: list[str] = field(default_factory=list)
+
+    def segment_at(self, seconds: float) -> Segment:
+        """The segment covering the time ``seconds`` of the clip (the first or last outside it)."""
+        for segment in self.segments:
+            if seconds < segment.end:
+                return segment
+        return self.segments[-1]
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return asdict(self)

@@ -14,25 +14,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from kgclip_core import heatmaps
 from kgclip_core.backbone import BackboneConfig, load_backbone, resolve_device
-from kgclip_core.budget import RequestLimits
+from kgclip_core.budget import CancelToken, Deadline, RequestLimits
 from kgclip_core.class_cache import ClassCache, progress_within
 from kgclip_core.class_inputs import class_inputs
 from kgclip_core.errors import ConfigError, LabelError
 from kgclip_core.contrast import contrast, rival_units
 from kgclip_core.evidence import ConceptMarks, concepts_of, evidence_items, fit_score, mark_concepts
+from kgclip_core.isolated import run_isolated
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.labels import LabelSet, label_set_of, load_label_set
 from kgclip_core.model import checkpoint
 from kgclip_core.model.concept_detector import FILE_NAME as DETECTOR_FILE
 from kgclip_core.model.concept_detector import ConceptDetector, feature_width
 from kgclip_core.model.config import ModelConfig
-from kgclip_core.model.kgclip import ClassFeatures, ClassProgress, KGClipModel, ScoreOutput
+from kgclip_core.model.kgclip import ClassFeatures, ClassProgress, KGClipModel, ScoreOutput, VideoFeatures
 from kgclip_core.prediction import Contrast, Prediction
 from kgclip_core.readout import concept_maps, grid_maps, read_out
 from kgclip_core.video import Clip, read_clip
@@ -171,39 +173,49 @@ class Predictor:
             return self.default_labels or load_label_set("kinetics400")
         return load_label_set(labels)
 
-    @torch.no_grad()
-    def predict(self, video_path: str | Path, labels: str | Sequence[str] | LabelSet | None = None,
-                top_k: int | None = None, progress: ClassProgress | None = None) -> Prediction:
-        """Classify one clip and explain it.
-
-        ``labels``: a built-in set name, a label file, a list of labels or a LabelSet; None
-        uses the checkpoint's label set (Kinetics-400 for a plain pretrained CLIP).
-        ``progress(done, total)`` follows the texts embedded when the label set is new.
-        ``self.limits`` (set by a server) refuses a typed label set over the cost cap before
-        any work, and ends a prediction past its time budget with BudgetError, between two
-        batches of the text tower (or while it waits for another request embedding the same
-        labels).
-        """
+    def start_request(self, labels: str | Sequence[str] | LabelSet | None, top_k: int | None,
+                      cancel: CancelToken | None = None) -> tuple[LabelSet, int, Deadline | None]:
+        """A request's label set, its top-k and its deadline (also ended by ``cancel``), refused
+        (LabelError, BudgetError) before any work when the top-k is not a whole number of at
+        least 1 or ``self.limits`` refuses the label set."""
         label_set = self.resolve_labels(labels)
         top_k = self.cfg.top_k if top_k is None else top_k  # 0 is an error, not "the default"
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise LabelError(f"top_k must be a whole number of at least 1, got {top_k!r}.")
         limits = self.limits or RequestLimits(budget_s=None, max_custom_prompt_tokens=None)
         limits.check_labels(label_set)
-        deadline = limits.deadline()
+        return label_set, top_k, limits.deadline(cancel)
+
+    @torch.no_grad()
+    def predict(self, video_path: str | Path, labels: str | Sequence[str] | LabelSet | None = None,
+                top_k: int | None = None, progress: ClassProgress | None = None,
+                span: tuple[float, float] | None = None, cancel: CancelToken | None = None) -> Prediction:
+        """Classify one clip and explain it.
+
+        ``labels``: a built-in set name, a label file, a list of labels or a LabelSet; None
+        uses the checkpoint's label set (Kinetics-400 for a plain pretrained CLIP).
+        ``progress(done, total)`` follows the texts embedded when the label set is new.
+        ``span`` (start, end) in seconds classifies that stretch of the clip only (a timeline's
+        window, ``kgclip_core.timeline``).
+        ``self.limits`` (set by a server) refuses a typed label set over the cost cap before
+        any work, and ends a prediction past its time budget with BudgetError, between two
+        batches of the text tower (or while it waits for another request embedding the same
+        labels); with ``limits.isolate_decoding`` the clip is decoded in a child process, killed
+        as soon as the budget runs out or ``cancel`` is set (:class:`Cancelled`).
+        """
+        label_set, top_k, deadline = self.start_request(labels, top_k, cancel)
         # The clip before the label set: a bad file is refused before any text is embedded,
         # and while the warm-up still embeds this label set (the first request after a
         # start), the clip's encoding overlaps with it.
-        clip = read_clip(video_path, self.cfg.num_frames, short_side=self.cfg.short_side)
+        clip = self._read_clip(video_path, deadline, span)
         images = self.backbone.preprocess(clip.frames[0])[None]
         method = self.cfg.heatmap_method
         with heatmaps.recorder(self.backbone, method) as recorded:
             video = self.model.encode_video(images)
         kg, classes = self.classes(label_set, progress_within(deadline, progress))
-        out = self.model.score(video, classes, explain=True)
-        pred = self._ranked(clip, label_set, out, top_k, video.grid)
-        marks = mark_concepts(video, out, classes, self.detector)
-        self._explain(pred, marks, out, classes, kg, label_set)
+        if deadline is not None:  # a cancel or the budget also ends the run between its passes
+            deadline.check("scoring the clip")
+        pred, out = self._scored(clip, video, classes, kg, label_set, top_k)
         concepts = {"evidence_maps": [classes.unit_texts.index(e.text) for e in pred.evidence]}
         if pred.contrast is not None:
             concepts["rival_maps"] = rival_units(classes, pred.contrast)
@@ -212,6 +224,44 @@ class Predictor:
             setattr(pred.contrast if name == "rival_maps" else pred, name, maps)
         pred.heatmap_method = method
         return pred
+
+    @torch.no_grad()
+    def predict_batch(self, clips: Sequence[Clip], labels: str | Sequence[str] | LabelSet | None = None,
+                      top_k: int | None = None) -> list[Prediction]:
+        """Classify and explain clips already decoded (``video.read_clip``, one view each), their
+        frames through the backbone in one batch (``kgclip_core.batch`` decodes them beside it).
+
+        Each clip is then scored on its own, so its prediction never depends on the other clips of
+        the batch (``triplet_inference="averaged"`` would mix them) and is what :meth:`predict`
+        says of it, less the concept maps: most heatmap methods cost passes of their own per clip,
+        and a batch writes no maps. Embed the label set beforehand (:meth:`classes`) to follow its
+        progress.
+        """
+        label_set, top_k, _ = self.start_request(labels, top_k)
+        if not clips:
+            return []
+        videos = self.model.encode_video(torch.stack([self.backbone.preprocess(clip.frames[0]) for clip in clips]))
+        kg, classes = self.classes(label_set)
+        return [self._scored(clip, videos.item(i), classes, kg, label_set, top_k)[0] for i, clip in enumerate(clips)]
+
+    def _read_clip(self, video_path: str | Path, deadline: Deadline | None, span: tuple[float, float] | None) -> Clip:
+        """The clip's sampled frames; decoded in a child process that ``deadline`` ends when the
+        limits ask for it (a decoder's C code cannot be stopped inside this process)."""
+        kwargs = dict(short_side=self.cfg.short_side, span=span)
+        if self.limits is None or not self.limits.isolate_decoding:
+            return read_clip(video_path, self.cfg.num_frames, **kwargs)
+        check = None if deadline is None else partial(deadline.check, "decoding the clip")
+        return run_isolated(read_clip, video_path, self.cfg.num_frames, check=check, what="Decoding the clip",
+                            **kwargs)
+
+    def _scored(self, clip: Clip, video: VideoFeatures, classes: ClassFeatures, kg: KnowledgeGraph,
+                label_set: LabelSet, top_k: int) -> tuple[Prediction, ScoreOutput]:
+        """One clip's encoded frames (a batch of one) scored and explained, maps aside: the
+        Prediction and the scoring pass it comes from."""
+        out = self.model.score(video, classes, explain=True)
+        pred = self._ranked(clip, label_set, out, top_k, video.grid)
+        self._explain(pred, mark_concepts(video, out, classes, self.detector), out, classes, kg, label_set)
+        return pred, out
 
     def _explain(self, pred: Prediction, marks: ConceptMarks, out: ScoreOutput, classes: ClassFeatures,
                  kg: KnowledgeGraph, label_set: LabelSet) -> None:
@@ -226,14 +276,19 @@ class Predictor:
                                ][:SHOWN_CONCEPTS]
         if len(label_set) > 1:
             pred.contrast = contrast(marks, classes, label_set, top, int(out.logits[0].topk(2).indices[1]))
-        pred.fit = fit_score(marks, classes, top)
-        below = None if self.detector is None else self.detector.unsure_below
-        pred.unsure = pred.fit is not None and below is not None and pred.fit < below
+        pred.fit, pred.unsure = self.fit(marks, classes, top)
         pred.unknown_labels = self.unknown_labels(label_set)
         if pred.unknown_labels:
             pred.warnings.append(UNKNOWN_LABELS.format(n=len(self.default_labels), labels=", ".join(
                 repr(label) for label in pred.unknown_labels[:5]) + (" ..." if len(pred.unknown_labels) > 5 else "")))
         read_out(pred, out, classes, kg, label_set, self.model)
+
+    def fit(self, marks: ConceptMarks, classes: ClassFeatures, cls: int) -> tuple[float | None, bool]:
+        """How well class ``cls`` fits what the clip shows (``evidence.fit_score``), and whether
+        that is too little to name it ("not sure", below the concept detector's bar)."""
+        fit = fit_score(marks, classes, cls)
+        below = None if self.detector is None else self.detector.unsure_below
+        return fit, fit is not None and below is not None and fit < below
 
     def unknown_labels(self, label_set: LabelSet) -> list[str]:
         """The labels of ``label_set`` a fine-tuned model never learned (not among its checkpoint's

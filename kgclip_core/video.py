@@ -4,6 +4,10 @@ A clip of ``T`` frames is drawn the TSN way: the video is cut into ``T`` equal s
 one frame is taken from each (the centre at test time, a random one at train time). Several
 temporal views shift the sample inside every segment evenly.
 
+A stretch of a video (``span``, in seconds) is sampled the same way within that stretch: a long
+clip's timeline (``kgclip_core.timeline``) reads its windows so, through a :class:`FrameSource`
+that decodes a batch of frame numbers at a time.
+
 Decoding uses decord first and PyAV for whatever decord rejects (GIF, files with broken
 container metadata, frames decord's index promises but cannot deliver). Both backends seek
 to the sampled frames instead of decoding the whole video, and resize inside FFmpeg to the
@@ -25,6 +29,14 @@ file's shape. Still pictures are refused: image files, a cover picture (an audio
 attached picture) as the only video stream, and a stream of fewer than ``MIN_FRAMES`` (2)
 frames, such as a one-frame GIF. A file that ends early (truncated) yields the frames that
 are really there.
+
+Decoding cost is bounded before any frame is decoded: a decoder works on every stored pixel of
+every frame it reads, and reaching a sampled frame means reading from the key frame before it
+(a GIF has one, its first frame, and paints every later frame on its full canvas). So the
+frames a read will decode are counted from the container's key-frame index, and a read whose
+stored pixels x frames decoded exceed ``MAX_DECODE_PIXELS`` (20 G) is refused with a
+:class:`VideoError`: 3,000 one-pixel frames on an 8192x8192 canvas (a 69 kB GIF, 201 G) are,
+a 4K clip with a key frame every 250 frames is not (at most 8 x 250 x 8.3 M = 16.6 G).
 """
 
 from __future__ import annotations
@@ -46,6 +58,9 @@ MIN_SIDE = 16
 MAX_SIDE = 8192
 MAX_ASPECT = 4  # long side / short side of the frames returned; more elongated ones are centre-cropped
 MIN_FRAMES = 2  # fewer is a still picture, whatever the container
+# Stored pixels x frames decoded by one read (docs/LIMITS.md): the GIF bomb of issue 31 (201 G)
+# took 43 s of one core to decode; an H.264 clip at the cap takes about as long.
+MAX_DECODE_PIXELS = 20_000_000_000
 DEFAULT_FPS = 25.0  # assumed only when a file states no frame rate and has no time stamps
 SUPPORTED = "mp4, avi, mov, mkv, webm or an animated gif"
 # File types offered for upload: FFmpeg (under decord and PyAV) reads them all; browsers play
@@ -175,6 +190,19 @@ def probe_video(path: str | Path) -> VideoInfo:
     return _open(path, short_side=None)[0].info
 
 
+def span_indices(info: VideoInfo, start_s: float, end_s: float, num_segments: int) -> np.ndarray:
+    """TSN test sampling of the stretch [start_s, end_s) seconds of a video: the frame numbers
+    [num_segments] shown at the centres of its ``num_segments`` equal parts.
+
+    Centres are taken in time, not in frame numbers rounded first, so stretches that start a
+    whole number of parts apart share their frames exactly, whatever the frame rate (a
+    timeline's overlapping windows, ``kgclip_core.timeline``).
+    """
+    centres = start_s + (np.arange(num_segments) + 0.5) * (end_s - start_s) / num_segments
+    # Rounded before the floor: a centre computed two ways (0.5 + 0.125, 0.625) lands on one frame.
+    return np.clip(np.floor(np.round(centres * info.fps, 6)).astype(np.int64), 0, info.num_frames - 1)
+
+
 def read_clip(
     path: str | Path,
     num_frames: int = 8,
@@ -183,38 +211,62 @@ def read_clip(
     num_views: int = 1,
     short_side: int | None = 256,
     rng: np.random.Generator | None = None,
+    span: tuple[float, float] | None = None,
 ) -> Clip:
     """Sample and decode ``num_views`` x ``num_frames`` upright frames of a video.
 
     Frames are resized so their short side is ``short_side`` (aspect kept; None keeps the
     stored size), after a centre crop to ``MAX_ASPECT`` for more elongated videos. See
-    :func:`sample_indices` for ``mode``, ``num_views`` and ``rng``. Raises
-    :class:`VideoError` for anything that is not a readable video.
+    :func:`sample_indices` for ``mode``, ``num_views`` and ``rng``. ``span`` (start, end) in
+    seconds samples that stretch of the video only, one test view (:func:`span_indices`), as a
+    timeline's window does. Raises :class:`VideoError` for anything that is not a readable video.
     """
-    if short_side is not None and short_side < 1:
-        raise ValueError(f"short_side must be >= 1 or None, got {short_side}")
-    reader, plan = _open(path, short_side)
-    try:
-        return _decode_clip(reader, plan, num_frames, mode, num_views, rng)
-    except decord.DECORDError as exc:  # decord's index can promise frames it cannot decode
-        _log_fallback(reader.info.path, exc)
-        reader = _PyAVReader(reader.header, plan.decode)
-        return _decode_clip(reader, plan, num_frames, mode, num_views, rng)
+    if span is not None and (mode, num_views) != ("test", 1):
+        raise ValueError(f"a span is sampled in test mode with one view, not {mode!r} with {num_views}")
+    source = FrameSource(path, short_side)
+
+    def choose(info: VideoInfo) -> np.ndarray:
+        if span is not None:
+            return span_indices(info, *span, num_frames)[None]
+        return sample_indices(info.num_frames, num_frames, mode, num_views, rng)
+
+    while True:
+        info = source.info
+        indices = choose(info)
+        wanted = np.unique(indices)
+        frames, got, times = source.read(wanted)
+        if source.info is info:  # else decord failed, and PyAV counted the frames afresh: sample again
+            where = np.searchsorted(wanted, indices)
+            return Clip(frames[where], got[where], times[where], info)
 
 
-def _decode_clip(
-    reader: _DecordReader | _PyAVReader,
-    plan: _Plan,
-    num_frames: int,
-    mode: str,
-    num_views: int,
-    rng: np.random.Generator | None,
-) -> Clip:
-    indices = sample_indices(reader.info.num_frames, num_frames, mode, num_views, rng)
-    wanted = np.unique(indices)
-    frames, got, times = reader.read(wanted)
-    where = np.searchsorted(wanted, indices)
-    return Clip(_finish(frames, plan)[where], got[where], times[where], reader.info)
+class FrameSource:
+    """An opened, validated video whose frames are decoded on request, in as many calls as the
+    caller likes: a long clip can be read a batch of frames at a time, its memory bounded by the
+    batch. Raises :class:`VideoError` for anything that is not a readable video."""
+
+    def __init__(self, path: str | Path, short_side: int | None = 256) -> None:
+        if short_side is not None and short_side < 1:
+            raise ValueError(f"short_side must be >= 1 or None, got {short_side}")
+        self._reader, self._plan = _open(path, short_side)
+
+    @property
+    def info(self) -> VideoInfo:
+        """What the video holds (its backend becomes "pyav" once decord has failed on it)."""
+        return self._reader.info
+
+    def read(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The frames [N, H, W, 3] (upright, cropped and resized as the short side asks), frame
+        numbers and times in seconds of the distinct, increasing frame numbers ``wanted``; refused
+        before decoding when it would cost more than ``MAX_DECODE_PIXELS`` (:func:`check_decode_cost`)."""
+        check_decode_cost(self._reader.header, frames_to_decode(wanted, self._reader.keys))
+        try:
+            frames, got, times = self._reader.read(wanted)
+        except decord.DECORDError as exc:  # decord's index can promise frames it cannot decode
+            _log_fallback(self._reader.info.path, exc)
+            self._reader = _PyAVReader(self._reader.header, self._plan.decode)
+            frames, got, times = self._reader.read(wanted)
+        return _finish(frames, self._plan), got, times
 
 
 def _open(path: str | Path, short_side: int | None) -> tuple[_DecordReader | _PyAVReader, _Plan]:
@@ -228,6 +280,32 @@ def _open(path: str | Path, short_side: int | None) -> tuple[_DecordReader | _Py
             f"file ({SUPPORTED}) of at least {MIN_FRAMES} frames."
         )
     return reader, plan
+
+
+def frames_to_decode(wanted: np.ndarray, keys: np.ndarray) -> int:
+    """How many frames reading the sorted frame numbers ``wanted`` decodes, as the readers seek:
+    from the last key frame (of ``keys``) before each one, or on from the previous one when no
+    key frame lies between them (every frame from the start when ``keys`` is empty)."""
+    pos, total = -1, 0
+    for target in wanted.tolist():
+        k = int(np.searchsorted(keys, target, side="right")) - 1
+        start = int(keys[k]) if k >= 0 and keys[k] > pos else pos + 1
+        total += max(0, target - start + 1)
+        pos = max(pos, target)
+    return total
+
+
+def check_decode_cost(header: _Header, frames: int, limit: int = MAX_DECODE_PIXELS) -> None:
+    """Refuse, before decoding, a read whose ``frames`` at the stored size exceed ``limit`` pixels."""
+    cost = frames * header.width * header.height
+    if cost <= limit:
+        return
+    gif = " (a GIF paints every frame on its full canvas)" if header.path.lower().endswith(".gif") else ""
+    raise VideoError(
+        f"{header.path} would need {frames:,} frames of {header.width}x{header.height} pixels decoded{gif} "
+        f"to sample its frames: {cost / 1e9:,.0f} G pixels, and at most {limit / 1e9:,.0f} G are decoded for "
+        "one clip. Re-encode it smaller or with more key frames (e.g. ffmpeg -i in.mp4 -vf scale=-2:720 -g 50 out.mp4)."
+    )
 
 
 def _reader(header: _Header, plan: _Plan) -> _DecordReader | _PyAVReader:
@@ -378,6 +456,7 @@ class _DecordReader:
         if not fps > 0:
             raise ValueError(f"frame rate {fps}")
         self.info = header.info(n, fps, "decord")
+        self.keys = np.asarray(self._reader.get_key_indices(), np.int64)
         times = self._reader.get_frame_timestamp(range(n))[:, 0].astype(np.float64)
         # decord's stamps are garbage (-3.7e17) for some AVIs; fall back to a constant rate.
         sane = np.all(np.isfinite(times)) and times[0] >= 0 and np.all(np.diff(times) > 0)
@@ -410,7 +489,7 @@ class _PyAVReader:
         order = np.argsort(stamps, kind="stable")
         self._pts = np.asarray(stamps, np.int64)[order]
         keyframes = np.asarray([k for _, k in packets])[order]
-        self._keys = np.empty(0, np.int64) if self._sequential else np.flatnonzero(keyframes)
+        self.keys = np.empty(0, np.int64) if self._sequential else np.flatnonzero(keyframes)
         self._times = (self._pts - self._pts[0]) * float(time_base)
         n, span = len(stamps), self._times[-1]
         fps = float(rate) if rate else (n - 1) / span if span > 0 else DEFAULT_FPS
@@ -423,9 +502,9 @@ class _PyAVReader:
             stream = container.streams.video[self.header.stream]
             decoded = _decode(container, stream)
             for target in wanted:
-                k = np.searchsorted(self._keys, target, side="right") - 1
-                if k >= 0 and self._keys[k] > pos:  # a key frame ahead: seeking skips work
-                    anchor = int(self._keys[k])
+                k = np.searchsorted(self.keys, target, side="right") - 1
+                if k >= 0 and self.keys[k] > pos:  # a key frame ahead: seeking skips work
+                    anchor = int(self.keys[k])
                     container.seek(int(self._pts[anchor]), stream=stream, backward=True)
                     decoded = _decode(container, stream)
                 for frame in decoded:

@@ -8,7 +8,11 @@ The copy only previews the upload (recognition always reads the original), so it
 
 - ``PREVIEW_MAX_SECONDS`` (60 s) of video: a longer clip's copy shows its start;
 - ``PREVIEW_MAX_SIDE`` (640 px) on the long side and ``PREVIEW_MAX_FPS`` (30) frames a second;
-- ``PREVIEW_TIME_LIMIT_S`` (20 s) of encoding: past it the copy ends where it got to.
+- ``PREVIEW_TIME_LIMIT_S`` (20 s) of encoding: past it the copy ends where it got to;
+- ``PREVIEW_MAX_PIXELS`` (5 G, a quarter of what recognition may decode) stored pixels
+  decoded: a clip of large frames is shown for as many frames as fit (an 8192x8192 GIF canvas:
+  74 frames; 4K: 20 s at 30 fps), each decoded straight to the preview's size, so no full-size
+  frame is ever held.
 
 :func:`write_mp4` writes frames (e.g. a report's heatmap video) as H.264 the same way.
 """
@@ -23,13 +27,14 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import islice
 from pathlib import Path
 
 import av
 import numpy as np
 
 from kgclip_core.errors import VideoError
-from kgclip_core.video import probe_video
+from kgclip_core.video import VideoInfo, probe_video
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +42,7 @@ PREVIEW_MAX_SECONDS = 60.0
 PREVIEW_MAX_SIDE = 640
 PREVIEW_MAX_FPS = 30
 PREVIEW_TIME_LIMIT_S = 20.0
+PREVIEW_MAX_PIXELS = 5_000_000_000
 # (file suffix, video codec) pairs every current browser plays; the pixel format matters too:
 # Chrome and Firefox decode 4:2:0 H.264 only.
 BROWSER_CODECS = {".mp4": {"h264", "av1"}, ".m4v": {"h264"}, ".webm": {"vp8", "vp9", "av1"},
@@ -83,7 +89,7 @@ def playable_copy(path: str | Path) -> Playable:
     copy = _copy_path(path)
     try:
         if not copy.is_file():
-            _transcode(path, copy, info.rotation, info.mirrored)
+            _transcode(path, copy, info)
     except (av.FFmpegError, VideoError, OSError, ValueError) as err:
         logger.warning("No playable copy of %s: %s", path.name, err)
         return Playable(None, f"Your browser cannot play {path.name} and no playable copy could be made; "
@@ -105,26 +111,28 @@ def _copy_path(path: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"kgclip-{key}{_COPY_SUFFIX}"
 
 
-def _transcode(source: Path, target: Path, rotation: int, mirrored: bool) -> None:
+def _transcode(source: Path, target: Path, info: VideoInfo) -> None:
     """Write the bounded H.264 copy of ``source`` to ``target`` (atomically: whole or absent)."""
     deadline = time.monotonic() + PREVIEW_TIME_LIMIT_S
     with av.open(str(source)) as container:
         stream = container.streams.video[0]
         rate = float(stream.average_rate or stream.guessed_rate or PREVIEW_MAX_FPS)
         fps = min(rate, PREVIEW_MAX_FPS)
-        frames = _upright(container.decode(stream), stream, rotation, mirrored)
+        width, height = stream.codec_context.width, stream.codec_context.height
+        decoded = islice(container.decode(stream), max(2, PREVIEW_MAX_PIXELS // (width * height)))
+        frames = _upright(decoded, stream, _scaled_even(width, height, PREVIEW_MAX_SIDE), info.rotation, info.mirrored)
         count = write_mp4(_resample(frames, fps, deadline), target, fps, max_side=PREVIEW_MAX_SIDE)
     logger.info("Playable copy of %s: %d frames at %.1f fps", source.name, count, fps)
 
 
-def _upright(decoded: Iterator[av.VideoFrame], stream: av.VideoStream, rotation: int,
+def _upright(decoded: Iterable[av.VideoFrame], stream: av.VideoStream, size: tuple[int, int], rotation: int,
              mirrored: bool) -> Iterator[tuple[float, np.ndarray]]:
-    """(seconds, upright RGB frame) of each decoded frame; a file's display matrix is applied
-    because the copy carries none."""
+    """(seconds, upright RGB frame of ``size`` before turning) of each decoded frame; a file's
+    display matrix is applied because the copy carries none."""
     base = stream.start_time or 0
     for i, frame in enumerate(decoded):
         seconds = float((frame.pts - base) * stream.time_base) if frame.pts is not None else i / PREVIEW_MAX_FPS
-        image = np.rot90(frame.to_ndarray(format="rgb24"), rotation // 90)
+        image = np.rot90(frame.to_ndarray(width=size[0], height=size[1], format="rgb24"), rotation // 90)
         yield seconds, image[:, ::-1] if mirrored else image
 
 
@@ -176,11 +184,16 @@ def write_mp4(frames: Iterable[np.ndarray], path: str | Path, fps: float, max_si
     return count
 
 
+def _scaled_even(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(width, height) scaled so the long side is at most ``max_side``, to even sides (4:2:0 needs them)."""
+    scale = min(1.0, max_side / max(width, height)) if max_side else 1.0
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
 def _h264_stream(container: av.container.OutputContainer, width: int, height: int, fps: float,
                  max_side: int | None) -> av.VideoStream:
-    scale = min(1.0, max_side / max(width, height)) if max_side else 1.0
     stream = container.add_stream(ENCODER, rate=Fraction(fps).limit_denominator(1001))
-    stream.width, stream.height = (max(2, round(side * scale / 2) * 2) for side in (width, height))
+    stream.width, stream.height = _scaled_even(width, height, max_side)
     stream.pix_fmt = "yuv420p"
     stream.options = {"preset": "veryfast", "crf": "23"}
     return stream

@@ -1,16 +1,19 @@
 """What the areas of the UI share: the session state, the label-set menu's own entries, the
-example clips, errors shown as toasts, the knowledge-graph cache and the ZeroGPU decorator."""
+example clips, errors shown as toasts, the knowledge-graph cache, the ZeroGPU decorator and
+handlers' work that a cancel stops."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import gradio as gr
 
-from kgclip_core.budget import check_custom_cost
+from kgclip_core.budget import CancelToken, check_custom_cost
 from kgclip_core.errors import KGClipError
 from kgclip_core.explain.text import escape_html
 from kgclip_core.kg.graph import KnowledgeGraph
@@ -32,6 +35,11 @@ REPO = Path(__file__).parent.parent
 EXAMPLES_DIR = REPO / "assets" / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.mp4"))
 SESSION_TTL_S = 3600  # a session's prediction, and the reports made of it, last an hour
+# Browser sessions whose state (the last prediction, and Gradio's copy of every panel's value) is
+# kept; past it the least recently used session is dropped (gr.Blocks.launch's
+# state_session_capacity). One holds about 2 MB with 8 frames, some 4 MB of RSS (docs/LIMITS.md).
+MAX_SESSIONS = 64
+T = TypeVar("T")
 # The label-set menu's own entries, beside the built-in label sets.
 CUSTOM = "custom (type below)"
 CHECKPOINT = "the checkpoint's labels"
@@ -83,3 +91,23 @@ def graph_key(label_set: str, custom: str) -> str | tuple[str, ...]:
 def action_choices(kg: KnowledgeGraph, actions: list[str]) -> list[tuple[str, str]]:
     """(display name, class name) pairs for a dropdown."""
     return [(kg.graph.nodes[kg.action_node(a)]["label"], a) for a in actions]
+
+
+async def run_cancellable(work: Callable[[CancelToken], T]) -> T:
+    """``work(token)`` in a worker thread, for an ``async`` handler. When Gradio cancels the event
+    (a new upload cancels a run) the token is set, and this returns only once the work has
+    stopped: Gradio frees the event's worker slot when its handler returns, so a slot is free
+    only when its work has ended (a plain handler's thread runs on after a cancel)."""
+    token = CancelToken()
+    task = asyncio.ensure_future(asyncio.to_thread(work, token))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        token.cancel()
+        while not task.done():
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError:  # cancelled again: the work is still stopping
+                continue
+        task.exception()  # its error (Cancelled, most likely) is the cancel's, not news
+        raise

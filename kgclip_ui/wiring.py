@@ -13,6 +13,7 @@ from kgclip_ui.handlers import explanations as explanation_events
 from kgclip_ui.handlers import kg as kg_events
 from kgclip_ui.handlers import model_choice as model_events
 from kgclip_ui.handlers import report as report_events
+from kgclip_ui.handlers import timeline as timeline_events
 from kgclip_ui.layout.clip import EXAMPLES_CSS, ClipPanel, ResultPanels, clip_panel, details_panel, result_panel
 from kgclip_ui.layout.explanations import (GALLERY_CSS, ContrastPanel, DeepPanel, ExplanationPanels, HeatmapPanel,
                                            alignment_and_concepts_panel, contrast_panel, deep_panel, evidence_panel,
@@ -20,11 +21,13 @@ from kgclip_ui.layout.explanations import (GALLERY_CSS, ContrastPanel, DeepPanel
 from kgclip_ui.layout.kg import OPEN_ACTION_JS, KGPanel, kg_panel
 from kgclip_ui.layout.model_choice import Header, header_panel
 from kgclip_ui.layout.report import REPORT_CSS, ReportPanel, report_panel
+from kgclip_ui.layout.timeline import TIMELINE_JS, TimelinePanel, timeline_panel
 from kgclip_ui.models import ModelOption, default_labels
+from kgclip_ui.storage import AppFolder
 
 
 # What the page's <head> and stylesheet carry (Gradio 6 takes them at launch, not in Blocks).
-PAGE_HEAD = OPEN_ACTION_JS
+PAGE_HEAD = OPEN_ACTION_JS + TIMELINE_JS
 PAGE_CSS = "\n".join([EXAMPLES_CSS, GALLERY_CSS, REPORT_CSS])
 
 
@@ -92,9 +95,10 @@ def wire_heatmaps(heatmaps: HeatmapPanel, session: gr.State) -> None:
           trigger_mode="always_last")
 
 
-def wire_report(report: ReportPanel, heatmaps: HeatmapPanel, session: gr.State) -> None:
+def wire_report(handlers: report_events.Reports, report: ReportPanel, heatmaps: HeatmapPanel,
+                session: gr.State) -> None:
     """The report shows the heatmap chosen on the page."""
-    report.run.click(report_events.make_report, [session, heatmaps.kind, heatmaps.which, heatmaps.opacity],
+    report.run.click(handlers.make_report, [session, heatmaps.kind, heatmaps.which, heatmaps.opacity],
                      [report.files], api_name="report")
 
 
@@ -139,10 +143,25 @@ def wire_kg(kg: KGPanel, tabs: gr.Tabs, clip: ClipPanel, session: gr.State) -> N
     kg.custom.submit(**follow).then(**search, api_visibility="private").then(**show, api_visibility="private")
 
 
-def build_app(options: list[ModelOption], labels: str | None = None, warmup: Warmup | None = None) -> gr.Blocks:
+def wire_timeline(handlers: timeline_events.TimelineEvents, model: gr.Radio, clip: ClipPanel, panel: TimelinePanel,
+                  results: ResultPanels, session: gr.State) -> None:
+    """A clip's timeline; a click on one of its segments explains it in every result panel (the
+    page's script moved the player there); a new clip clears the timeline, or cancels its making."""
+    made = panel.run.click(handlers.make, [clip.video, clip.label_set, clip.custom, clip.top_k, model],
+                           [panel.chart, panel.segments, panel.state], api_name="timeline",
+                           show_progress_on=[panel.chart])
+    panel.pick.change(handlers.explain_segment, [panel.state, panel.pick, results.explanations.heatmaps.opacity],
+                      [*results.outputs(clip.open_action), session], api_name="timeline_segment",
+                      show_progress_on=[results.chart])
+    clip.video.change(timeline_events.cleared_timeline, None, [panel.chart, panel.segments, panel.state],
+                      cancels=[made], api_visibility="private")
+
+
+def build_app(options: list[ModelOption], folder: AppFolder, labels: str | None = None,
+              warmup: Warmup | None = None) -> gr.Blocks:
     """Lay out the UI around the models in ``options`` (a choice appears when there are
-    several); ``labels`` is the label set selected at start; ``warmup``'s status is shown
-    until it is done."""
+    several), writing reports into ``folder``; ``labels`` is the label set selected at start;
+    ``warmup``'s status is shown until it is done."""
     if labels is not None and labels not in builtin_label_sets():
         raise SystemExit(f"--labels must be one of {', '.join(builtin_label_sets())}; got {labels!r}.")
     with_defaults = any(o.predictor.default_labels for o in options)
@@ -161,6 +180,7 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
                         contrast = contrast_panel()
                         heatmaps = heatmap_panel()
                         report = report_panel()
+                clip_timeline = timeline_panel()
                 evidence, evidence_note = evidence_panel()
                 units, timeline = units_panel()
                 alignment, alignment_note, kg_view = alignment_and_concepts_panel()
@@ -172,14 +192,16 @@ def build_app(options: list[ModelOption], labels: str | None = None, warmup: War
         results = ResultPanels(chart, explanations, result_for, details)
         # In the page's order (Gradio numbers the events, fn_index, in the order they are connected):
         # the examples, the header, the Recognise tab's areas, the Knowledge-graph tab, then the
-        # webcam and the comparison with a rival (added later: the events before them kept their numbers).
+        # webcam, the comparison with a rival and the timeline (added later: the events before them
+        # kept their numbers).
         wire_examples(clip)
         wire_header(demo, header, model_events.ModelChoice(models, warmup), clip.label_set)
         wire_recognise(clip_events.Recogniser(models), header.model, clip, results, deep, report, session)
         wire_heatmaps(heatmaps, session)
-        wire_report(report, heatmaps, session)
+        wire_report(report_events.Reports(folder.reports), report, heatmaps, session)
         wire_deep(explanation_events.DeepExplanation(models), deep, heatmaps.opacity, session)
         wire_kg(kg, tabs, clip, session)
         wire_webcam(clip)
         wire_contrast(explanation_events.ContrastChoice(models), contrast, heatmaps, session)
+        wire_timeline(timeline_events.TimelineEvents(models), header.model, clip, clip_timeline, results, session)
     return demo

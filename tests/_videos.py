@@ -97,3 +97,16 @@ def recoded(source: Path, path: Path, codec: str, fmt: str | None = None, size: 
     frames = clip.frames[0]
     even = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]  # 4:2:0 needs even sides
     return write_video(path, np.ascontiguousarray(even), codec=codec, fmt=fmt)
+
+
+def gif_bomb(path: Path, frames: int = 3000, side: int = 8192) -> Path:
+    """A tiny GIF that is costly to decode: ``frames`` one-pixel frames on a ``side`` x ``side``
+    canvas (3,000 on 8192x8192 make 69 kB). A decoder paints every frame on the full canvas, so
+    decoding it costs canvas pixels x frames, whatever the file's size."""
+    header = b"GIF89a" + side.to_bytes(2, "little") * 2 + bytes([0xF0, 0, 0]) + bytes([0, 0, 0, 255, 255, 255])
+    # Each frame: a graphic control extension (10 ms), a 1x1 image at (0, 0), and its LZW data:
+    # the codes clear (4), colour 1, end (5) in 3 bits each, least significant first.
+    frame = bytes([0x21, 0xF9, 4, 0x04, 1, 0, 0, 0]) + b"\x2c" + bytes(4) + (1).to_bytes(2, "little") * 2 + b"\x00" \
+        + bytes([2, 2, 0x4C, 0x01, 0])
+    path.write_bytes(header + frame * frames + b"\x3b")
+    return path

@@ -168,3 +168,35 @@ def test_an_extra_40_gb_tensor_is_refused_from_the_header(tmp_path, monkeypatch)
     monkeypatch.setattr(checkpoint, "load_file", never)
     with pytest.raises(ConfigError, match="1 unexpected.*evil"):
         checkpoint.load(broken)
+
+
+# Item 8 leftovers: eval --out, the app's --device ---------------------------------------------
+
+
+@pytest.mark.parametrize("existing", ["val.json", "val_confusion.png"])
+def test_eval_out_never_replaces_an_existing_report_file(existing, tmp_path, capsys):
+    listing = tmp_path / "val.txt"
+    listing.write_text("a.mp4 0\n")
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / existing).write_text("the user's own file")
+    _refused(["eval", "--checkpoint", str(CHECKPOINT), "--list", str(listing), "--out", str(out)], tmp_path, capsys,
+             "existing file")
+
+
+def test_eval_out_that_is_a_file_is_refused(tmp_path, capsys):
+    listing = tmp_path / "val.txt"
+    listing.write_text("a.mp4 0\n")
+    _refused(["eval", "--checkpoint", str(CHECKPOINT), "--list", str(listing), "--out", str(listing)], tmp_path,
+             capsys, "cannot create folder")
+
+
+def test_app_cuda_without_a_gpu_says_so_before_any_weights(tmp_path, monkeypatch, capsys):
+    import app
+
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 0)
+    monkeypatch.setattr(app, "load_models", lambda args: pytest.fail("weights were loaded"))
+    with pytest.raises(SystemExit) as stop:
+        app.main(["--device", "cuda", *TINY[:3]])
+    assert str(stop.value).startswith("error: --device cuda: this machine has no CUDA device")
+    assert "weights" not in str(stop.value) and "internet" not in str(stop.value)

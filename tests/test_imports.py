@@ -19,14 +19,14 @@ PACKAGES = ("kgclip_core", "kgclip_ui", "experiments")
 # its own layer's, nor a higher one's). A subpackage is one part. Keep in step with DESIGN.md.
 LAYERS = (
     ("errors",),
-    ("labels", "prompts", "video", "skip_init", "text_cache", "text_prefix", "outputs"),
+    ("labels", "prompts", "video", "skip_init", "text_cache", "text_prefix", "outputs", "isolated"),
     ("backbone", "kg", "budget", "video_out"),
     ("model", "heatmaps", "prediction"),
     ("class_inputs", "class_cache", "evidence", "readout"),
     ("contrast",),
     ("predictor",),
-    ("explain", "training", "warmup"),
-    ("report", "synth"),
+    ("explain", "training", "warmup", "timeline"),
+    ("report", "synth", "batch"),
     ("cli", ""),  # "" is the package itself (kgclip_core/__init__.py)
 )
 

@@ -162,6 +162,10 @@ def test_odd_but_valid_labels_predict(predictor, real_clip):
 def test_a_request_past_its_budget_ends_and_the_predictor_goes_on(predictor, real_clip):
     predictor.limits = RequestLimits(budget_s=0.0)
     try:
+        # The clip is decoded in a child process first, which the budget ends at once.
+        with pytest.raises(BudgetError, match="ran out of its 0 s budget while decoding the clip"):
+            predictor.predict(real_clip, labels=[f"budget test action {i}" for i in range(40)])
+        predictor.limits = RequestLimits(budget_s=0.0, isolate_decoding=False)  # the embedding's checks
         with pytest.raises(BudgetError, match="ran out of its 0 s budget while embedding"):
             predictor.predict(real_clip, labels=[f"budget test action {i}" for i in range(40)])
         with pytest.raises(BudgetError, match="too large"):

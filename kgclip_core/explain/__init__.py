@@ -6,7 +6,7 @@ and semantic-unit maps placed on the sampled frames, any text's map by any metho
 ``attribution``: opt-in Integrated Gradients on the frames (several passes, with progress).
 ``overlay``: matplotlib heatmap overlays on frames. ``figures``: plotly charts and the unit
 table. ``graph``: the knowledge-graph views of a prediction and of one action. ``why``: why the top
-action and not its rival, and "not sure", in words.
+action and not its rival, and "not sure", in words. ``timeline``: a long clip's timeline as a chart.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ _EXPORTS = {
     "maps": ("HEATMAP_KINDS", "first_map", "heatmap_caption", "heatmap_choices", "heatmaps", "region_heatmaps",
              "telling_concept", "text_heatmaps", "to_frame", "unit_heatmaps"),
     "why": ("CONTRAST_COLUMNS", "contrast_rows", "contrast_summary", "unsure_note"),
+    "timeline": ("timeline_chart", "timeline_markdown"),
     # The blending function ``overlay`` shares its submodule's name: it is ``explain.overlay.overlay``.
     "overlay": ("COLORMAP", "heatmap_figure", "heatmap_gallery", "heatmap_panel"),
 }

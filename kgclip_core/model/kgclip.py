@@ -106,6 +106,13 @@ class VideoFeatures:
     regions: torch.Tensor | None = None  # [B, T, R, D] MRA region features
     region_maps: torch.Tensor | None = None  # [B, T, R, H', W'], each map sums to 1
 
+    def item(self, index: int) -> VideoFeatures:
+        """Video ``index`` of the batch alone, as a batch of one (views, no copies)."""
+        one = slice(index, index + 1)
+        return VideoFeatures(self.frames[one], self.patches[one], self.grid, self.frame_mask[one],
+                             None if self.regions is None else self.regions[one],
+                             None if self.region_maps is None else self.region_maps[one])
+
 
 @dataclass
 class ScoreOutput:

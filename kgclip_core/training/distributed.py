@@ -50,6 +50,12 @@ def init_distributed(device: str = "auto") -> DistEnv:
     return DistEnv(rank, world, local_rank, dev)
 
 
+def shard(count: int, env: DistEnv) -> range:
+    """This rank's share of ``count`` items, every ``world_size``-th from its rank: the shares
+    cover every item exactly once (no padding, no duplicates) and differ in size by one at most."""
+    return range(env.rank, count, env.world_size)
+
+
 def all_reduce_sum(values: list[float], env: DistEnv) -> list[float]:
     """Sum a few numbers over all ranks (identity in a world of one)."""
     if not env.distributed:

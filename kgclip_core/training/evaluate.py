@@ -23,8 +23,9 @@ from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.labels import LabelSet, custom_label_set
 from kgclip_core.model import checkpoint as model_checkpoint
 from kgclip_core.model.kgclip import ClassFeatures, KGClipModel
+from kgclip_core.outputs import check_new_files
 from kgclip_core.training.datasets import VideoDataset, collate, load_labels, read_list
-from kgclip_core.training.distributed import DistEnv, all_gather, init_distributed, shutdown
+from kgclip_core.training.distributed import DistEnv, all_gather, init_distributed, shard, shutdown
 from kgclip_core.training.metrics import EvalResult, compute_metrics, confusion_figure
 from kgclip_core.training.transforms import ClipTransform
 
@@ -79,8 +80,8 @@ def score_dataset(
     """Score every video of ``dataset`` (each rank its share), gathered on every rank."""
     was_training = model.training
     model.eval()
-    shard = Subset(dataset, range(env.rank, len(dataset), env.world_size))
-    loader = DataLoader(shard, batch_size=batch_size, num_workers=num_workers, collate_fn=collate,
+    share = Subset(dataset, shard(len(dataset), env))
+    loader = DataLoader(share, batch_size=batch_size, num_workers=num_workers, collate_fn=collate,
                         pin_memory=env.device.type == "cuda")
     indices, logits, skipped = [], [], 0
     for batch in tqdm(loader, desc=desc, disable=not (progress and env.is_main), leave=False):
@@ -108,14 +109,30 @@ def score_dataset(
     return Scores(all_logits[sort], targets, total_skipped)
 
 
+def report_paths(directory: str | Path, name: str) -> tuple[Path, Path]:
+    """The files :func:`write_report` writes: ``<name>.json`` and ``<name>_confusion.png`` in ``directory``."""
+    out = Path(directory)
+    return out / f"{name}.json", out / f"{name}_confusion.png"
+
+
+def check_report_paths(directory: str | Path, name: str, inputs: list[str | Path]) -> None:
+    """Refuse (ConfigError), before any work, an ``--out`` folder that cannot be made or written, or
+    whose report files already exist: nothing is ever written over a file the command did not create."""
+    folder = Path(directory).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out: cannot create folder {str(folder)!r} ({err.strerror or err}).") from None
+    check_new_files("--out", report_paths(folder, name), inputs=inputs)
+
+
 def write_report(result: EvalResult, class_names: list[str], directory: str | Path, name: str) -> Path:
     """``<name>.json`` (metrics and per-class report) and ``<name>_confusion.png`` in ``directory``."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    path, figure = report_paths(directory, name)
     report = {**result.summary(), "per_class": result.per_class}
-    path = out / f"{name}.json"
     path.write_text(json.dumps(report, indent=1), encoding="utf-8")
-    confusion_figure(result, class_names).savefig(out / f"{name}_confusion.png", dpi=120)
+    confusion_figure(result, class_names).savefig(figure, dpi=120)
     return path
 
 
@@ -146,8 +163,11 @@ class EvalOptions:
 
 
 def evaluate_checkpoint(checkpoint_dir: str | Path, list_file: str | Path, opts: EvalOptions) -> EvalResult:
-    """Evaluate a Predictor checkpoint directory on a list file; writes a report if asked."""
+    """Evaluate a Predictor checkpoint directory on a list file; writes a report if asked (never
+    over an existing file, checked before the checkpoint is read)."""
     opts.validate()
+    if opts.out_dir:
+        check_report_paths(opts.out_dir, Path(list_file).stem, inputs=[list_file])
     env = init_distributed(opts.device)
     try:
         ckpt = model_checkpoint.load(checkpoint_dir, device=str(env.device))
