@@ -79,9 +79,18 @@ def start_app(app_args: list[str], env: dict[str, str], log, poll_s: float = 1.0
 
 
 def _folder_size(folder: Path) -> tuple[int, int]:
-    """(files, bytes) under a folder."""
-    files = [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
-    return len(files), sum(p.stat().st_size for p in files)
+    """(files, bytes) under a folder. The app deletes files and folders while this counts (its
+    caps' sweep, Gradio's clean-up): what vanishes meanwhile is not counted (os.walk skips a
+    folder it can no longer list; a 30-minute soak's watcher died of rglob's error once)."""
+    count = size = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            try:
+                size += os.stat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                continue
+            count += 1
+    return count, size
 
 
 def _rss(proc: psutil.Process) -> int:
