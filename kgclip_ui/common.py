@@ -5,7 +5,7 @@ handlers' work that a cancel stops."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -60,6 +60,14 @@ def refusal(message: str) -> gr.Error:
     """An ordinary user error as a toast: no traceback in the server log, and escaped (Gradio
     renders a toast as HTML: a label like <img src=...> must stay text)."""
     return gr.Error(escape_html(message), print_exception=False)
+
+
+def check_clip_and_model(video: str | None, model: str, models: Collection[str]) -> None:
+    """The refusals a clip's handlers give before any work: no clip, or a model not offered."""
+    if not video:
+        raise refusal("Upload a video clip or pick an example first.")
+    if model not in models:
+        raise refusal(f"Unknown model; choose one of: {', '.join(models)}.")
 
 
 def user_error(err: KGClipError, video: str | None = None) -> gr.Error:

@@ -25,7 +25,7 @@ from kgclip_core.prediction import Prediction
 from kgclip_core.predictor import Predictor
 from kgclip_core.isolated import run_isolated
 from kgclip_core.video_out import PREVIEW_TIME_LIMIT_S, Playable, playable_copy
-from kgclip_ui.common import (CHECKPOINT, CUSTOM, EXAMPLES, RECOGNISE, RECOGNISING, Session, gpu, refusal,
+from kgclip_ui.common import (CHECKPOINT, CUSTOM, EXAMPLES, RECOGNISE, RECOGNISING, Session, check_clip_and_model, gpu,
                               run_cancellable, user_error)
 from kgclip_ui.handlers.explanations import cleared_explanations, explanation_views
 from kgclip_ui.models import ModelOption
@@ -75,10 +75,7 @@ class Recogniser:
 
     def _recognise(self, video: str | None, label_set: str, custom: str, top_k: int, opacity: float, model: str,
                    progress: gr.Progress, cancel: CancelToken) -> tuple:
-        if not video:
-            raise refusal("Upload a video clip or pick an example first.")
-        if model not in self.models:
-            raise refusal(f"Unknown model; choose one of: {', '.join(self.models)}.")
+        check_clip_and_model(video, model, self.models)
         try:
             labels = resolve_labels(self.models[model].predictor, label_set, custom)
             # The Predictor reads the clip before it embeds the label set, so a bad file is refused at once.

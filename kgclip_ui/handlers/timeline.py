@@ -17,7 +17,7 @@ from kgclip_core.errors import KGClipError
 from kgclip_core.labels import LabelSet
 from kgclip_core.prediction import Prediction, Timeline
 from kgclip_core.timeline import segment_prediction, timeline
-from kgclip_ui.common import gpu, refusal, run_cancellable, user_error
+from kgclip_ui.common import check_clip_and_model, gpu, refusal, run_cancellable, user_error
 from kgclip_ui.handlers.clip import resolve_labels, result_views
 from kgclip_ui.models import ModelOption
 
@@ -65,10 +65,7 @@ class TimelineEvents:
 
     def _make(self, video: str | None, label_set: str, custom: str, top_k: int, model: str, progress: gr.Progress,
               cancel: CancelToken) -> tuple[go.Figure, str, TimelineSession]:
-        if not video:
-            raise refusal("Upload a video clip or pick an example first.")
-        if model not in self.models:
-            raise refusal(f"Unknown model; choose one of: {', '.join(self.models)}.")
+        check_clip_and_model(video, model, self.models)
         try:
             labels = resolve_labels(self.models[model].predictor, label_set, custom)
             line = self._timeline_on_gpu(model, video, labels, int(top_k), progress, cancel)
