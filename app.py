@@ -25,6 +25,7 @@ from kgclip_core.cli import add_backbone_args, check_device, configure_cache
 from kgclip_core.errors import KGClipError
 from kgclip_ui.common import EXAMPLES_DIR, MAX_SESSIONS
 from kgclip_ui.models import load_models, start_warmup
+from kgclip_ui.memory import cap_arenas, release_freed_memory
 from kgclip_ui.storage import AppFolder
 from kgclip_ui.upload_limit import UploadLimit
 from kgclip_ui.wiring import PAGE_CSS, PAGE_HEAD, build_app
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     """Start the app; its folder (uploads, playable copies, reports) is removed when it stops."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    cap_arenas()  # before the server's threads start: they share the heaps (kgclip_ui.memory)
     if args.max_sessions < 1:
         raise SystemExit(f"error: --max-sessions must be at least 1, got {args.max_sessions}.")
     try:
@@ -86,10 +88,11 @@ def main(argv: list[str] | None = None) -> None:
         folder.use_for_uploads()  # before the Blocks and the server read Gradio's folder
         demo = build_app(options, folder, args.labels, start_warmup(options, args.labels))
         demo.queue(max_size=args.max_queue, default_concurrency_limit=args.concurrency)
-        folder.start_sweeping()
+        folder.start_sweeping(also=release_freed_memory)
         unknown = {FnIndexInferError: _unknown_endpoint, KeyError: _unknown_endpoint}
         demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD, show_error=True,
-                    app_kwargs={"exception_handlers": unknown, "middleware": [Middleware(UploadLimit)]},
+                    app_kwargs={"exception_handlers": unknown, "middleware": [
+                        Middleware(UploadLimit, after_upload=folder.uploads.prune)]},
                     allowed_paths=[str(EXAMPLES_DIR)], head=PAGE_HEAD, css=PAGE_CSS,
                     state_session_capacity=args.max_sessions)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM before the server blocked: a quiet stop all the same

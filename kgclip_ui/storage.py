@@ -5,8 +5,9 @@ Everything the app writes goes under one new folder of its own (``kgclip-app-XXX
 folder shared with other apps: ``uploads/`` is Gradio's
 upload and cache folder (``GRADIO_TEMP_DIR``, so an upload's playable copy, written beside it,
 lands there too) and ``reports/`` holds the reports. Each is capped in files and in size
-(:class:`FolderCap`): a sweep every ``SWEEP_S`` seconds, and one after each report, deletes the
-oldest files past either cap, on top of Gradio's own removal of files older than an hour. The
+(:class:`FolderCap`): a sweep every ``SWEEP_S`` seconds, one after each upload (``app.py``,
+through ``upload_limit.UploadLimit``) and one after each report delete the oldest files past
+either cap, on top of Gradio's own removal of files older than an hour. The
 whole folder is removed when the app stops (``app.py``: Ctrl-C and SIGTERM both end in
 :meth:`AppFolder.remove`). docs/LIMITS.md lists the caps.
 """
@@ -18,6 +19,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +30,9 @@ log = logging.getLogger("kgclip.app")
 UPLOADS_MAX_FILES, UPLOADS_MAX_MB = 2000, 4096
 # A report is an HTML page and an MP4 of the clip with its heatmap, about 0.6 MB together.
 REPORTS_MAX_FILES, REPORTS_MAX_MB = 200, 256
-SWEEP_S = 30.0
+# Between sweeps only the files a request sends back arrive (uploads and reports prune as they
+# land); listing a capped folder takes milliseconds.
+SWEEP_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -105,11 +109,14 @@ class AppFolder:
                 log.info("Deleted the %d oldest files of %s (caps: %d files, %d MB)", deleted, cap.path,
                          cap.max_files, cap.max_bytes // 2**20)
 
-    def start_sweeping(self, every_s: float = SWEEP_S) -> None:
-        """Sweep every ``every_s`` seconds in a background thread until :meth:`remove`."""
+    def start_sweeping(self, every_s: float = SWEEP_S, also: Callable[[], object] | None = None) -> None:
+        """Sweep every ``every_s`` seconds in a background thread until :meth:`remove`, each
+        sweep followed by ``also`` (the app's other periodic chore: giving freed memory back)."""
         def loop() -> None:
             while not self._stop.wait(every_s):
                 self.sweep()
+                if also is not None:
+                    also()
 
         self._sweeper = threading.Thread(target=loop, name="kgclip-sweeper", daemon=True)
         self._sweeper.start()

@@ -1,6 +1,8 @@
 """A per-client cap on uploads: Gradio's upload route takes at most ``UPLOADS_PER_MINUTE`` files
 and ``UPLOAD_MB_PER_MINUTE`` megabytes (as the request declares them) from one client in any
-minute; past either, it answers HTTP 429 before reading the body.
+minute; past either, it answers HTTP 429 before reading the body. After each upload it accepts,
+it runs ``after_upload`` (the app: the uploads folder brought under its caps, so the caps hold
+between the periodic sweeps and not only at them).
 
 Uploads that are never predicted cost disk and nothing else; the app's folder caps
 (``kgclip_ui.storage``) bound the disk, and this bound keeps one client from filling those caps
@@ -15,7 +17,9 @@ import ipaddress
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -26,12 +30,14 @@ MAX_CLIENTS = 10_000  # clients remembered at once; the least recently seen go f
 
 
 class UploadLimit:
-    """ASGI middleware applying the per-client upload cap to ``/gradio_api/upload``."""
+    """ASGI middleware applying the per-client upload cap to ``/gradio_api/upload``, then
+    ``after_upload`` (in a worker thread: it lists a folder) once an accepted upload is answered."""
 
-    def __init__(self, app: ASGIApp, per_minute: int = UPLOADS_PER_MINUTE, mb_per_minute: float = UPLOAD_MB_PER_MINUTE
-                 ) -> None:
+    def __init__(self, app: ASGIApp, per_minute: int = UPLOADS_PER_MINUTE, mb_per_minute: float = UPLOAD_MB_PER_MINUTE,
+                 after_upload: Callable[[], object] | None = None) -> None:
         self.app = app
         self.per_minute, self.bytes_per_minute = per_minute, int(mb_per_minute * 2**20)
+        self.after_upload = after_upload
         self._seen: dict[str, deque[tuple[float, int]]] = {}
         self._lock = threading.Lock()
 
@@ -42,6 +48,10 @@ class UploadLimit:
             if refused:
                 await JSONResponse({"error": refused}, status_code=429)(scope, receive, send)
                 return
+            await self.app(scope, receive, send)
+            if self.after_upload is not None:
+                await run_in_threadpool(self.after_upload)
+            return
         await self.app(scope, receive, send)
 
     def refusal(self, client: str, size: int, now: float) -> str | None:

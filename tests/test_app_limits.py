@@ -171,3 +171,49 @@ def test_a_client_is_the_peer_unless_a_local_proxy_names_it():
     forwarded = [(b"x-forwarded-for", b"1.2.3.4, 10.0.0.1")]
     assert client_of({"client": ("10.0.0.2", 1), "headers": forwarded}) == "1.2.3.4"
     assert client_of({"client": ("8.8.8.8", 1), "headers": forwarded}) == "8.8.8.8"  # a public peer is no proxy
+
+
+def test_the_upload_route_prunes_after_each_accepted_upload_only():
+    """The uploads folder's caps hold between sweeps: the middleware prunes once an accepted upload
+    has been answered, never for a refused one or another route."""
+    import asyncio
+
+    from kgclip_ui.upload_limit import UploadLimit
+
+    events: list[str] = []
+
+    async def app(scope, receive, send) -> None:
+        events.append(f"served {scope['path']}")
+
+    limit = UploadLimit(app, per_minute=1, after_upload=lambda: events.append("pruned"))
+
+    def call(path: str) -> None:
+        scope = {"type": "http", "method": "POST", "path": path, "client": ("8.8.8.8", 1), "headers": []}
+
+        async def send(message) -> None:
+            if message["type"] == "http.response.start":
+                events.append(f"answered {message['status']}")
+
+        asyncio.run(limit(scope, None, send))
+
+    call("/gradio_api/upload")
+    call("/gradio_api/upload")  # the second in a minute: refused (per_minute=1)
+    call("/gradio_api/queue/join")
+    assert events == ["served /gradio_api/upload", "pruned", "answered 429", "served /gradio_api/queue/join"]
+
+
+def test_freed_memory_goes_back_to_the_system():
+    """A heap pinned by its last block keeps every freed page below it until the trim
+    (the long soak's creep, kgclip_ui.memory)."""
+    from kgclip_ui.memory import _glibc, release_freed_memory
+
+    if _glibc() is None:
+        pytest.skip("not glibc: nothing to trim")
+    me = psutil.Process()
+    blocks = [bytearray(100_000) for _ in range(3000)]  # under the mmap threshold: from the heap
+    pinned = blocks[-1]
+    del blocks
+    before = me.memory_info().rss
+    assert release_freed_memory()
+    assert before - me.memory_info().rss > 200 * 2**20  # most of the 300 MB freed comes back
+    assert len(pinned) == 100_000
