@@ -98,17 +98,19 @@ def _load_predictor(args: argparse.Namespace, num_frames: int = 8) -> Predictor:
         return Predictor.from_config(cfg)
 
 
-def _check_report_path(path: str | None, clip: str) -> Path | None:
+def _check_report_path(path: str | None, clip: str, with_video: bool = True) -> Path | None:
     """The --report path, refused before any model loads when it cannot be written, or when the
-    report or its video would replace a file (the input clip above all)."""
+    report or its video (``with_video``: a prediction's, not a timeline's) would replace a file
+    (the input clip above all)."""
     if path is None:
         return None
     out = Path(path).expanduser()
     if out.suffix.lower() not in {".html", ".htm"}:
-        raise ConfigError(f"--report takes an .html path (the video goes beside it as .mp4); got {path!r}.")
+        beside = " (the video goes beside it as .mp4)" if with_video else ""
+        raise ConfigError(f"--report takes an .html path{beside}; got {path!r}.")
     video = out.with_suffix(".mp4")
-    extra = len(os.fsencode(partial_path(video).name)) - len(os.fsencode(video.name))
-    check_new_files("--report", [out, video], inputs=[clip], extra_name_bytes=extra)
+    extra = len(os.fsencode(partial_path(video).name)) - len(os.fsencode(video.name)) if with_video else 0
+    check_new_files("--report", [out, video] if with_video else [out], inputs=[clip], extra_name_bytes=extra)
     return out
 
 
@@ -160,16 +162,21 @@ def _predict_timeline(args: argparse.Namespace) -> int:
     from kgclip_core.batch import is_batch_source
     from kgclip_core.timeline import TimelineConfig, timeline
 
-    for flag in ("report", "heatmap", "out"):
+    for flag in ("heatmap", "out"):
         if getattr(args, flag) is not None:
             raise ConfigError(f"--{flag} does not go with --timeline (its JSON, --json, holds every window).")
     if is_batch_source(args.clip):
         raise ConfigError("--timeline is for one video file, not a folder or a list.")
     given = {"window_s": args.window, "stride_s": args.stride}
     cfg = TimelineConfig(**{k: v for k, v in given.items() if v is not None})  # refused before any model loads
+    report = _check_report_path(args.report, args.clip, with_video=False)
     predictor = _load_predictor(args, args.frames)
     line = timeline(predictor, args.clip, args.labels or args.label_list, args.top_k, cfg,
                     class_progress=print_progress("label set"))
+    if report is not None:
+        from kgclip_core.report import write_timeline_report  # drawing needs matplotlib, only wanted here
+
+        print(f"Report: {write_timeline_report(line, report)}", file=sys.stderr)
     if args.json:
         print(json.dumps(line.to_dict(), indent=2))
         return 0
@@ -242,7 +249,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the prediction as JSON")
     p.add_argument("--report", default=None, metavar="OUT.html",
                    help="also write a self-contained HTML report (frames with heatmaps, evidence, concepts) "
-                        "and OUT.mp4, the clip with the heatmap overlaid")
+                        "and OUT.mp4, the clip with the heatmap overlaid; with --timeline, the timeline's page "
+                        "(its segments along the clip, each with a still and its concepts)")
     p.add_argument("--heatmap", default=None, metavar="METHOD",
                    help="how the selected units' maps are made: cosine, surgery, clearclip, sclip, maskclip "
                         "(no backward pass), legrad, grad-eclip, integrated-gradients, occlusion (slower); "

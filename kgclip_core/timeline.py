@@ -7,9 +7,10 @@ ends at most at the clip's end (a clip shorter than a window is one window over 
 clip is decoded once: the frames of all windows are read in time order, a batch at a time,
 each frame once however many windows share it (with the defaults, each window adds two new
 frames to the six it shares with the one before), and each batch goes through the image tower
-together. A window is scored as soon as its frames are encoded, and the features no window
-still needs are dropped, so memory stays that of a batch and a window whatever the clip's
-length. Each window gets its top actions, the concepts of its top action marked against its
+together. The windows whose frames a batch completes are scored as soon as it is encoded, in
+one pass of the model's heads (each window's scores stay what it would get alone: see
+``KGClipModel.scores_videos_apart``), and the features no window still needs are dropped, so
+memory stays that of a batch and its windows whatever the clip's length. Each window gets its top actions, the concepts of its top action marked against its
 frames (``evidence``) and "not sure" as a prediction does (``Predictor.fit``); its scores are
 those ``Predictor.predict(clip, span=(start, end))`` gives.
 
@@ -39,7 +40,7 @@ from kgclip_core.class_cache import progress_within
 from kgclip_core.errors import BudgetError, ConfigError
 from kgclip_core.evidence import concepts_of, evidence_items, mark_concepts
 from kgclip_core.labels import LabelSet
-from kgclip_core.model.kgclip import ClassFeatures, ClassProgress, VideoFeatures
+from kgclip_core.model.kgclip import ClassFeatures, ClassProgress, ScoreOutput, VideoFeatures
 from kgclip_core.prediction import Prediction, Segment, Timeline, TimelineWindow
 from kgclip_core.predictor import RANDOM_WEIGHTS_WARNING, Predictor
 from kgclip_core.video import FrameSource, VideoInfo, span_indices
@@ -123,10 +124,12 @@ def timeline(predictor: Predictor, video_path: str | Path, labels: str | Sequenc
         encoded = predictor.model.encode_video(predictor.backbone.preprocess(pixels)[None])
         buffer = encoded if buffer is None else _joined(buffer, encoded)
         done = batch + len(pixels)
-        while len(windows) < len(spans) and positions[len(windows)][-1] < done:
-            w = len(windows)
-            windows.append(_window(predictor, _picked(buffer, positions[w] - offset), classes, label_set, top_k,
-                                   spans[w], frames[positions[w]]))
+        ready = len(windows)
+        while ready < len(spans) and positions[ready][-1] < done:
+            ready += 1
+        windows += _windows(predictor, [_picked(buffer, positions[w] - offset) for w in range(len(windows), ready)],
+                            classes, label_set, top_k, spans[len(windows):ready],
+                            [frames[positions[w]] for w in range(len(windows), ready)])
         if len(windows) < len(spans):  # drop what no window left needs
             keep = int(positions[len(windows)][0])
             buffer, offset = _picked(buffer, np.arange(keep - offset, done - offset)), keep
@@ -169,10 +172,28 @@ def segments_of(windows: list[TimelineWindow], duration: float) -> list[Segment]
     return segments
 
 
-def _window(predictor: Predictor, video: VideoFeatures, classes: ClassFeatures, label_set: LabelSet, top_k: int,
-            span: tuple[float, float], frame_numbers: np.ndarray) -> TimelineWindow:
-    """One window scored and explained as ``Predictor.predict`` does a clip (its scores, marks, fit)."""
-    out = predictor.model.score(video, classes, explain=False)  # the maps are the segment's explanation's
+def _windows(predictor: Predictor, videos: list[VideoFeatures], classes: ClassFeatures, label_set: LabelSet,
+             top_k: int, spans: list[tuple[float, float]], frame_numbers: list[np.ndarray]) -> list[TimelineWindow]:
+    """Windows scored and explained as ``Predictor.predict`` does a clip (their scores, marks, fit):
+    in one pass of the model's heads where the model scores each video apart from the others of
+    its batch (most of a window's cost with every head on is the heads' small products, which
+    a batch shares), else one by one."""
+    model = predictor.model
+    if not videos:
+        return []
+    # No maps (explain=False): a segment's explanation is its surest window's own prediction.
+    if model.scores_videos_apart:
+        scored = model.score(_stacked(videos), classes, explain=False)
+        outs = [scored.item(i) for i in range(len(videos))]
+    else:
+        outs = [model.score(video, classes, explain=False) for video in videos]
+    return [_window(predictor, video, out, classes, label_set, top_k, span, numbers)
+            for video, out, span, numbers in zip(videos, outs, spans, frame_numbers)]
+
+
+def _window(predictor: Predictor, video: VideoFeatures, out: ScoreOutput, classes: ClassFeatures,
+            label_set: LabelSet, top_k: int, span: tuple[float, float], frame_numbers: np.ndarray) -> TimelineWindow:
+    """One window from its frames (``video``) and their scoring (``out``), both batches of one."""
     top = out.logits[0].softmax(dim=-1).topk(min(top_k, len(label_set)))
     indices = top.indices.tolist()
     marks = mark_concepts(video, out, classes, predictor.detector)
@@ -194,9 +215,20 @@ def _picked(video: VideoFeatures, positions: np.ndarray) -> VideoFeatures:
 
 def _joined(a: VideoFeatures, b: VideoFeatures) -> VideoFeatures:
     """Two one-clip VideoFeatures' frames one after the other."""
-    cat = (lambda x, y: None if x is None else torch.cat([x, y], dim=1))  # noqa: E731
-    return VideoFeatures(cat(a.frames, b.frames), cat(a.patches, b.patches), a.grid, cat(a.frame_mask, b.frame_mask),
-                         cat(a.regions, b.regions), cat(a.region_maps, b.region_maps))
+    return _concatenated([a, b], dim=1)
+
+
+def _stacked(videos: list[VideoFeatures]) -> VideoFeatures:
+    """One-clip VideoFeatures of as many frames each as a batch of clips."""
+    return _concatenated(videos, dim=0)
+
+
+def _concatenated(videos: list[VideoFeatures], dim: int) -> VideoFeatures:
+    """VideoFeatures joined along ``dim`` (0: clips, 1: frames); they share their patch grid."""
+    cat = (lambda xs: None if xs[0] is None else torch.cat(xs, dim=dim))  # noqa: E731
+    parts = lambda name: [getattr(v, name) for v in videos]  # noqa: E731
+    return VideoFeatures(cat(parts("frames")), cat(parts("patches")), videos[0].grid, cat(parts("frame_mask")),
+                         cat(parts("regions")), cat(parts("region_maps")))
 
 
 def _check_time(deadline: Deadline | None, done: float, duration: float) -> None:

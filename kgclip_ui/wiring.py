@@ -143,18 +143,21 @@ def wire_kg(kg: KGPanel, tabs: gr.Tabs, clip: ClipPanel, session: gr.State) -> N
     kg.custom.submit(**follow).then(**search, api_visibility="private").then(**show, api_visibility="private")
 
 
-def wire_timeline(handlers: timeline_events.TimelineEvents, model: gr.Radio, clip: ClipPanel, panel: TimelinePanel,
-                  results: ResultPanels, session: gr.State) -> None:
+def wire_timeline(handlers: timeline_events.TimelineEvents, reports: report_events.Reports, model: gr.Radio,
+                  clip: ClipPanel, panel: TimelinePanel, results: ResultPanels, session: gr.State) -> None:
     """A clip's timeline; a click on one of its segments explains it in every result panel (the
-    page's script moved the player there); a new clip clears the timeline, or cancels its making."""
+    page's script moved the player there); its report; a new clip clears the timeline, or cancels
+    its making."""
     made = panel.run.click(handlers.make, [clip.video, clip.label_set, clip.custom, clip.top_k, model],
                            [panel.chart, panel.segments, panel.state], api_name="timeline",
                            show_progress_on=[panel.chart])
     panel.pick.change(handlers.explain_segment, [panel.state, panel.pick, results.explanations.heatmaps.opacity],
                       [*results.outputs(clip.open_action), session], api_name="timeline_segment",
                       show_progress_on=[results.chart])
-    clip.video.change(timeline_events.cleared_timeline, None, [panel.chart, panel.segments, panel.state],
-                      cancels=[made], api_visibility="private")
+    clip.video.change(timeline_events.cleared_timeline, None,
+                      [panel.chart, panel.segments, panel.state, panel.report_file], cancels=[made],
+                      api_visibility="private")
+    panel.report.click(reports.make_timeline_report, [panel.state], [panel.report_file], api_name="timeline_report")
 
 
 def build_app(options: list[ModelOption], folder: AppFolder, labels: str | None = None,
@@ -198,10 +201,12 @@ def build_app(options: list[ModelOption], folder: AppFolder, labels: str | None 
         wire_header(demo, header, model_events.ModelChoice(models, warmup), clip.label_set)
         wire_recognise(clip_events.Recogniser(models), header.model, clip, results, deep, report, session)
         wire_heatmaps(heatmaps, session)
-        wire_report(report_events.Reports(folder.reports), report, heatmaps, session)
+        reports = report_events.Reports(folder.reports)
+        wire_report(reports, report, heatmaps, session)
         wire_deep(explanation_events.DeepExplanation(models), deep, heatmaps.opacity, session)
         wire_kg(kg, tabs, clip, session)
         wire_webcam(clip)
         wire_contrast(explanation_events.ContrastChoice(models), contrast, heatmaps, session)
-        wire_timeline(timeline_events.TimelineEvents(models), header.model, clip, clip_timeline, results, session)
+        wire_timeline(timeline_events.TimelineEvents(models), reports, header.model, clip, clip_timeline, results,
+                      session)
     return demo

@@ -69,3 +69,17 @@ def test_a_timeline_shows_the_segments_and_a_click_explains_one_and_plays_from_i
     assert page.locator("#heatmaps img").count() == 8  # the segment's window, fully explained
     page.locator("#result-for").scroll_into_view_if_needed()
     page.screenshot(path=str(shot_dir / "timeline_segment_explained.png"), full_page=True)
+
+
+def test_the_timelines_report_downloads_with_its_segments_in_order(page, stitched, shot_dir):
+    """Runs after the test above (same page, its timeline made): the report button gives one HTML
+    file whose segment rows name the stitched actions in order."""
+    page.locator("#timeline-report").click()
+    link = page.locator("#timeline-report-file a").first
+    link.wait_for()
+    assert link.inner_text().endswith("-kgclip-timeline.html")
+    html = page.request.get(link.get_attribute("href")).text()
+    rows = re.findall(r"<tr><td>(?:<img [^>]*>)?</td><td>\d+</td><td>[^<]+</td><td>([^<]+)</td>", html)
+    assert rows == [s["action"] for s in stitched["segments"]]
+    page.locator("#timeline-report-file").scroll_into_view_if_needed()
+    page.screenshot(path=str(shot_dir / "timeline_report_button.png"))

@@ -14,6 +14,7 @@ from kgclip_core.budget import RequestLimits
 from kgclip_core.errors import BudgetError, ConfigError, VideoError
 from kgclip_core.explain.timeline import timeline_chart, timeline_markdown
 from kgclip_core.prediction import Timeline, TimelineWindow
+from kgclip_core.report import timeline_report_html
 from kgclip_core.synth.stitch import StitchConfig, write_stitched
 from kgclip_core.video import FrameSource, VideoInfo
 from _videos import ramp_video
@@ -171,11 +172,41 @@ def test_cli_prints_the_segments(stitched, capsys):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--stride", "5"], "stride must be"), (["--report", "r.html"], "--report does not go with --timeline")])
+    (["--stride", "5"], "stride must be"), (["--heatmap", "sclip"], "--heatmap does not go with --timeline"),
+    (["--report", "r.txt"], "--report takes an .html path; got 'r.txt'")])
 def test_cli_refuses_a_bad_timeline_in_one_line(stitched, capsys, extra, message):
     assert cli.main(["predict", str(stitched["file"]), "--timeline", *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_cli_writes_the_timelines_report(stitched, tmp_path, capsys):
+    """--timeline --report: one self-contained page, a bar and a row per segment in order, each
+    row's still read from its surest window; nothing written over an existing file."""
+    out = tmp_path / "timeline.html"
+    args = ["predict", str(stitched["file"]), "--timeline", "--checkpoint", str(CHECKPOINTS / "synthetic"),
+            "--device", "cpu", "--report", str(out)]
+    assert cli.main(args) == 0
+    assert f"Report: {out}" in capsys.readouterr().err and not out.with_suffix(".mp4").exists()
+    page = out.read_text()
+    assert "<script" not in page and "http" not in page.replace("http-equiv", "")
+    rows = re.findall(r"<tr><td>(<img [^>]*>)?</td><td>(\d+)</td><td>([\d.]+)–([\d.]+) s</td><td>([^<]+)</td>", page)
+    assert [r[4] for r in rows] == [s["action"] for s in stitched["segments"]]
+    assert all(r[0].startswith("<img src='data:image/png;base64,") for r in rows)
+    assert page.count("<rect x=") == len(rows) and "<svg" in page
+    before = out.read_bytes()
+    assert cli.main(args) == 2 and "existing file" in capsys.readouterr().err
+    assert out.read_bytes() == before
+
+
+def test_the_timeline_report_keeps_typed_labels_text_and_says_not_sure():
+    hostile = "<img src=x onerror=alert(1)>"
+    windows = [TimelineWindow(0, 2, [hostile], [hostile], [0.4], [0, 10, 20], 0.1, True)]
+    line = Timeline(windows, tl.segments_of(windows, 2.0), 2.0, 0.5, 8, 8, "custom",
+                    VideoInfo("<b>clip</b>.mp4", 50, 25.0, 2.0, 64, 64, "pyav"), "model", False)
+    page = timeline_report_html(line)
+    assert "<img src=x" not in page and "<b>clip" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "not sure" in page and "url(#unsure)" in page
 
 
 def test_the_chart_has_a_bar_per_segment_carrying_its_index_and_start(line):
@@ -210,3 +241,21 @@ def test_overlapping_windows_share_their_frames_at_any_frame_rate(make_full_pred
 def test_a_bad_stitching_is_refused(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         StitchConfig(**kwargs)
+
+
+@pytest.mark.parametrize("inference", ["pair", "averaged"])
+def test_windows_scored_together_score_as_each_alone(make_full_predictor, tmp_path, inference):
+    """Every head on: windows a batch completes share one pass of the heads only where the model keeps
+    videos apart; KG-CLIP's batch-averaged triplet inference scores each window alone."""
+    import dataclasses
+
+    predictor = make_full_predictor()
+    predictor.model.cfg = dataclasses.replace(predictor.model.cfg, triplet_inference=inference)
+    predictor.model.eval()
+    assert predictor.model.scores_videos_apart is (inference == "pair")
+    clip = ramp_video(tmp_path / "six_seconds.mp4", 64, 48, frames=150)  # 25 fps
+    line = tl.timeline(predictor, clip, ["run", "jump", "sit"], top_k=3)
+    for w in (line.windows[0], line.windows[-1]):
+        pred = predictor.predict(clip, ["run", "jump", "sit"], top_k=3, span=(w.start, w.end))
+        assert pred.class_names == w.class_names
+        assert np.allclose(pred.scores, w.scores, atol=1e-5)

@@ -14,20 +14,28 @@ from plotly.subplots import make_subplots
 from kgclip_core.explain.text import escape_html, escape_markdown
 from kgclip_core.prediction import Timeline
 
-# A colour per action, in order of first appearance (plotly's qualitative "Plotly" palette); an
-# action keeps its colour in every segment.
+# The actions' colours (plotly's qualitative "Plotly" palette), given in order of first appearance.
 PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880", "#ff97ff",
            "#fecb52")
 UNSURE_COLOUR = "#9e9e9e"
+
+
+def segment_colours(line: Timeline) -> dict[str, str]:
+    """A colour per action (class name) of the timeline, in order of first appearance: an action
+    keeps its colour in every segment, in the chart and in the report alike."""
+    colours: dict[str, str] = {}
+    for seg in line.segments:
+        colours.setdefault(seg.class_name, PALETTE[len(colours) % len(PALETTE)])
+    return colours
 
 
 def timeline_chart(line: Timeline) -> go.Figure:
     """The segments as bars over time (click one: its ``customdata`` is [segment index, start s]),
     and under them each window's score of its top action, the "not sure" windows in grey."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.55, 0.45], vertical_spacing=0.08)
-    colours: dict[str, str] = {}
+    colours = segment_colours(line)
     for i, seg in enumerate(line.segments):
-        colour = colours.setdefault(seg.class_name, PALETTE[len(colours) % len(PALETTE)])
+        colour = colours[seg.class_name]
         label = escape_html(seg.label)
         fig.add_trace(go.Bar(
             x=[seg.end - seg.start], base=[seg.start], y=["actions"], orientation="h", customdata=[[i, seg.start]],

@@ -133,6 +133,24 @@ class ScoreOutput:
     edge_index: torch.Tensor | None = None  # [K]
     edge_scores: torch.Tensor | None = None  # [K] plausibility of each of those triples
 
+    def item(self, index: int) -> ScoreOutput:
+        """Video ``index`` of a batch scored without explanations (``score(..., explain=False)``)
+        alone, as a batch of one: what a batch of one would have given where the scoring keeps
+        videos apart (``triplet_inference="pair"``)."""
+        if self.unit_maps is not None or self.edge_index is not None:
+            raise ValueError("ScoreOutput.item takes a scoring without explanations (explain=False).")
+        one = slice(index, index + 1)
+        wti = self.wti
+        return ScoreOutput(
+            logits=self.logits[one], terms={name: term[one] for name, term in self.terms.items()},
+            video_emb=self.video_emb[one], frame_tokens=self.frame_tokens[one], logit_scale=self.logit_scale,
+            su=None if self.su is None else self.su.item(index),
+            region_maps=None if self.region_maps is None else self.region_maps[one],
+            wti=None if wti is None else WTIOutput(wti.scores[one], wti.similarity[one], wti.word_weights,
+                                                   wti.frame_weights[one]),
+            triplet_directions=None if self.triplet_directions is None else tuple(
+                d[one] for d in self.triplet_directions))
+
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
     """Mean of ``x`` over ``dim`` counting only entries where ``mask`` is True."""
@@ -313,6 +331,13 @@ class KGClipModel(nn.Module):
         return visual if video.regions is None else torch.cat([visual, video.regions], dim=2)
 
     # ----------------------------------------------------------------- scoring
+    @property
+    def scores_videos_apart(self) -> bool:
+        """Whether a video's scores in eval mode are the same in any batch (everything but KG-CLIP's
+        batch-averaged triplet inference): then a batch may be scored at once and split with
+        :meth:`ScoreOutput.item`."""
+        return self.triplet is None or self.cfg.training_free or self.cfg.triplet_inference != "averaged"
+
     def score(self, video: VideoFeatures, classes: ClassFeatures, explain: bool = True) -> ScoreOutput:
         """Score every video against every class; ``explain`` adds maps and KG edge scores."""
         if self.cfg.training_free:

@@ -31,6 +31,13 @@ class SUSelection:
     frame_indices: torch.Tensor | None = None  # [B, T, K] per-frame selection (per_frame only)
     frame_weights: torch.Tensor | None = None  # [B, T, K] its attention, each frame sums to 1
 
+    def item(self, index: int) -> SUSelection:
+        """Video ``index`` of the batch alone, as a batch of one (every field is per video)."""
+        one = slice(index, index + 1)
+        cut = lambda x: None if x is None else x[one]  # noqa: E731
+        return SUSelection(self.frame_scores[one], self.video_scores[one], self.indices[one], self.weights[one],
+                           cut(self.rank_scores), cut(self.frame_indices), cut(self.frame_weights))
+
     def per_frame(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The units each frame reads and their weights, [B, T, K] each: its own selection
         when there is one, else the video's selection repeated over frames."""

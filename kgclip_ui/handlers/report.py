@@ -1,6 +1,6 @@
-"""The report's event: the session's prediction written as an HTML report and an MP4 of the
-clip with the heatmap, in a folder per request inside the app's capped reports folder
-(``kgclip_ui.storage``)."""
+"""The reports' events: the session's prediction written as an HTML report and an MP4 of the
+clip with the heatmap, and the session's timeline as an HTML report, each in a folder per
+request inside the app's capped reports folder (``kgclip_ui.storage``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import tempfile
 from pathlib import Path
 
 from kgclip_core.errors import KGClipError
-from kgclip_core.report import write_report
+from kgclip_core.report import write_report, write_timeline_report
 from kgclip_ui.common import Session, refusal, user_error
+from kgclip_ui.handlers.timeline import TimelineSession
 from kgclip_ui.storage import FolderCap
 
 
@@ -33,3 +34,15 @@ class Reports:
         finally:
             self.folder.prune()  # this report counts; one past the caps makes the oldest go
         return [str(f) for f in files]
+
+    def make_timeline_report(self, session: TimelineSession | None) -> str:
+        """The session's timeline as an HTML report (its segments, a still and the concepts of each)."""
+        if session is None:
+            raise refusal("Make the clip's timeline first; the report is of its segments.")
+        folder = Path(tempfile.mkdtemp(dir=self.folder.path))
+        try:
+            return str(write_timeline_report(session.line, folder / f"{Path(session.video).stem}-kgclip-timeline.html"))
+        except KGClipError as err:
+            raise user_error(err, session.video) from err
+        finally:
+            self.folder.prune()

@@ -95,6 +95,6 @@ class TimelineEvents:
         return result_views(pred, session.labels, opacity, session.model, clip)
 
 
-def cleared_timeline() -> tuple[None, str, None]:
-    """No timeline: a new clip clears the previous clip's."""
-    return None, "", None
+def cleared_timeline() -> tuple[None, str, None, None]:
+    """No timeline: a new clip clears the previous clip's (its chart, words, state and report)."""
+    return None, "", None, None

@@ -52,6 +52,8 @@ class TimelinePanel:
     segments: gr.Markdown
     pick: gr.Textbox
     state: gr.State
+    report: gr.Button
+    report_file: gr.File
 
 
 def timeline_panel() -> TimelinePanel:
@@ -66,5 +68,9 @@ def timeline_panel() -> TimelinePanel:
         segments = gr.Markdown(elem_id="timeline-segments")
         # A click on a segment lands here (see TIMELINE_JS); hidden, not absent.
         pick = gr.Textbox(visible="hidden", elem_id="timeline-pick")
+        with gr.Row():
+            report = gr.Button("Make the timeline's report to download (HTML)", scale=1, elem_id="timeline-report")
+            report_file = gr.File(label="Timeline report: open it in any browser (segments, stills, concepts)",
+                                  interactive=False, scale=2, elem_id="timeline-report-file")
     state = gr.State(None, time_to_live=SESSION_TTL_S)
-    return TimelinePanel(run, chart, segments, pick, state)
+    return TimelinePanel(run, chart, segments, pick, state, report, report_file)
