@@ -75,9 +75,10 @@ def test_the_timelines_report_downloads_with_its_segments_in_order(page, stitche
     """Runs after the test above (same page, its timeline made): the report button gives one HTML
     file whose segment rows name the stitched actions in order."""
     page.locator("#timeline-report").click()
-    link = page.locator("#timeline-report-file a").first
+    link = page.locator("#timeline-report-file a[href$='-kgclip-timeline.html']").first
     link.wait_for()
-    assert link.inner_text().endswith("-kgclip-timeline.html")
+    shown = page.locator("#timeline-report-file").inner_text().replace("\n", "")  # the name wraps before .html
+    assert f"{stitched['file'].stem}-kgclip-timeline.html" in shown
     html = page.request.get(link.get_attribute("href")).text()
     rows = re.findall(r"<tr><td>(?:<img [^>]*>)?</td><td>\d+</td><td>[^<]+</td><td>([^<]+)</td>", html)
     assert rows == [s["action"] for s in stitched["segments"]]
