@@ -103,10 +103,11 @@ def wire_report(handlers: report_events.Reports, report: ReportPanel, heatmaps: 
 
 
 def wire_deep(handlers: explanation_events.DeepExplanation, deep: DeepPanel, opacity: gr.Slider,
-              session: gr.State) -> None:
-    """The deep explanation draws on the frames at the page's opacity."""
-    deep.run.click(handlers.deep_explanation, [session, deep.steps, opacity], [deep.gallery, deep.note],
-                   api_name="deep_explanation")
+              session: gr.State) -> gr.events.Dependency:
+    """The deep explanation draws on the frames at the page's opacity; its event, for a new clip
+    to cancel."""
+    return deep.run.click(handlers.deep_explanation, [session, deep.steps, opacity], [deep.gallery, deep.note],
+                          api_name="deep_explanation")
 
 
 def wire_contrast(handlers: explanation_events.ContrastChoice, contrast: ContrastPanel, heatmaps: HeatmapPanel,
@@ -203,10 +204,13 @@ def build_app(options: list[ModelOption], folder: AppFolder, labels: str | None 
         wire_heatmaps(heatmaps, session)
         reports = report_events.Reports(folder.reports)
         wire_report(reports, report, heatmaps, session)
-        wire_deep(explanation_events.DeepExplanation(models), deep, heatmaps.opacity, session)
+        deep_run = wire_deep(explanation_events.DeepExplanation(models), deep, heatmaps.opacity, session)
         wire_kg(kg, tabs, clip, session)
         wire_webcam(clip)
         wire_contrast(explanation_events.ContrastChoice(models), contrast, heatmaps, session)
         wire_timeline(timeline_events.TimelineEvents(models), reports, header.model, clip, clip_timeline, results,
                       session)
+        # Last, so the events above keep their numbers: a new clip cancels a running deep explanation
+        # (its worker is free once the passes stop: DeepExplanation.deep_explanation).
+        clip.video.change(None, None, None, cancels=[deep_run], api_visibility="private")
     return demo

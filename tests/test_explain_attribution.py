@@ -65,3 +65,32 @@ def test_wrong_labels_or_settings_are_refused(predictor, pred):
         explain.integrated_gradients(predictor, pred, LABELS, rank=7)
     with pytest.raises(ConfigError):
         explain.integrated_gradients(predictor, pred, LABELS, steps=1)
+
+
+def test_a_cancel_stops_the_passes_at_the_next_one(predictor, pred):
+    """A new upload in the app cancels the deep explanation: the passes stop at the next batch."""
+    from kgclip_core.budget import CancelToken
+    from kgclip_core.errors import Cancelled
+
+    token, passes = CancelToken(), []
+
+    def progress(fraction: float, message: str) -> None:
+        if fraction > 0:
+            passes.append(fraction)
+            token.cancel()  # cancelled while the first pass is reported
+
+    with pytest.raises(Cancelled, match="Integrated Gradients"):
+        explain.integrated_gradients(predictor, pred, LABELS, steps=8, batch=2, progress=progress, cancel=token)
+    assert passes == [0.25]  # one pass of four, then nothing
+
+
+def test_the_servers_budget_ends_it(predictor, pred):
+    from kgclip_core.budget import RequestLimits
+    from kgclip_core.errors import BudgetError
+
+    predictor.limits, old = RequestLimits(budget_s=0.0), predictor.limits
+    try:
+        with pytest.raises(BudgetError, match="budget while computing Integrated Gradients"):
+            explain.integrated_gradients(predictor, pred, LABELS, steps=4)
+    finally:
+        predictor.limits = old

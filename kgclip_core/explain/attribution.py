@@ -3,8 +3,10 @@
 Opt-in: it runs the model ``steps`` times with gradients, where the prediction itself ran it
 once. The clip is not decoded again: the attribution starts from the frames the Prediction
 holds and the label set's cached class embeddings. Progress is reported through a callback
-``progress(fraction, message)`` as the interpolation steps are evaluated. The same engine maps a
-text's match with the frames among the heatmap methods (``heatmaps.integrated_gradients``).
+``progress(fraction, message)`` as the interpolation steps are evaluated; between passes the work
+stops once ``cancel`` is set (Cancelled) or a server's request budget (``Predictor.limits``) is
+spent (BudgetError). The same engine maps a text's match with the frames among the heatmap
+methods (``heatmaps.integrated_gradients``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from kgclip_core.budget import CancelToken
 from kgclip_core.errors import ConfigError
 from kgclip_core.explain.maps import to_frame
 from kgclip_core.explain.text import escape_markdown
@@ -56,6 +59,7 @@ def integrated_gradients(
     steps: int = 16,
     batch: int = 4,
     progress: Progress | None = None,
+    cancel: CancelToken | None = None,
 ) -> Attribution:
     """Attribute the logit of the prediction's ``rank``-th class to the pixels of its frames.
 
@@ -68,7 +72,7 @@ def integrated_gradients(
         raise ConfigError(f"rank must be in 0..{len(pred.class_indices) - 1}, got {rank}.")
     if steps < 2 or batch < 1:
         raise ConfigError("Integrated Gradients needs steps >= 2 and batch >= 1.")
-    label_set = predictor.resolve_labels(labels)
+    label_set, _, deadline = predictor.start_request(labels, 1, cancel)
     target = pred.class_indices[rank]
     if label_set.classes[target] != pred.class_names[rank]:
         raise ConfigError("The labels given are not the ones this prediction was made with.")
@@ -79,6 +83,8 @@ def integrated_gradients(
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         nonlocal done
+        if deadline is not None:
+            deadline.check("computing Integrated Gradients")
         logits = predictor.model(x, classes).logits
         done += x.shape[0]
         report(min(done / steps, 1.0), f"Integrated Gradients: {min(done, steps)}/{steps} steps")

@@ -3,15 +3,18 @@ rival the user picks, the heatmap picker redrawing the frames, and the deep expl
 
 from __future__ import annotations
 
+from functools import partial
+
 import gradio as gr
 import pandas as pd
 
 from kgclip_core import explain
+from kgclip_core.budget import CancelToken
 from kgclip_core.errors import KGClipError
 from kgclip_core.explain.text import escape_markdown
 from kgclip_core.labels import LabelSet
 from kgclip_core.prediction import Prediction
-from kgclip_ui.common import Session, gpu, refusal, user_error
+from kgclip_ui.common import Session, gpu, refusal, run_cancellable, user_error
 from kgclip_ui.models import ModelOption
 
 NO_WTI = "*This model has no word-frame interaction (WTI) head: load a fine-tuned checkpoint to see the alignment.*"
@@ -114,19 +117,26 @@ class DeepExplanation:
         self.models = models
         self._attribute_on_gpu = gpu(self._attribute)
 
-    def _attribute(self, session: Session, steps: int, progress: gr.Progress) -> explain.Attribution:
+    def _attribute(self, session: Session, steps: int, progress: gr.Progress,
+                   cancel: CancelToken) -> explain.Attribution:
         # Pass gr.Progress itself into the GPU call, not a closure over it (pickled on ZeroGPU).
         return explain.integrated_gradients(self.models[session.model].predictor, session.pred, session.labels,
                                             steps=steps,
-                                            progress=lambda fraction, message: progress(fraction, desc=message))
+                                            progress=lambda fraction, message: progress(fraction, desc=message),
+                                            cancel=cancel)
 
-    def deep_explanation(self, session: Session | None, steps: int, opacity: float,
-                         progress: gr.Progress = gr.Progress()) -> tuple[list, str]:
-        """Integrated Gradients of the session's top class, on its frames, and a note."""
+    async def deep_explanation(self, session: Session | None, steps: int, opacity: float,
+                               progress: gr.Progress = gr.Progress()) -> tuple[list, str]:
+        """Integrated Gradients of the session's top class, on its frames, and a note; a new clip
+        cancels it, and its worker is free once its passes have stopped."""
+        return await run_cancellable(partial(self._deep_explanation, session, steps, opacity, progress))
+
+    def _deep_explanation(self, session: Session | None, steps: int, opacity: float, progress: gr.Progress,
+                          cancel: CancelToken) -> tuple[list, str]:
         if session is None:
             raise refusal("Recognise a clip first; the deep explanation explains its top prediction.")
         try:
-            attr = self._attribute_on_gpu(session, int(steps), progress)
+            attr = self._attribute_on_gpu(session, int(steps), progress, cancel)
         except KGClipError as err:
             raise user_error(err) from err
         caption = f"Integrated Gradients for \"{attr.label}\": bright = the pixels that raised its score most"
