@@ -1,7 +1,8 @@
 """The timeline in a real browser (headless Chromium, as tests/test_browser.py): on the app with
 the demo checkpoint, a stitched video of four actions gives its segments, drawn as a chart, in the
 right order; a click on a segment fills the result panels with its explanation and moves the
-player to its start; its report downloads with the segments in order. Saves screenshots (``$KGCLIP_SCREENSHOT_DIR``, else a temporary folder)."""
+player to its start; its report downloads with the segments in order. Saves screenshots
+(``$KGCLIP_SCREENSHOT_DIR``, else a temporary folder)."""
 
 from __future__ import annotations
 
