@@ -28,8 +28,15 @@ log = logging.getLogger("kgclip.app")
 # Uploads are up to 500 MB each (app.py MAX_UPLOAD): the size cap holds several at once; the file
 # cap bounds the many small ones (a prediction's frames sent back, a report's copy).
 UPLOADS_MAX_FILES, UPLOADS_MAX_MB = 2000, 4096
+# Each prune of the uploads leaves room for this many files: what the requests in flight send back
+# before the next prune (a prediction's eight frames, a playable copy; the 30-minute soak of 3
+# clients went 11 files over the cap between sweeps without it).
+UPLOADS_ROOM = 100
 # A report is an HTML page and an MP4 of the clip with its heatmap, about 0.6 MB together.
 REPORTS_MAX_FILES, REPORTS_MAX_MB = 200, 256
+# The files one report has at most while it is written (its HTML, its MP4 and the MP4's partial
+# file); one report is written at a time (kgclip_ui.wiring), so pruning to this room first keeps the cap.
+REPORTS_ROOM = 3
 # Between sweeps only the files a request sends back arrive (uploads and reports prune as they
 # land); listing a capped folder takes milliseconds.
 SWEEP_S = 10.0
@@ -38,11 +45,13 @@ SWEEP_S = 10.0
 @dataclass(frozen=True)
 class FolderCap:
     """A folder kept to at most ``max_files`` files and ``max_bytes`` bytes, the oldest files
-    (by modification time) deleted first."""
+    (by modification time) deleted first; a prune leaves room for ``room`` more files, those
+    that arrive before the next one."""
 
     path: Path
     max_files: int
     max_bytes: int
+    room: int = 0
 
     def usage(self) -> tuple[int, int]:
         """(files, bytes) under the folder now."""
@@ -50,14 +59,15 @@ class FolderCap:
         return len(files), sum(size for _, size, _ in files)
 
     def prune(self) -> int:
-        """Delete the oldest files past either cap, then the folders those deletions left empty
-        (never another: a request may have just made one to write into); returns how many files
-        were deleted. Files that vanish meanwhile (Gradio's own clean-up) are skipped."""
+        """Delete the oldest files until ``room`` more fit under the file cap and the size is
+        under its cap, then the folders those deletions left empty (never another: a request may
+        have just made one to write into); returns how many files were deleted. Files that
+        vanish meanwhile (Gradio's own clean-up) are skipped."""
         files = sorted(self._files())
         count, size = len(files), sum(s for _, s, _ in files)
         emptied = set()
         for _, file_size, path in files:
-            if count <= self.max_files and size <= self.max_bytes:
+            if count + self.room <= self.max_files and size <= self.max_bytes:
                 break
             path.unlink(missing_ok=True)
             count, size = count - 1, size - file_size
@@ -90,8 +100,8 @@ class AppFolder:
         if base is not None:
             Path(base).mkdir(parents=True, exist_ok=True)
         self.root = Path(tempfile.mkdtemp(prefix="kgclip-app-", dir=base))
-        self.uploads = FolderCap(self.root / "uploads", UPLOADS_MAX_FILES, UPLOADS_MAX_MB * 2**20)
-        self.reports = FolderCap(self.root / "reports", REPORTS_MAX_FILES, REPORTS_MAX_MB * 2**20)
+        self.uploads = FolderCap(self.root / "uploads", UPLOADS_MAX_FILES, UPLOADS_MAX_MB * 2**20, UPLOADS_ROOM)
+        self.reports = FolderCap(self.root / "reports", REPORTS_MAX_FILES, REPORTS_MAX_MB * 2**20, REPORTS_ROOM)
         for cap in (self.uploads, self.reports):
             cap.path.mkdir()
         self._stop = threading.Event()

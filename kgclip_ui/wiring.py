@@ -29,6 +29,9 @@ from kgclip_ui.storage import AppFolder
 # What the page's <head> and stylesheet carry (Gradio 6 takes them at launch, not in Blocks).
 PAGE_HEAD = OPEN_ACTION_JS + TIMELINE_JS
 PAGE_CSS = "\n".join([EXAMPLES_CSS, GALLERY_CSS, REPORT_CSS])
+# Both report events share one run at a time: each prunes the reports folder to leave room for its
+# own files before writing them (kgclip_ui.storage.REPORTS_ROOM), so the folder stays under its cap.
+ONE_REPORT_AT_A_TIME = {"concurrency_limit": 1, "concurrency_id": "reports"}
 
 
 def wire_examples(clip: ClipPanel) -> None:
@@ -99,7 +102,7 @@ def wire_report(handlers: report_events.Reports, report: ReportPanel, heatmaps: 
                 session: gr.State) -> None:
     """The report shows the heatmap chosen on the page."""
     report.run.click(handlers.make_report, [session, heatmaps.kind, heatmaps.which, heatmaps.opacity],
-                     [report.files], api_name="report")
+                     [report.files], api_name="report", **ONE_REPORT_AT_A_TIME)
 
 
 def wire_deep(handlers: explanation_events.DeepExplanation, deep: DeepPanel, opacity: gr.Slider,
@@ -158,7 +161,8 @@ def wire_timeline(handlers: timeline_events.TimelineEvents, reports: report_even
     clip.video.change(timeline_events.cleared_timeline, None,
                       [panel.chart, panel.segments, panel.state, panel.report_file], cancels=[made],
                       api_visibility="private")
-    panel.report.click(reports.make_timeline_report, [panel.state], [panel.report_file], api_name="timeline_report")
+    panel.report.click(reports.make_timeline_report, [panel.state], [panel.report_file], api_name="timeline_report",
+                       **ONE_REPORT_AT_A_TIME)
 
 
 def build_app(options: list[ModelOption], folder: AppFolder, labels: str | None = None,

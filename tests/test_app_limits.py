@@ -152,6 +152,31 @@ def test_a_folder_cap_deletes_the_oldest_files_first(tmp_path):
     assert not (tmp_path / "sub0").exists()  # emptied folders go too
     FolderCap(tmp_path, max_files=100, max_bytes=250).prune()
     assert sorted(p.name for p in tmp_path.rglob("f*")) == ["f4", "f5"]
+    FolderCap(tmp_path, max_files=2, max_bytes=10_000, room=1).prune()  # room for one more file
+    assert sorted(p.name for p in tmp_path.rglob("f*")) == ["f5"]
+
+
+def test_reports_never_pass_their_file_cap_while_written(tmp_path):
+    """A report prunes before it writes, leaving room for its own files (the MP4's partial file
+    included); the report events run one at a time, so the folder is at most at its cap."""
+    from kgclip_core.prediction import Timeline, TimelineWindow
+    from kgclip_core.timeline import segments_of
+    from kgclip_core.video import VideoInfo
+    from kgclip_ui.handlers.report import Reports
+    from kgclip_ui.handlers.timeline import TimelineSession
+    from kgclip_ui.storage import REPORTS_ROOM, FolderCap
+    from kgclip_ui.wiring import ONE_REPORT_AT_A_TIME
+
+    cap = FolderCap(tmp_path, max_files=6, max_bytes=10**9, room=REPORTS_ROOM)
+    for i in range(6):
+        (tmp_path / f"old{i}.html").write_text("x")
+        os.utime(tmp_path / f"old{i}.html", (1000 + i, 1000 + i))
+    windows = [TimelineWindow(0, 2, ["punch"], ["punch"], [0.9], [0, 10, 20], None, False)]
+    line = Timeline(windows, segments_of(windows, 2.0), 2.0, 0.5, 8, 8, "custom",
+                    VideoInfo(str(EXAMPLE), 40, 16.0, 2.5, 112, 112, "pyav"), "model", False)
+    written = Reports(cap).make_timeline_report(TimelineSession(line, str(EXAMPLE), None, "model", 1))
+    assert Path(written).exists() and cap.usage()[0] == 6 - REPORTS_ROOM + 1  # room made first, then one file
+    assert ONE_REPORT_AT_A_TIME == {"concurrency_limit": 1, "concurrency_id": "reports"}
 
 
 def test_the_upload_limit_counts_per_client_and_per_minute():

@@ -24,25 +24,27 @@ class Reports:
         """The session's prediction as an HTML report and an MP4 of the clip with the heatmap shown."""
         if session is None:
             raise refusal("Recognise a clip first; the report is of its prediction.")
-        folder = Path(tempfile.mkdtemp(dir=self.folder.path))
+        folder = self._new_folder()
         video = session.pred.video.path
         try:
             files = write_report(session.pred, folder / f"{Path(video).stem}-kgclip-report.html", kind, which,
                                  float(opacity))
         except KGClipError as err:
             raise user_error(err, video) from err
-        finally:
-            self.folder.prune()  # this report counts; one past the caps makes the oldest go
         return [str(f) for f in files]
 
     def make_timeline_report(self, session: TimelineSession | None) -> str:
         """The session's timeline as an HTML report (its segments, a still and the concepts of each)."""
         if session is None:
             raise refusal("Make the clip's timeline first; the report is of its segments.")
-        folder = Path(tempfile.mkdtemp(dir=self.folder.path))
+        folder = self._new_folder()
         try:
             return str(write_timeline_report(session.line, folder / f"{Path(session.video).stem}-kgclip-timeline.html"))
         except KGClipError as err:
             raise user_error(err, session.video) from err
-        finally:
-            self.folder.prune()
+
+    def _new_folder(self) -> Path:
+        """A new folder for one report, after the oldest reports went to leave it room under the
+        caps (the report events run one at a time: ``kgclip_ui.wiring``)."""
+        self.folder.prune()
+        return Path(tempfile.mkdtemp(dir=self.folder.path))
