@@ -19,12 +19,15 @@ never predicted, a KG search and a report of its session's last prediction, paus
 per-client upload limit, its own ``X-Forwarded-For`` naming it). The app's own RSS is sampled
 every ``--sample-seconds``; it prints the RSS curve (one row a minute), the growth over the
 second half (least squares, MB/min), the peak over the start, the decode processes' peak, and
-the app's upload and report folders against their caps.
+the app's upload and report folders against their caps (counted every 2 s). ``--prefill``
+starts with those folders full to their caps of old files, as after hours of use, so the caps
+are tested from the first minute.
 
     python benchmarks/bench_soak.py --clients 4 --requests 6 --max-seconds 240
     python benchmarks/bench_soak.py --clients 19 --requests 2 --cap-client \
         --app-args "--model ViT-B-32 --random-weights --labels ucf101"
     python benchmarks/bench_soak.py --long 30 --clients 3
+    python benchmarks/bench_soak.py --long 10 --clients 3 --prefill
 """
 
 from __future__ import annotations
@@ -95,8 +98,29 @@ def _folder_size(folder: Path) -> tuple[int, int]:
 
 
 def _rss(proc: psutil.Process) -> int:
-    """Resident memory of the app and its child processes."""
-    return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+    """Resident memory of the app and its child processes; a child that ends while this reads it
+    is not counted (a 30-minute soak's watcher died of psutil's NoSuchProcess once)."""
+    total = proc.memory_info().rss
+    for child in proc.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def _prefill(folders: tuple[Path, Path]) -> None:
+    """Fill the app's uploads and reports folders to their caps with small files of an hour ago,
+    as an app that has served for hours has them, so the caps hold from the soak's first minute."""
+    from kgclip_ui.storage import REPORTS_MAX_FILES, UPLOADS_MAX_FILES
+
+    old = time.time() - 3000  # younger than Gradio's one-hour clean-up, older than every new file
+    for folder, count in zip(folders, (UPLOADS_MAX_FILES, REPORTS_MAX_FILES)):
+        (folder / "prefill").mkdir()
+        for i in range(count):
+            path = folder / "prefill" / f"old{i:05d}.bin"
+            path.write_bytes(b"x" * 1024)
+            os.utime(path, (old + i, old + i))
 
 
 def _write_clip(path: Path, seed: int) -> Path:
@@ -266,21 +290,27 @@ def run_long(args: argparse.Namespace, app: subprocess.Popen, url: str, work: Pa
     samples: list[tuple[float, int]] = []
     folders_max = [(0, 0), (0, 0)]
     children_peak = [0]
+    watch_errors: list[str] = []
     stop = threading.Event()
+    if args.prefill:
+        _prefill((uploads, reports))
     started = time.time()
 
     def watch() -> None:
         last = last_count = -args.sample_seconds
         while not stop.is_set():
             now = time.time() - started
-            rss = proc.memory_info().rss
-            children_peak[0] = max(children_peak[0], _rss(proc) - rss)
-            if now - last >= args.sample_seconds:
-                samples.append((now, rss))
-                last = now
-            if now - last_count >= FOLDER_EVERY_S:  # often: the caps must hold between the app's sweeps
-                folders_max[:] = [max(m, _folder_size(f)) for m, f in zip(folders_max, (uploads, reports))]
-                last_count = now
+            try:
+                rss = proc.memory_info().rss
+                children_peak[0] = max(children_peak[0], _rss(proc) - rss)
+                if now - last >= args.sample_seconds:
+                    samples.append((now, rss))
+                    last = now
+                if now - last_count >= FOLDER_EVERY_S:  # often: the caps must hold between the app's sweeps
+                    folders_max[:] = [max(m, _folder_size(f)) for m, f in zip(folders_max, (uploads, reports))]
+                    last_count = now
+            except Exception as err:  # noqa: BLE001 - counted and printed: a dead watcher made a flat curve once
+                watch_errors.append(f"{now:.0f} s: {err!r}")
             time.sleep(0.5)
 
     watcher = threading.Thread(target=watch)
@@ -295,7 +325,7 @@ def run_long(args: argparse.Namespace, app: subprocess.Popen, url: str, work: Pa
 
     print(f"long soak: {args.clients} clients, {elapsed / 60:.1f} min, a new session every {args.new_session_every} "
           f"requests ({', '.join(LONG_KINDS)} in turn, {args.pause} s pause), app {args.app_args!r}, "
-          f"load {os.getloadavg()[0]:.1f}")
+          f"{'folders prefilled to their caps, ' if args.prefill else ''}load {os.getloadavg()[0]:.1f}")
     print("| minute | app RSS (MB) |")
     print("| ---: | ---: |")
     for minute in range(int(elapsed // 60) + 1):
@@ -320,8 +350,11 @@ def run_long(args: argparse.Namespace, app: subprocess.Popen, url: str, work: Pa
     print(f"| latency p50 / p95 (s) | {p50:.2f} / {p95:.2f} |")
     print(f"| browser sessions opened | {sessions} |")
     print(f"| server alive and answering afterwards | {'yes' if alive else 'NO'} |")
+    print(f"| watcher's failed readings | {len(watch_errors)} |")
     for failure in failures[:10]:
         print(f"failure: {failure}")
+    for error in watch_errors[:5]:
+        print(f"watcher: {error}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -338,6 +371,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--new-session-every", type=int, default=10, help="long mode: requests per browser session")
     p.add_argument("--pause", type=float, default=0.5, help="long mode: seconds between a client's requests")
     p.add_argument("--sample-seconds", type=float, default=10.0, help="long mode: how often RSS is sampled")
+    p.add_argument("--prefill", action="store_true",
+                   help="long mode: start with the app's upload and report folders full to their caps (old files)")
     args = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="kgclip-soak-"))
