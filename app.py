@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     for option in options:
         option.predictor.limits = RequestLimits(budget_s=args.request_budget)
     signal.signal(signal.SIGTERM, _terminated)
+    # Ctrl-C stops the app even when a script started it in the background, where SIGINT arrives
+    # ignored and Python would not raise KeyboardInterrupt (the app then never stopped on it).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     folder = AppFolder()
     log.info("The app's files (uploads, playable copies, reports) go to %s until it stops.", folder.root)
     try:
