@@ -20,8 +20,8 @@ per-client upload limit, its own ``X-Forwarded-For`` naming it). The app's own R
 every ``--sample-seconds``; it prints the RSS curve (one row a minute), the growth over the
 second half (least squares, MB/min), the peak over the start, the decode processes' peak, and
 the app's upload and report folders against their caps (counted every 2 s). ``--prefill``
-starts with those folders full to their caps of old files, as after hours of use, so the caps
-are tested from the first minute.
+starts with those folders filled with old files to what the app keeps after a prune (each cap
+less its room), as after hours of use, so the caps are tested from the first minute.
 
     python benchmarks/bench_soak.py --clients 4 --requests 6 --max-seconds 240
     python benchmarks/bench_soak.py --clients 19 --requests 2 --cap-client \
@@ -110,14 +110,16 @@ def _rss(proc: psutil.Process) -> int:
 
 
 def _prefill(folders: tuple[Path, Path]) -> None:
-    """Fill the app's uploads and reports folders to their caps with small files of an hour ago,
-    as an app that has served for hours has them, so the caps hold from the soak's first minute."""
-    from kgclip_ui.storage import REPORTS_MAX_FILES, UPLOADS_MAX_FILES
+    """Fill the app's uploads and reports folders with small files of an hour ago to what the app
+    keeps after a prune (each cap less its room, counting the files already there), as after
+    hours of use, so the caps are tested from the soak's first minute."""
+    from kgclip_ui.storage import REPORTS_MAX_FILES, REPORTS_ROOM, UPLOADS_MAX_FILES, UPLOADS_ROOM
 
     old = time.time() - 3000  # younger than Gradio's one-hour clean-up, older than every new file
-    for folder, count in zip(folders, (UPLOADS_MAX_FILES, REPORTS_MAX_FILES)):
+    kept = (UPLOADS_MAX_FILES - UPLOADS_ROOM, REPORTS_MAX_FILES - REPORTS_ROOM)
+    for folder, count in zip(folders, kept):
         (folder / "prefill").mkdir()
-        for i in range(count):
+        for i in range(count - _folder_size(folder)[0]):
             path = folder / "prefill" / f"old{i:05d}.bin"
             path.write_bytes(b"x" * 1024)
             os.utime(path, (old + i, old + i))
@@ -372,7 +374,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pause", type=float, default=0.5, help="long mode: seconds between a client's requests")
     p.add_argument("--sample-seconds", type=float, default=10.0, help="long mode: how often RSS is sampled")
     p.add_argument("--prefill", action="store_true",
-                   help="long mode: start with the app's upload and report folders full to their caps (old files)")
+                   help="long mode: start with the app's upload and report folders filled with old files to what "
+                        "it keeps after a prune (each cap less its room)")
     args = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="kgclip-soak-"))
