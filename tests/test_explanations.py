@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from kgclip_core.explain.maps import telling_concept
 from kgclip_core.kg.graph import KnowledgeGraph
 from kgclip_core.synth.concepts import concept_presence
 from kgclip_core.synth.dataset import read_ground_truth
@@ -73,3 +74,19 @@ def test_a_typed_label_the_fine_tuned_model_never_learned_is_flagged(demo_predic
     pred = demo_predictor.predict(clips.paths[0], labels=["wave right hand", "tennis serve", "Raise Right Arm"])
     assert pred.unknown_labels == ["tennis serve"]
     assert any("tennis serve" in w and "fine-tuned on 24 actions" in w for w in pred.warnings)
+
+
+def test_the_first_map_is_of_a_concept_with_a_place_in_the_frame(demo_predictor, clips):
+    """"raise right arm" against "wave right hand": the only concept telling them apart is the word
+    "lift", which names no part; the first map is the raised arm's movement, which the clip shows."""
+    checked = 0
+    for path, label in zip(clips.paths, clips.labels):
+        if clips.classes[label] != "raise right arm":
+            continue
+        pred = demo_predictor.predict(path)
+        pred.contrast = demo_predictor.contrast(pred, "wave right hand")
+        assert [(e.text, e.present) for e in pred.contrast.own] == [("lift", True)]  # shown, but placeless
+        first = pred.evidence[telling_concept(pred)]
+        assert (first.text, first.type, first.present) == ("right arm raise", "movement", True)
+        checked += 1
+    assert checked == 2
