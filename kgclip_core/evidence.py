@@ -53,7 +53,7 @@ def mark_concepts(video: VideoFeatures, out: ScoreOutput, classes: ClassFeatures
     """Score and mark every concept of ``classes`` against the clip (``video``, and ``out``, the
     model's scoring of it): by ``detector`` when it knows every concept, else by the relative rule."""
     if detector is not None and detector.covers(classes.unit_texts):
-        probabilities = detector.probabilities(concept_features(video.frames[0], video.patches[0]))
+        probabilities = detector.probabilities(concept_features(video.frames[0], video.patches[0], video.grid))
         return ConceptMarks.from_frame_scores(probabilities[:, detector.index(classes.unit_texts)], "detector",
                                               PRESENT_PROBABILITY)
     if out.su is not None:  # already computed: the best cosine over each frame's tokens

@@ -28,14 +28,26 @@ def test_a_fitted_detector_tells_present_from_absent_on_new_frames():
     assert ((logits > 0) == test_y.bool()).float().mean() > 0.95
 
 
-def test_the_features_see_each_frame_its_change_and_its_patches():
+def test_the_features_see_each_frame_its_change_its_patches_and_the_whole_clip():
     g = torch.Generator().manual_seed(0)
-    frames, patches = torch.randn(6, 8, generator=g), torch.randn(6, 5, 8, generator=g)
-    features = concept_features(frames, patches)
+    frames, patches = torch.randn(6, 8, generator=g), torch.randn(6, 2 * 4, 8, generator=g)
+    features = concept_features(frames, patches, (2, 4))
     assert features.shape == (6, feature_width(8))
-    torch.testing.assert_close(features[:, :8], torch.nn.functional.normalize(frames, dim=-1))
-    still = concept_features(frames[:1].expand(6, -1), patches)
+    own, clip = features[:, :64], features[:, 64:]
+    torch.testing.assert_close(own[:, :8], torch.nn.functional.normalize(frames, dim=-1))
+    torch.testing.assert_close(clip, own.amax(0, keepdim=True).expand(6, -1))  # every frame sees the clip's maximum
+    still = concept_features(frames[:1].expand(6, -1), patches[:1].expand(6, -1, -1), (2, 4))
     torch.testing.assert_close(still[:, 8:24], torch.zeros(6, 16))  # a clip that does not change shows no change
+    torch.testing.assert_close(still[:, 40:64], torch.zeros(6, 24))  # nor do its patches
+
+
+def test_the_patch_change_tells_the_left_columns_from_the_right():
+    patches = torch.zeros(3, 2 * 4, 8)
+    patches[..., 0] = 1.0  # every token the same unit vector...
+    patches[1, [0, 4], 1] = 1.0  # ...but in the middle frame the first column (rows 0 and 1) turns
+    features = concept_features(torch.ones(3, 8), patches, (2, 4))
+    left, right = features[:, 48:56], features[:, 56:64]
+    assert left.abs().sum() > 0 and right.abs().sum() == 0
 
 
 def test_platt_scaling_recovers_a_known_calibration():
@@ -64,7 +76,15 @@ def test_the_file_round_trips_and_a_foreign_file_is_refused(tmp_path):
     header = json.dumps({"__metadata__": {"format": "kgclip-concept-detector", "features": FEATURES,
                                           "texts": json.dumps(["a"] * 100_000), "calibration": "{}"},
                          **{k: {"dtype": "F32", "shape": shape, "data_offsets": [0, 4]} for k, shape in
-                            (("mean", [64]), ("std", [64]), ("weight", [64, 100_000]), ("bias", [100_000]))}})
+                            (("mean", [64]), ("std", [64]), ("hidden_weight", [64, 8]), ("hidden_bias", [8]),
+                             ("weight", [8, 100_000]), ("bias", [100_000]))}})
     (tmp_path / "huge.safetensors").write_bytes(len(header).to_bytes(8, "little") + header.encode() + b"\x00" * 4)
     with pytest.raises(ConfigError, match="unexpected shape"):
         ConceptDetector.load(tmp_path / "huge.safetensors")
+    # The first, linear detector (no hidden layer) of these features is refused, told to train again.
+    save_file({"mean": torch.zeros(4), "std": torch.ones(4), "weight": torch.zeros(4, 1), "bias": torch.zeros(1)},
+              str(tmp_path / "linear.safetensors"), metadata={"format": "kgclip-concept-detector",
+                                                               "features": FEATURES, "texts": '["a"]',
+                                                               "calibration": "{}"})
+    with pytest.raises(ConfigError, match="other layers.*train it again"):
+        ConceptDetector.load(tmp_path / "linear.safetensors")

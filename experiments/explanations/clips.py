@@ -22,7 +22,7 @@ from kgclip_core.synth.dataset import read_ground_truth, write_video
 from kgclip_core.synth.render import SynthConfig, render_clip
 from kgclip_core.synth.zeroshot import render_eval_clips
 from kgclip_core.video import read_clip
-from experiments.explanations.common import PER_CLASS, RANDOM_COMPOSITIONS, SEEDS
+from experiments.explanations.common import EVAL, TRAIN
 
 
 @dataclass
@@ -37,13 +37,17 @@ class ClipTruth:
 def rendered(work: Path, split: str, population: str) -> list[ClipTruth]:
     """The clips of ``population`` ("own": the 24 classes, "novel": the 8 novel compositions,
     "random": random compositions, training only) for ``split``, rendered once into ``work``."""
-    folder = work / "clips" / f"{split}-{population}"
-    seed = SEEDS[(split, population)]
+    if split == "train":
+        return [clip for seed, count in TRAIN[population]
+                for clip in _render(work / "clips" / f"train-{population}-{seed}", population, seed, count)]
+    seed, per_class = EVAL[(split, population)]
+    return _render(work / "clips" / f"{split}-{population}-{seed}", population, seed, per_class)
+
+
+def _render(folder: Path, population: str, seed: int, count: int) -> list[ClipTruth]:
     if population == "random":
-        return _random_compositions(folder, seed, RANDOM_COMPOSITIONS)
-    label_set = "synthetic_novel" if population == "novel" else "synthetic"
-    per_class = PER_CLASS["train"] if split == "train" else PER_CLASS[population]
-    render_eval_clips(folder, label_set, per_class, seed)
+        return _random_compositions(folder, seed, count)
+    render_eval_clips(folder, "synthetic_novel" if population == "novel" else "synthetic", count, seed)
     return [ClipTruth(folder / t["path"], get_action(t["action"]), t) for t in read_ground_truth(folder)]
 
 
@@ -77,7 +81,7 @@ def frame_features(predictor: Predictor, clip: ClipTruth, classes: ClassFeatures
     read = read_clip(clip.path, predictor.cfg.num_frames, short_side=predictor.cfg.short_side)
     video = predictor.model.encode_video(predictor.backbone.preprocess(read.frames[0])[None])
     top = predictor.model.score(video, classes, explain=False).logits[0].topk(3).indices.tolist()
-    return concept_features(video.frames[0], video.patches[0]), read.indices[0].tolist(), top
+    return concept_features(video.frames[0], video.patches[0], video.grid), read.indices[0].tolist(), top
 
 
 def presence(clip: ClipTruth, kg: KnowledgeGraph, concepts: list[tuple[str, str]], frames: list[int]) -> np.ndarray:

@@ -128,7 +128,7 @@ def _first_map(predictor: Predictor, pred, classes: ClassFeatures, clip: ClipTru
 
     def concept_score(x: torch.Tensor) -> torch.Tensor:  # [N, 3, S, S] -> each frame's logit [N]
         video = predictor.model.encode_video(x[None])
-        return detector.frame_logits(concept_features(video.frames[0], video.patches[0]))[:, column]
+        return detector.frame_logits(concept_features(video.frames[0], video.patches[0], video.grid))[:, column]
 
     def class_score(x: torch.Tensor) -> float:
         return float(predictor.model.score(predictor.model.encode_video(x[None]), _classes_of(predictor), explain=False)

@@ -5,15 +5,20 @@ happens: on the synthetic world's ground truth the foundation's cosines told a p
 from an absent one hardly better than chance (area under the ROC curve 0.6-0.7, docs/EXPLAIN.md),
 and a fine-tuned model's own links rank the predicted class's concepts high whatever the clip
 shows. Where labelled clips exist (the synthetic world records which movements and part states
-happen in every frame), a linear detector over the frozen image tower's features learns each
-concept's presence; its clip score (the best frame's logit) is then calibrated on the development
-split (Platt scaling), so a 0.8 means that four in five such concepts really happen.
+happen in every frame), a detector over the frozen image tower's features learns each concept's
+presence (one hidden layer shared by the concepts: a linear one missed the concepts of one program
+when another ran beside it, the steps of "march and swing arms"); its clip score (the best frame's
+logit) is then calibrated on the development split (Platt scaling), so a 0.8 means that four in
+five such concepts really happen.
 
 Its features (:func:`concept_features`) are each frame's embedding, how it changes around that
-frame (a wave and a raised hand look alike in one frame and differ between frames) and the
-strongest and mean patch tokens (where a part is and what it does); on the development split the
-frame embedding alone found 68% of the demo checkpoint's present concepts at 82% precision, these
-features 87% at 93% (docs/EXPLAIN.md).
+frame (a wave and a raised hand look alike in one frame and differ between frames), the
+strongest and mean patch tokens (where a part is and what it does), how the patch tokens change
+over the frame and over its left and right halves, and the clip's maximum of all of these. On the
+first development split the frame embedding alone found 68% of the demo checkpoint's present
+concepts at 82% precision, the first features (without the patches' change and the clip's)
+87% at 93%; on the second, larger one those found 86% at 95%, these 94% at 97% (linear, 9,264
+training clips), and with the hidden layer 97% at 98% (docs/EXPLAIN.md).
 
 The detector is one small ``safetensors`` file beside a model's weights (``concepts.safetensors``):
 the concept texts and the calibration in its metadata, the weights as tensors. A model without
@@ -36,40 +41,67 @@ from kgclip_core.model.safetensors_header import read_header
 
 FILE_NAME = "concepts.safetensors"
 FORMAT = "kgclip-concept-detector"
-FEATURES = "frame+temporal+patches/1"  # what concept_features computes: a detector of other features is refused
+# What concept_features computes: a detector of other features (or other layers) is refused.
+FEATURES = "frame+temporal+patches+patch-change+clip/2"
 MAX_CONCEPTS = 20_000  # far beyond any label set's concepts (Kinetics-400 has about 1,500)
 MAX_DIM = 8192
+MAX_HIDDEN = 4096
+TENSORS = ("mean", "std", "hidden_weight", "hidden_bias", "weight", "bias")
+BATCH = 256
 
 
-def concept_features(frames: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
-    """Per-frame features [T, 5D] of a clip's frame embeddings [T, D] and patch tokens [T, P, D]
-    (the image tower's, in the joint space): the normalised frame embedding, its change from the
-    previous to the next frame, its difference from the clip's mean, and the strongest and the
-    mean normalised patch token."""
+def concept_features(frames: torch.Tensor, patches: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Per-frame features [T, 16D] of a clip's frame embeddings [T, D] and patch tokens [T, P, D]
+    (the image tower's, in the joint space; ``grid`` = (rows, columns) of the P patches).
+
+    Each frame's own: the normalised frame embedding, its change from the previous to the next
+    frame, its difference from the clip's mean, the strongest and the mean normalised patch token,
+    and how much the patch tokens change around the frame, over the whole frame and over its left
+    and its right columns (where a moving part is: a left and a right wave look alike in one frame
+    and in the frame's mean change). Then the clip's: the per-dimension maximum of those over the
+    clip's frames, so each frame is judged knowing what the whole clip does (a step of a march
+    lifts one leg in some frames only). On the development split, the clip's and the patches'
+    change raised the demo checkpoint's recall from 85% to 93% at 97% precision (docs/EXPLAIN.md).
+    """
     x = F.normalize(frames.float(), dim=-1)
     tokens = F.normalize(patches.float(), dim=-1)
-    before, after = torch.cat([x[:1], x[:-1]]), torch.cat([x[1:], x[-1:]])
-    return torch.cat([x, after - before, x - x.mean(0), tokens.amax(1), tokens.mean(1)], dim=-1)
+    rows, columns = grid
+    earlier, later = _around(tokens)
+    change = (later - earlier).abs().reshape(len(tokens), rows, columns, -1)
+    half = max(1, columns // 2)  # mirror-symmetric halves: an odd middle column belongs to neither
+    before, after = _around(x)
+    own = torch.cat([x, after - before, x - x.mean(0), tokens.amax(1), tokens.mean(1), change.mean((1, 2)),
+                     change[:, :, :half].mean((1, 2)), change[:, :, columns - half:].mean((1, 2))], dim=-1)
+    return torch.cat([own, own.amax(0, keepdim=True).expand_as(own)], dim=-1)
+
+
+def _around(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each frame's previous and next frame along dim 0 (the ends repeat themselves)."""
+    return torch.cat([x[:1], x[:-1]]), torch.cat([x[1:], x[-1:]])
 
 
 def feature_width(embed_dim: int) -> int:
     """How many features :func:`concept_features` gives a frame of a model of ``embed_dim``."""
-    return 5 * embed_dim
+    return 16 * embed_dim
 
 
 @dataclass
 class ConceptDetector:
-    """Linear presence detectors of ``texts`` over per-frame features [T, F] (:func:`concept_features`).
+    """Presence detectors of ``texts`` over per-frame features [T, F] (:func:`concept_features`):
+    one small network shared by every concept, a hidden layer then one logit per concept.
 
-    ``mean``/``std`` standardise the features, ``weight`` [D, K] and ``bias`` [K] give each
-    frame's logit, and the clip's probability is ``sigmoid(slope * max_t logit + offset)``.
-    ``unsure_below``: the fit score (``kgclip_core.evidence``) under which a prediction is
-    flagged "not sure", chosen on the development split (None: never flagged).
+    ``mean``/``std`` standardise the features, ``hidden_weight`` [F, H] and ``hidden_bias`` [H]
+    make the hidden layer (ReLU), ``weight`` [H, K] and ``bias`` [K] each frame's logit, and the
+    clip's probability is ``sigmoid(slope * max_t logit + offset)``. ``unsure_below``: the fit
+    score (``kgclip_core.evidence``) under which a prediction is flagged "not sure", chosen on
+    the development split (None: never flagged).
     """
 
     texts: list[str]
     mean: torch.Tensor
     std: torch.Tensor
+    hidden_weight: torch.Tensor
+    hidden_bias: torch.Tensor
     weight: torch.Tensor
     bias: torch.Tensor
     slope: float = 1.0
@@ -78,7 +110,8 @@ class ConceptDetector:
 
     def frame_logits(self, features: torch.Tensor) -> torch.Tensor:
         """Presence logits [T, K] of every concept in each frame of features [T, F]."""
-        return ((features.float() - self.mean) / self.std) @ self.weight + self.bias
+        hidden = F.relu(((features.float() - self.mean) / self.std) @ self.hidden_weight + self.hidden_bias)
+        return hidden @ self.weight + self.bias
 
     def probabilities(self, features: torch.Tensor) -> torch.Tensor:
         """Calibrated probabilities [T, K] that each frame shows each concept (a clip shows it
@@ -100,7 +133,7 @@ class ConceptDetector:
         meta = {"format": FORMAT, "features": FEATURES, "texts": json.dumps(self.texts),
                 "calibration": json.dumps({"slope": self.slope, "offset": self.offset,
                                            "unsure_below": self.unsure_below})}
-        tensors = {"mean": self.mean, "std": self.std, "weight": self.weight, "bias": self.bias}
+        tensors = {name: getattr(self, name) for name in TENSORS}
         save_file({k: v.detach().float().contiguous() for k, v in tensors.items()}, str(path), metadata=meta)
         return Path(path)
 
@@ -111,17 +144,22 @@ class ConceptDetector:
         name = Path(path).name
         try:
             shapes, meta = read_header(Path(path))
-            if meta.get("format") != FORMAT or set(shapes) != {"mean", "std", "weight", "bias"}:
+            if meta.get("format") != FORMAT:
                 raise ConfigError(f"{name} is not a concept detector.")
             if meta.get("features") != FEATURES:
                 raise ConfigError(f"{name} is a concept detector of other features "
                                   f"({meta.get('features')!r}, not {FEATURES!r}): train it again.")
+            if set(shapes) != set(TENSORS):
+                raise ConfigError(f"{name} is a concept detector of other layers ({', '.join(sorted(shapes))}, "
+                                  f"not {', '.join(TENSORS)}): train it again.")
             texts = json.loads(meta["texts"])
-            dim, count = shapes["weight"] if len(shapes["weight"]) == 2 else (0, 0)
-            if (not 0 < dim <= MAX_DIM or not 0 < count <= MAX_CONCEPTS or len(texts) != count
-                    or not all(isinstance(t, str) for t in texts)
-                    or (shapes["mean"], shapes["std"], shapes["bias"]) != ((dim,), (dim,), (count,))):
-                raise ConfigError(f"{name}: a concept detector of unexpected shape {shapes['weight']}.")
+            dim, width = shapes["hidden_weight"] if len(shapes["hidden_weight"]) == 2 else (0, 0)
+            count = shapes["bias"][0] if len(shapes["bias"]) == 1 else 0
+            expected = {"mean": (dim,), "std": (dim,), "hidden_bias": (width,), "weight": (width, count)}
+            if (not 0 < dim <= MAX_DIM or not 0 < width <= MAX_HIDDEN or not 0 < count <= MAX_CONCEPTS
+                    or len(texts) != count or not all(isinstance(t, str) for t in texts)
+                    or any(shapes[k] != v for k, v in expected.items())):
+                raise ConfigError(f"{name}: a concept detector of unexpected shapes {shapes}.")
             calibration = json.loads(meta["calibration"])
             tensors = {k: v.float() for k, v in load_file(str(path)).items()}  # sizes checked above
         except (OSError, ValueError, KeyError, TypeError, SafetensorError) as err:
@@ -131,28 +169,35 @@ class ConceptDetector:
                    unsure_below=None if unsure is None else float(unsure))
 
 
-def fit_detector(features: torch.Tensor, labels: torch.Tensor, texts: list[str], l2: float = 1e-3,
-                 iterations: int = 500) -> ConceptDetector:
-    """Logistic presence detectors fitted on frames' features [N, F] (:func:`concept_features`) and
-    their concepts' ground truth [N, K] (1 where the frame shows the concept), with an L2 penalty
-    ``l2`` (L-BFGS)."""
+def fit_detector(features: torch.Tensor, labels: torch.Tensor, texts: list[str], hidden: int = 512,
+                 epochs: int = 30, weight_decay: float = 1e-2, seed: int = 0) -> ConceptDetector:
+    """Presence detectors fitted on frames' features [N, F] (:func:`concept_features`) and their
+    concepts' ground truth [N, K] (1 where the frame shows the concept): one hidden layer of
+    ``hidden`` units (dropout 0.2 while training), binary cross-entropy, AdamW (learning rate
+    1e-3, ``weight_decay``), ``epochs`` passes in batches of 256, reproducible from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
     x = features.float()
     mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
-    z = (x - mean) / std
-    weight = torch.zeros(z.shape[1], labels.shape[1], requires_grad=True)
-    bias = torch.zeros(labels.shape[1], requires_grad=True)
-    optimiser = torch.optim.LBFGS([weight, bias], max_iter=iterations, line_search_fn="strong_wolfe")
-    target = labels.float()
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(z @ weight + bias, target) + l2 * weight.pow(2).sum()
-        loss.backward()
-        return loss
-
+    z, target = (x - mean) / std, labels.float()
+    first, second = torch.nn.Linear(z.shape[1], hidden), torch.nn.Linear(hidden, target.shape[1])
+    for layer in (first, second):  # PyTorch's own initialisation, drawn from the seed
+        bound = layer.in_features ** -0.5
+        with torch.no_grad():
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.uniform_(-bound, bound, generator=generator)
+    net = torch.nn.Sequential(first, torch.nn.ReLU(), torch.nn.Dropout(0.2), second)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=weight_decay)
     with torch.enable_grad():
-        optimiser.step(closure)
-    return ConceptDetector(list(texts), mean, std, weight.detach(), bias.detach())
+        for _ in range(epochs):
+            order = torch.randperm(len(z), generator=generator)
+            for start in range(0, len(z), BATCH):
+                batch = order[start:start + BATCH]
+                loss = F.binary_cross_entropy_with_logits(net(z[batch]), target[batch])
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+    return ConceptDetector(list(texts), mean, std, first.weight.detach().T.contiguous(), first.bias.detach(),
+                           second.weight.detach().T.contiguous(), second.bias.detach())
 
 
 def platt(scores: torch.Tensor, labels: torch.Tensor, iterations: int = 200) -> tuple[float, float]:
