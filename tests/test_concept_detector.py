@@ -50,6 +50,15 @@ def test_the_patch_change_tells_the_left_columns_from_the_right():
     assert left.abs().sum() > 0 and right.abs().sum() == 0
 
 
+def test_the_fit_is_reproducible_from_its_seed_and_leaves_the_callers_random_state():
+    x, y = _data()
+    state = torch.random.get_rng_state()
+    a, b = fit_detector(x, y, ["a", "b"], epochs=2), fit_detector(x, y, ["a", "b"], epochs=2)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    torch.testing.assert_close(a.frame_logits(x), b.frame_logits(x), rtol=0, atol=0)
+    assert not torch.equal(fit_detector(x, y, ["a", "b"], epochs=2, seed=1).weight, a.weight)
+
+
 def test_platt_scaling_recovers_a_known_calibration():
     g = torch.Generator().manual_seed(0)
     scores = torch.randn(20_000, generator=g) * 2

@@ -175,21 +175,18 @@ def fit_detector(features: torch.Tensor, labels: torch.Tensor, texts: list[str],
     concepts' ground truth [N, K] (1 where the frame shows the concept): one hidden layer of
     ``hidden`` units (dropout 0.2 while training), binary cross-entropy, AdamW (learning rate
     1e-3, ``weight_decay``), ``epochs`` passes in batches of 256, reproducible from ``seed``."""
-    generator = torch.Generator().manual_seed(seed)
     x = features.float()
     mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
     z, target = (x - mean) / std, labels.float()
-    first, second = torch.nn.Linear(z.shape[1], hidden), torch.nn.Linear(hidden, target.shape[1])
-    for layer in (first, second):  # PyTorch's own initialisation, drawn from the seed
-        bound = layer.in_features ** -0.5
-        with torch.no_grad():
-            layer.weight.uniform_(-bound, bound, generator=generator)
-            layer.bias.uniform_(-bound, bound, generator=generator)
-    net = torch.nn.Sequential(first, torch.nn.ReLU(), torch.nn.Dropout(0.2), second)
-    optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=weight_decay)
-    with torch.enable_grad():
+    # The initialisation, the batches and the dropout all draw from the seed, and the caller's
+    # random state is left as it was.
+    with torch.random.fork_rng(), torch.enable_grad():
+        torch.manual_seed(seed)
+        first, second = torch.nn.Linear(z.shape[1], hidden), torch.nn.Linear(hidden, target.shape[1])
+        net = torch.nn.Sequential(first, torch.nn.ReLU(), torch.nn.Dropout(0.2), second)
+        optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=weight_decay)
         for _ in range(epochs):
-            order = torch.randperm(len(z), generator=generator)
+            order = torch.randperm(len(z))
             for start in range(0, len(z), BATCH):
                 batch = order[start:start + BATCH]
                 loss = F.binary_cross_entropy_with_logits(net(z[batch]), target[batch])
