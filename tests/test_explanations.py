@@ -21,7 +21,7 @@ def folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def clips(folder):
     """Fresh clips (seed 77, none the detector or the model saw) of the classes the tests use."""
-    return render_eval_clips(folder, "synthetic", 2, 77, classes=("raise right arm", "wave right hand", "kick left leg"))
+    return render_eval_clips(folder, "synthetic", 2, 77, classes=("raise right arm", "wave right hand", "kick left leg", "squat"))
 
 
 @pytest.fixture(scope="module")
@@ -88,5 +88,25 @@ def test_the_first_map_is_of_a_concept_with_a_place_in_the_frame(demo_predictor,
         assert [(e.text, e.present) for e in pred.contrast.own] == [("lift", True)]  # shown, but placeless
         first = pred.evidence[telling_concept(pred)]
         assert (first.text, first.type, first.present) == ("right arm raise", "movement", True)
+        checked += 1
+    assert checked == 2
+
+
+@pytest.mark.parametrize("action, first, passed_over", [
+    ("squat", {"left leg squat", "right leg squat"}, "whole body squat"),  # the whole body names no place
+    ("kick left leg", {"left leg kick"}, "left foot kick"),  # a foot is smaller than a patch; its leg is not
+])
+def test_the_first_map_is_of_the_part_that_moves(demo_predictor, clips, action, first, passed_over):
+    """A squat lights a bending leg, not "the whole body"; a kick the kicking leg before its foot,
+    though the clip shows both concepts."""
+    checked = 0
+    for path, label in zip(clips.paths, clips.labels):
+        if clips.classes[label] != action:
+            continue
+        pred = demo_predictor.predict(path)
+        assert pred.class_names[0] == action
+        shown = {e.text for e in pred.evidence if e.present}
+        assert passed_over in shown
+        assert pred.evidence[telling_concept(pred)].text in first & shown
         checked += 1
     assert checked == 2

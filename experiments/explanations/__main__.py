@@ -8,16 +8,18 @@ from pathlib import Path
 
 import torch
 
-from experiments.explanations import detector, report, run
+from experiments.explanations import detector, first_map, report, run
 from experiments.explanations.common import COMMAND, MODELS
 
 
 def main(argv: list[str] | None = None) -> int:
     """Train the detectors, measure the development then the test split (each once: a split with
-    rows is not measured again), and write the report."""
+    rows is not measured again), then the first map shown on each (once per rule), and write the
+    report."""
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__)
     parser.add_argument("--work", type=Path, default=Path("/tmp/kgclip_explanations"), help="scratch folder: clips")
-    parser.add_argument("--only", choices=("detector", "dev", "test", "report"))
+    parser.add_argument("--only", choices=("detector", "dev", "test", "maps-dev", "maps-test", "report"),
+                        help="one stage; maps-dev and maps-test measure the first map shown, under today's rule")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args(argv)
@@ -32,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, split):
             for name in args.models:
                 run.measure(name, split, args.work)
+    for split in ("dev", "test"):
+        if args.only in (None, f"maps-{split}"):
+            for name in args.models:
+                first_map.measure(name, split, args.work)
     report.write()
     return 0
 

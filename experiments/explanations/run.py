@@ -2,10 +2,9 @@
 
 Per clip, one row: the top three classes and whether the first is right; for every concept of
 those three classes, its probability, its mark and whether the clip's sampled frames really show
-it; the contrast with the runner-up, each telling concept's mark against the truth; the first map
-shown (``explain.telling_concept``): does its peak fall on a moving part, and how much does the
-concept's score drop when the map's top 10% of patches are hidden, against a random 10% and
-occlusion's own top 10%; the fit score and the "not sure" flag. Real clips (``../shared/clips``,
+it; the contrast with the runner-up, each telling concept's mark against the truth; the fit score
+and the "not sure" flag. The first map shown is measured apart (``first_map``): its rule changes
+on its own. Rows written before then carry it here too (``first_map``), kept as history. Real clips (``../shared/clips``,
 test split only) have no ground truth: only their fit and flag are kept.
 """
 
@@ -16,19 +15,14 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from kgclip_core import heatmaps
 from kgclip_core.contrast import contrast, rival_units
 from kgclip_core.evidence import concepts_of, fit_score, mark_concepts
-from kgclip_core.explain.maps import telling_concept
 from kgclip_core.labels import LabelSet
-from kgclip_core.model.concept_detector import concept_features
 from kgclip_core.model.kgclip import ClassFeatures
 from kgclip_core.predictor import Predictor
-from kgclip_core.synth.regions import EXCLUDED_PARTS, boxes_mask, cells_touched
-from kgclip_core.synth.render import active_parts
 from kgclip_core.video import read_clip
 from experiments import jsonl
 from experiments.explanations.clips import ClipTruth, presence, rendered
@@ -37,7 +31,6 @@ from experiments.weights import digest
 
 log = logging.getLogger(__name__)
 SHARED_CLIPS = Path(__file__).resolve().parents[3] / "shared" / "clips"
-HIDDEN = 0.1  # the share of each frame's patches hidden when a map's region is removed
 TIMING_CLIPS, TIMING_REPEATS = 8, 5
 
 
@@ -69,14 +62,14 @@ def measure(name: str, split: str, work: Path) -> None:
                 pred = predictor.predict(clip, labels=labels, top_k=3)
                 row.update(clip=clip.name, top3=pred.class_names, fit=pred.fit, unsure=pred.unsure)
             else:
-                row.update(_clip_row(predictor, kg, classes, labels, clip, seed=i))
+                row.update(_clip_row(predictor, kg, classes, labels, clip))
             if population == "own" and i < TIMING_CLIPS:
                 row["timing"] = _timing(predictor, classes, labels, clip.path)
             jsonl.append(ROWS / CLIPS, row)
         log.info("%s %s %s: %d clips", name, split, population, len(clips))
 
 
-def _clip_row(predictor: Predictor, kg, classes: ClassFeatures, labels: LabelSet, clip: ClipTruth, seed: int) -> dict:
+def _clip_row(predictor: Predictor, kg, classes: ClassFeatures, labels: LabelSet, clip: ClipTruth) -> dict:
     pred = predictor.predict(clip.path, labels=labels, top_k=3)
     concepts = list(zip(classes.unit_texts, classes.unit_types))
     shown = presence(clip, kg, concepts, pred.frame_indices)  # [T, U]
@@ -93,87 +86,7 @@ def _clip_row(predictor: Predictor, kg, classes: ClassFeatures, labels: LabelSet
                         "telling": [[e.text, side, e.present, bool(shown[:, classes.unit_texts.index(e.text)].any())]
                                     for side, items in (("own", pred.contrast.own), ("rival", pred.contrast.rival_own))
                                     for e in items]}}
-    first = telling_concept(pred)
-    if first is not None:
-        row["first_map"] = _first_map(predictor, pred, classes, clip, first, seed)
     return row
-
-
-def _moving_cells(clip: ClipTruth, frames: list[int], size: int, grid: tuple[int, int]) -> list[np.ndarray | None]:
-    """Per sampled frame, the patch cells a moving part's box touches (None: nothing moves)."""
-    cells = []
-    for f in frames:
-        truth = clip.truth["frames"][f]
-        boxes = [truth["parts"][k]["box"] for k in active_parts(truth) if k not in EXCLUDED_PARTS
-                 and truth["parts"][k]["box"] is not None]
-        scale = size / clip.truth["size"][0]
-        cells.append(cells_touched(boxes_mask(boxes, (size, size), scale), grid) if boxes else None)
-    return cells
-
-
-@torch.no_grad()
-def _first_map(predictor: Predictor, pred, classes: ClassFeatures, clip: ClipTruth, index: int, seed: int) -> dict:
-    """Does the first map point at a moving part, and does hiding its top patches lower the
-    concept's evidence (the detector's mean frame logit) and the class's logit, against a random
-    draw of as many patches and against occlusion's own top patches."""
-    evidence = pred.evidence[index]
-    maps = pred.evidence_maps[:, index]  # [T, h, w]
-    grid = maps.shape[-2:]
-    images = predictor.backbone.preprocess(pred.frames)  # [T, 3, S, S]
-    size = images.shape[-1]
-    hits = [bool(c[np.unravel_index(int(np.argmax(m)), m.shape)]) for m, c in
-            zip(maps, _moving_cells(clip, pred.frame_indices, size, grid)) if c is not None]
-    detector = predictor.detector
-    column = detector.index([evidence.text])[0]
-
-    def concept_score(x: torch.Tensor) -> torch.Tensor:  # [N, 3, S, S] -> each frame's logit [N]
-        video = predictor.model.encode_video(x[None])
-        return detector.frame_logits(concept_features(video.frames[0], video.patches[0], video.grid))[:, column]
-
-    def class_score(x: torch.Tensor) -> float:
-        return float(predictor.model.score(predictor.model.encode_video(x[None]), _classes_of(predictor), explain=False)
-                     .logits[0, pred.class_indices[0]])
-
-    patches = grid[0] * grid[1]
-    hide = max(1, round(HIDDEN * patches))
-    occlusion = _occlusion(concept_score, images, grid)  # [T, P] drop per hidden patch
-    rng = np.random.default_rng(seed)
-    orders = {"map": np.argsort(-maps.reshape(len(maps), -1), axis=1),
-              "random": np.stack([rng.permutation(patches) for _ in maps]),
-              "occlusion": np.argsort(-occlusion, axis=1)}
-    base, base_class = float(concept_score(images).mean()), class_score(images)
-    out = {"concept": evidence.text, "type": evidence.type, "present": evidence.present, "hits": hits}
-    for name, order in orders.items():
-        hidden = _hide(images, order[:, :hide], grid)
-        out[f"drop_{name}"] = base - float(concept_score(hidden).mean())
-        out[f"class_drop_{name}"] = base_class - class_score(hidden)
-    return out
-
-
-def _classes_of(predictor: Predictor) -> ClassFeatures:
-    return predictor.classes(predictor.resolve_labels(LABELS))[1]
-
-
-def _hide(images: torch.Tensor, cells: np.ndarray, grid: tuple[int, int]) -> torch.Tensor:
-    """``images`` with, in each frame, the patches ``cells`` [T, k] set to the mean colour (0 after
-    CLIP's normalisation)."""
-    out = images.clone()
-    ph, pw = images.shape[-2] // grid[0], images.shape[-1] // grid[1]
-    for t, chosen in enumerate(cells):
-        for c in chosen:
-            r, col = divmod(int(c), grid[1])
-            out[t, :, r * ph:(r + 1) * ph, col * pw:(col + 1) * pw] = 0
-    return out
-
-
-def _occlusion(score, images: torch.Tensor, grid: tuple[int, int]) -> np.ndarray:
-    """[T, P]: how much each frame's score drops when one of its patches is hidden."""
-    base = score(images)
-    drops = np.zeros((len(images), grid[0] * grid[1]))
-    for p in range(grid[0] * grid[1]):
-        cells = np.full((len(images), 1), p)
-        drops[:, p] = (base - score(_hide(images, cells, grid))).numpy()
-    return drops
 
 
 @torch.no_grad()

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from kgclip_core.errors import LabelError
 from kgclip_core.heatmaps import HEATMAP_METHODS, text_maps
 from kgclip_core.labels import LabelSet
-from kgclip_core.prediction import Prediction
+from kgclip_core.prediction import Evidence, Prediction
 from kgclip_core.predictor import Predictor
 
 # The top class's own concepts first: the maps that explain the prediction shown above them.
@@ -58,26 +58,41 @@ def to_frame(maps: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
 
 # Which concepts' maps say most about where an action happens: a movement names a part and what it
 # does, a bare motion word ("wave") or an object names neither place nor part.
-_TELLING_TYPES = ("movement", "part_state", "body_part", "object", "motion", "scene")
+TELLING_TYPES = ("movement", "part_state", "body_part", "object", "motion", "scene")
+# The name of the rule below, recorded with every measurement of the first map
+# (experiments.explanations.first_map): change it with the rule, so that rows of another rule are
+# never read as this one's.
+FIRST_MAP_RULE = "a part before the whole body, specific type, telling, the limb before hand or foot"
+# Parts smaller than a patch of the model's grid (a hand is 5-7 px of a 112-px frame, a patch 14 or
+# 28): a map can place the limb that carries one better than the hand or foot itself.
+_SMALL_PARTS = frozenset({"hand", "foot"})
+
+
+def concept_rank(e: Evidence, telling: bool) -> tuple:
+    """The sort key of concept ``e`` for the first map (smallest first); ``telling``: the top
+    action needs it and its runner-up lacks it. In order: shown before not shown; a concept of
+    one part before one of the whole body, which names no place ("whole body squat" lit the
+    torso while the legs bent); by type, a movement (a part doing something) before a part
+    state, a body part, and a bare word (an object, a motion, a scene); a telling concept
+    before a shared one; a limb before a hand or a foot ("right leg kick" before "right foot
+    kick"); then by score."""
+    kind = TELLING_TYPES.index(e.type) if e.type in TELLING_TYPES else len(TELLING_TYPES)
+    words = e.text.split()
+    return (not e.present, e.text.startswith("whole body"), kind, not telling, bool(_SMALL_PARTS.intersection(words)),
+            -e.score)
 
 
 def telling_concept(pred: Prediction) -> int | None:
     """The index (in ``pred.evidence``) of the map shown first: the most specific concept the
-    clip shows, the most telling first. In order: shown before not shown; by type, a movement (a
-    part doing something) before a part state, a body part, and a bare word (an object, a motion,
-    a scene); one the top action needs and its runner-up lacks before a shared one; then by score.
-    None without concept maps. A kick thus lights the kicking leg, where the mean of every
-    concept's map lit the floor; and "raise right arm" against "wave right hand", whose only
-    telling concept is the word "lift", lights the raised arm (on the development split the
-    foundation's "lift" maps never peaked on a moving part, its "foot" and "hand" maps rarely)."""
+    clip shows, the most telling first (:func:`concept_rank`). None without concept maps. A kick
+    thus lights the kicking leg, where the mean of every concept's map lit the floor; and "raise
+    right arm" against "wave right hand", whose only telling concept is the word "lift", lights
+    the raised arm (on the development split the foundation's "lift" maps never peaked on a
+    moving part, its "foot" and "hand" maps rarely)."""
     if pred.evidence_maps is None or not pred.evidence:
         return None
     telling = {e.text for e in pred.contrast.own} if pred.contrast is not None else set()
-    order = sorted(range(len(pred.evidence)), key=lambda i: (
-        not pred.evidence[i].present,
-        _TELLING_TYPES.index(pred.evidence[i].type) if pred.evidence[i].type in _TELLING_TYPES else len(_TELLING_TYPES),
-        pred.evidence[i].text not in telling, -pred.evidence[i].score))
-    return order[0]
+    return min(range(len(pred.evidence)), key=lambda i: concept_rank(pred.evidence[i], pred.evidence[i].text in telling))
 
 
 def first_map(pred: Prediction) -> tuple[str | None, str | None]:
