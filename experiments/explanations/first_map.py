@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kgclip_core.explain.maps import TELLING_TYPES, FIRST_MAP_RULE, concept_rank, telling_concept
+from kgclip_core.explain.maps import FIRST_MAP_RULE, concept_rank, telling_concept, type_rank
 from kgclip_core.model.concept_detector import concept_features
 from kgclip_core.model.kgclip import ClassFeatures
 from kgclip_core.prediction import Evidence, Prediction
@@ -37,8 +37,7 @@ HIDDEN = 0.1  # the share of each frame's patches hidden when a map's region is 
 
 def _type_first(e: Evidence, telling: bool) -> tuple:
     # The rule shipped before: shown, type, telling, score (a whole-body or hand concept like any other).
-    kind = TELLING_TYPES.index(e.type) if e.type in TELLING_TYPES else len(TELLING_TYPES)
-    return not e.present, kind, not telling, -e.score
+    return not e.present, type_rank(e.type), not telling, -e.score
 
 
 def _whole_body_last(e: Evidence, telling: bool) -> tuple:
@@ -69,11 +68,12 @@ def measure(name: str, split: str, work: Path) -> None:
     clips = rendered(work, "maps-test" if split == "test" else split, "own")
     for i, clip in enumerate(clips):
         pred = predictor.predict(clip.path, labels=labels, top_k=3)
+        candidates = _candidates(pred, clip, predictor.backbone.image_size)
         row = {**key, "clip": clip.path.name, "action": clip.action.name, "top": pred.class_names[0],
-               "candidates": _candidates(pred, clip, predictor.backbone.image_size)}
+               "candidates": candidates}
         first = telling_concept(pred)
-        if first is not None:
-            row["first_map"] = _first_map(predictor, pred, classes, clip, first, seed=i)
+        if first is not None:  # candidates are in pred.evidence order: its hits are the first map's
+            row["first_map"] = _first_map(predictor, pred, classes, first, candidates[first]["hits"], seed=i)
         jsonl.append(ROWS / FIRST_MAPS, row)
     log.info("%s %s: first maps of %d clips", name, split, len(clips))
 
@@ -116,7 +116,7 @@ def _moving_cells(clip: ClipTruth, frames: list[int], size: int, grid: tuple[int
 
 
 @torch.no_grad()
-def _first_map(predictor: Predictor, pred: Prediction, classes: ClassFeatures, clip: ClipTruth, index: int,
+def _first_map(predictor: Predictor, pred: Prediction, classes: ClassFeatures, index: int, hits: list[bool],
                seed: int) -> dict:
     """Does the first map point at a moving part, and does hiding its top patches lower the
     concept's evidence and the class's logit, against a random draw of as many patches and
@@ -144,8 +144,7 @@ def _first_map(predictor: Predictor, pred: Prediction, classes: ClassFeatures, c
               "random": np.stack([rng.permutation(patches) for _ in maps]),
               "occlusion": np.argsort(-occlusion, axis=1)}
     base, base_class = float(concept_score(images).mean()), class_score(images)
-    out = {"concept": evidence.text, "type": evidence.type, "present": evidence.present,
-           "hits": _hits(maps, _moving_cells(clip, pred.frame_indices, images.shape[-1], grid))}
+    out = {"concept": evidence.text, "type": evidence.type, "present": evidence.present, "hits": hits}
     for name, order in orders.items():
         hidden = _hide(images, order[:, :hide], grid)
         out[f"drop_{name}"] = base - float(concept_score(hidden).mean())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments import jsonl
 from kgclip_core.explain.maps import FIRST_MAP_RULE
+from experiments import jsonl
 from experiments.explanations.common import CLIPS, COMMAND, DETECTORS, EVAL, FIRST_MAPS, REAL, REPORT, ROWS, SECTION
 from experiments.explanations.first_map import RULES, chosen
 from experiments.explanations.stats import auroc, calibration_error, clip_bootstrap

@@ -3,9 +3,9 @@
 Per clip, one row: the top three classes and whether the first is right; for every concept of
 those three classes, its probability, its mark and whether the clip's sampled frames really show
 it; the contrast with the runner-up, each telling concept's mark against the truth; the fit score
-and the "not sure" flag. The first map shown is measured apart (``first_map``): its rule changes
-on its own. Rows written before then carry it here too (``first_map``), kept as history. Real clips (``../shared/clips``,
-test split only) have no ground truth: only their fit and flag are kept.
+and the "not sure" flag. The first map shown is measured apart (``first_map``), as its rule
+changes on its own; rows written before then carry it here too, kept as history. Real clips
+(``../shared/clips``, test split only) have no ground truth: only their fit and flag are kept.
 """
 
 from __future__ import annotations

@@ -68,6 +68,11 @@ FIRST_MAP_RULE = "a part before the whole body, specific type, telling, the limb
 _SMALL_PARTS = frozenset({"hand", "foot"})
 
 
+def type_rank(kind: str) -> int:
+    """Where a concept type stands in :data:`TELLING_TYPES` (the most specific first; unknown last)."""
+    return TELLING_TYPES.index(kind) if kind in TELLING_TYPES else len(TELLING_TYPES)
+
+
 def concept_rank(e: Evidence, telling: bool) -> tuple:
     """The sort key of concept ``e`` for the first map (smallest first); ``telling``: the top
     action needs it and its runner-up lacks it. In order: shown before not shown; a concept of
@@ -76,10 +81,8 @@ def concept_rank(e: Evidence, telling: bool) -> tuple:
     state, a body part, and a bare word (an object, a motion, a scene); a telling concept
     before a shared one; a limb before a hand or a foot ("right leg kick" before "right foot
     kick"); then by score."""
-    kind = TELLING_TYPES.index(e.type) if e.type in TELLING_TYPES else len(TELLING_TYPES)
-    words = e.text.split()
-    return (not e.present, e.text.startswith("whole body"), kind, not telling, bool(_SMALL_PARTS.intersection(words)),
-            -e.score)
+    return (not e.present, e.text.startswith("whole body"), type_rank(e.type), not telling,
+            bool(_SMALL_PARTS.intersection(e.text.split())), -e.score)
 
 
 def telling_concept(pred: Prediction) -> int | None:
