@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.papers.common import ARMS, FOUNDATION, FULL, PRIMARY, SEEDS, STEPS, pack, unpack
+from experiments.papers.common import ARMS, FOUNDATION, FULL, MORE_SEEDS, PRIMARY, SEEDS, STEPS, pack, unpack
 from experiments.papers.data import ClipSet
 from experiments.papers.run import grid_runs
 from experiments.papers.setup import GridRun, Setting
@@ -208,6 +208,15 @@ def test_grid_puts_the_papers_arms_first_and_names_its_primary_comparisons():
     # Supervised next, once the development sweep has chosen its steps (until then it is not run).
     assert all(r.setting.name == "supervised" for r in runs[arms:2 * arms]) == bool(STEPS["supervised"])
     assert len({r.key for r in runs}) == len(runs)
+    # Seeds beyond the five: only the supervised arms of the primary comparisons, plain and full with
+    # names a seed at a time, in an order that gives each of two shards both the fast and the slow arm.
+    more = [r for r in runs if r.seed in MORE_SEEDS]
+    assert {(r.variant, r.class_text, r.setting.name) for r in more} == (
+        {(v, t, "supervised") for v, t in ARMS[:3]} if STEPS["supervised"] else set())
+    pairs = [r for r in more if r.variant != "full, shuffled KG"]
+    assert all(a.seed == b.seed and a.variant != b.variant for a, b in zip(pairs[::2], pairs[1::2]))
+    for shard in (pairs[::2], pairs[1::2]):
+        assert {r.variant for r in shard} == ({"plain CLIP", "full KG-CLIP"} if STEPS["supervised"] else set())
     assert {(a, b) for _, a, b, _, _ in PRIMARY} == {(("full KG-CLIP", "name"), ("plain CLIP", "name")),
                                                     (("full KG-CLIP", "name"), ("full, shuffled KG", "name"))}
 

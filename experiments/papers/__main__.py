@@ -10,8 +10,9 @@ Every finished run is a line of a committed file under ``experiments/papers/rows
 correctness and predictions included, for the paired statistics); running again skips it, so
 the command resumes where it stopped, in a later session or on another machine (commit the
 rows). ``--budget-min`` stops starting new runs after that many minutes; the report then shows
-the cells done and says which are missing. Runs go in priority order: the arms of the papers'
-questions at K=2, then supervised, then the exploratory variants.
+the cells done and says which are missing. Runs go in priority order (``run.grid_runs``): the arms
+of the papers' questions at K=2, then supervised, the exploratory variants at K=2, further seeds of
+the supervised primary arms, and the supervised full model with descriptions.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ from kgclip_core.model.config import ModelConfig
 from kgclip_core.model.kgclip import KGClipModel, build_model
 from experiments import jsonl
 from experiments.papers import controls
-from experiments.papers.common import (ARMS, BASELINE, BATCH, DEV_EVERY, DEV_MAX_STEPS, SEEDS, SHUFFLED, STEPS,
-                                       foundation_digest, pack, read_rows)
+from experiments.papers.common import (ARMS, BASELINE, BATCH, DEV_EVERY, DEV_MAX_STEPS, MORE_SEEDS, SEEDS, SHUFFLED,
+                                       STEPS, foundation_digest, pack, read_rows)
 from experiments.papers.setup import HEADS, SETTINGS, Clips, GridRun
 from experiments.papers.train import clip_scores, label_classes, train_model
 
@@ -34,19 +34,29 @@ QUESTIONS = ("K=2", "supervised") if STEPS["supervised"] else ("K=2",)
 
 def grid_runs() -> list[GridRun]:
     """Every run of the grid, most important first: the arms of the papers' questions at K=2
-    (the cheapest runs), then supervised; then, exploratory, the single heads and the full
-    model without its KG losses at K=2 (names), and the full model with the KG description.
-    The supervised runs join once the development sweep has chosen their step count."""
-    def block(arms: tuple[tuple[str, str], ...], settings: tuple[str, ...]) -> list[GridRun]:
-        return [GridRun(v, SETTING[s], seed, class_text=text) for s in settings for seed in SEEDS for v, text in arms]
+    (the cheapest runs), then supervised; then, exploratory and cheap, the single heads, the full
+    model without its KG losses and the full model with the KG description at K=2; then the
+    supervised primary arms' further seeds (``MORE_SEEDS``: plain and full with names, then the
+    shuffled KG); last the supervised full model with the KG description. The supervised runs
+    join once the development sweep has chosen their step count."""
+    def block(arms: tuple[tuple[str, str], ...], settings: tuple[str, ...],
+              seeds: tuple[int, ...] = SEEDS) -> list[GridRun]:
+        return [GridRun(v, SETTING[s], seed, class_text=text) for s in settings for seed in seeds for v, text in arms]
 
-    single = tuple((v, "name") for v in ("+WTI", "+MRA/SU/decoder", "+KG triplet", "full, no KG losses"))
+    exploratory = (*((v, "name") for v in ("+WTI", "+MRA/SU/decoder", "+KG triplet", "full, no KG losses")),
+                   ("full KG-CLIP", "description"))
     supervised = QUESTIONS[1:]
+    pair = ARMS[:2]  # plain and full, names
+    # Their order alternates seed by seed, so that two shards (--shard i/2) each get both the
+    # fast plain runs and the slow full ones, and a seed's pair is done at about the same time.
+    more = [run for seed in MORE_SEEDS for run in block(pair if seed % 2 else pair[::-1], supervised, (seed,))]
     return [
         *block(ARMS, ("K=2",)),
         *block(ARMS, supervised),
-        *block(single, ("K=2",)),
-        *block((("full KG-CLIP", "description"),), QUESTIONS),
+        *block(exploratory, ("K=2",)),
+        *more,
+        *block((ARMS[2],), supervised, MORE_SEEDS),
+        *block((("full KG-CLIP", "description"),), supervised),
     ]
 
 
